@@ -1,0 +1,1 @@
+"""tap-exports: a Singer tap for asynchronous bulk-export APIs."""

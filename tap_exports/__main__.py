@@ -1,0 +1,24 @@
+"""`tap-exports` / `python -m tap_exports`: the Singer CLI with one-line failures."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from tap_exports.engine.errors import TapExportsError
+from tap_exports.engine.redact import install_log_redaction
+from tap_exports.tap import TapExports
+
+
+def main() -> None:
+    """Run the tap; an expected failure is one log line and exit status 1."""
+    install_log_redaction()
+    try:
+        TapExports.cli()
+    except TapExportsError as exc:
+        logging.getLogger(TapExports.name).error("%s", exc)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The JSON API client: pacing, retries and error classification in one place.
+
+Every request to a provider's API goes through `ApiClient.request_json`, which
+- takes a slot from the named `RateBudget` before sending and reads the rate headers
+  after, so limits are respected by construction;
+- on 429 waits exactly the `Retry-After` the server asked for (holding the whole
+  budget, not just this request) and sends again;
+- retries 5xx, connection errors and read timeouts with jittered exponential backoff,
+  bounded both by attempts and by total time (`RetryPolicy`);
+- turns what cannot succeed (401, 403, 404, 422, other 4xx) into one-line errors that
+  carry the API's own message and never the request's headers or query string.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import backoff
+import orjson
+import requests
+
+from tap_exports.engine.budget import RateBudget
+from tap_exports.engine.clock import Clock
+from tap_exports.engine.errors import (
+    ApiError,
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    RequestRejectedError,
+    RetriesExhaustedError,
+)
+from tap_exports.engine.redact import strip_query
+
+logger = logging.getLogger(__name__)
+
+_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+_TOO_MANY_REQUESTS = 429
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounds for retrying transient failures; both bounds apply, whichever is first."""
+
+    max_attempts: int = 6
+    max_elapsed_seconds: float = 300.0
+    base_delay_seconds: float = 1.0
+    max_delay_seconds: float = 60.0
+
+    def delays(self) -> Iterator[float]:
+        """Yield full-jitter exponential delays (AWS's "Full Jitter")."""
+        waits = backoff.expo(factor=self.base_delay_seconds, max_value=self.max_delay_seconds)
+        next(waits)  # the generator's first value is a priming 0
+        for wait in waits:
+            yield backoff.full_jitter(wait)
+
+
+class ApiClient:
+    """A `requests` session bound to one API base URL, one key and its budgets."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        budgets: Mapping[str, RateBudget],
+        timeout_seconds: float,
+        retry: RetryPolicy,
+        clock: Clock,
+    ) -> None:
+        """Prepare a session; `headers` carry the provider's authentication."""
+        self._base_url = base_url.rstrip("/")
+        self._budgets = budgets
+        self._timeout = timeout_seconds
+        self._retry = retry
+        self._clock = clock
+        self._session = requests.Session()
+        self._session.headers.update(headers)
+
+    def get_json(self, path: str, *, budget: str) -> dict[str, Any]:
+        """GET `path` and return its JSON object."""
+        return self.request_json("GET", path, budget=budget)
+
+    def post_json(self, path: str, body: Mapping[str, Any], *, budget: str) -> dict[str, Any]:
+        """POST a JSON body to `path` and return the JSON object answered."""
+        return self.request_json("POST", path, budget=budget, body=body)
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        budget: str,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send one logical request, waiting and retrying as the module docstring says."""
+        url = f"{self._base_url}{path}"
+        what = f"{method} {strip_query(url)}"
+        rate = self._budgets[budget]
+        payload = None if body is None else orjson.dumps(body)
+        started = self._clock.monotonic()
+        delays = self._retry.delays()
+        failures = 0
+        while True:
+            problem: str
+            try:
+                with rate.slot():
+                    response = self._session.request(
+                        method,
+                        url,
+                        data=payload,
+                        headers={"Content-Type": "application/json"} if payload else None,
+                        timeout=self._timeout,
+                    )
+                self._observe_rate_headers(response, rate)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                problem = f"{type(exc).__name__}"
+            else:
+                if response.status_code == _TOO_MANY_REQUESTS:
+                    wait = _retry_after_seconds(response, default=rate.period / rate.limit)
+                    logger.info("%s: 429 Too Many Requests, waiting %.1fs as asked", what, wait)
+                    rate.hold_for(wait)
+                    if self._clock.monotonic() + wait - started > self._retry.max_elapsed_seconds:
+                        raise RetriesExhaustedError(
+                            f"{what} is still rate limited after "
+                            f"{self._retry.max_elapsed_seconds:.0f}s of waiting; "
+                            "another client may be using this key's budget",
+                            status=_TOO_MANY_REQUESTS,
+                        )
+                    continue
+                if response.status_code in _TRANSIENT_STATUSES:
+                    problem = f"{response.status_code} {response.reason}"
+                else:
+                    return _json_or_raise(response, what)
+            failures += 1
+            delay = next(delays)
+            elapsed = self._clock.monotonic() - started
+            if (
+                failures >= self._retry.max_attempts
+                or elapsed + delay > self._retry.max_elapsed_seconds
+            ):
+                raise RetriesExhaustedError(
+                    f"{what} failed {failures} times over {elapsed:.0f}s "
+                    f"(last: {problem}); the API may be down, try again later"
+                )
+            logger.warning("%s: %s, retrying in %.1fs", what, problem, delay)
+            self._clock.sleep(delay)
+
+    @staticmethod
+    def _observe_rate_headers(response: requests.Response, rate: RateBudget) -> None:
+        remaining = response.headers.get("X-RateLimit-Remaining")
+        if remaining is not None and remaining.strip().isdigit():
+            rate.observe_remaining(int(remaining))
+
+
+def _retry_after_seconds(response: requests.Response, *, default: float) -> float:
+    """Read `Retry-After` in seconds; fall back to one slot's worth of the budget."""
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return default
+
+
+def _json_or_raise(response: requests.Response, what: str) -> dict[str, Any]:
+    status = response.status_code
+    if 200 <= status < 300:
+        try:
+            document = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(f"{what} answered {status} with a body that is not JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise ApiError(f"{what} answered {status} with JSON that is not an object")
+        return document
+    detail = api_error_message(response)
+    said = f"{what} answered {status}: {detail}"
+    if status == 401:
+        raise AuthenticationError(
+            f"{said}. The API key was not accepted: check the 'api_key' setting", status=status
+        )
+    if status == 403:
+        raise PermissionDeniedError(
+            f"{said}. The key lacks permission or the subscription is inactive", status=status
+        )
+    if status == 404:
+        raise NotFoundError(said, status=status)
+    raise RequestRejectedError(said, status=status)
+
+
+def api_error_message(response: requests.Response) -> str:
+    """Extract the human message of an error body, whatever envelope the API uses.
+
+    Cometly sends `{"message"}`, Cornect `{"detail": {"message"}}`, Userpilot
+    `{"errors": [{"message"}]}`; anything else is quoted, shortened.
+    """
+    try:
+        document = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        document = None
+    if isinstance(document, dict):
+        for candidate in (
+            document.get("message"),
+            (document.get("detail") or {}).get("message")
+            if isinstance(document.get("detail"), dict)
+            else document.get("detail"),
+            _first_error_message(document.get("errors")),
+        ):
+            if isinstance(candidate, str) and candidate:
+                return candidate
+    text = response.text.strip().replace("\n", " ")
+    return text[:200] or response.reason or "no message"
+
+
+def _first_error_message(errors: object) -> str | None:
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        message = errors[0].get("message")
+        return message if isinstance(message, str) else None
+    return None

@@ -1,0 +1,93 @@
+"""Request pacing: never send a request the API's per-space limit would refuse.
+
+Cometly documents limits "per Space, per minute" without saying whether the window is
+fixed or sliding. `RateBudget` keeps a log of when its recent requests *finished* and
+allows at most `limit` in any `period`: that satisfies a sliding window, and therefore
+a fixed one too, and stamping completion rather than sending time absorbs network
+latency (the server counted the request no later than we saw its answer).
+
+On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
+request of the budget until then, and `X-RateLimit-Remaining: 0` holds it until the
+oldest logged request leaves the period (others may be using the same key).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tap_exports.engine.clock import Clock
+
+
+class RateBudget:
+    """At most `limit` requests in any `period` seconds, shared by every caller."""
+
+    def __init__(self, name: str, *, limit: int, period: float, clock: Clock) -> None:
+        """Create an empty budget; `name` appears in log lines about waiting."""
+        if limit < 1 or period <= 0:
+            raise ValueError(f"budget {name!r} needs limit >= 1 and period > 0")
+        self.name = name
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        self._finished: deque[float] = deque()
+        self._in_flight = 0
+        self._hold_until = 0.0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Wait for a free slot, hold it while the request runs, then log its end."""
+        self._acquire()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._finished.append(self._clock.monotonic())
+
+    def hold_for(self, seconds: float) -> None:
+        """Send nothing on this budget for `seconds` (a server's `Retry-After`)."""
+        with self._lock:
+            self._hold_until = max(self._hold_until, self._clock.monotonic() + seconds)
+
+    def observe_remaining(self, remaining: int) -> None:
+        """Take the server's count into account: at zero, wait out the period."""
+        if remaining > 0:
+            return
+        with self._lock:
+            now = self._clock.monotonic()
+            oldest = self._finished[0] if self._finished else now
+            self._hold_until = max(self._hold_until, oldest + self.period)
+
+    def wait_time(self) -> float:
+        """Seconds until a slot would be free (0 when one is free now)."""
+        with self._lock:
+            return self._wait_time_locked(self._clock.monotonic())
+
+    def _acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock.monotonic()
+                wait = self._wait_time_locked(now)
+                if wait <= 0:
+                    self._in_flight += 1
+                    return
+            self._clock.sleep(wait)
+
+    def _wait_time_locked(self, now: float) -> float:
+        while self._finished and self._finished[0] <= now - self.period:
+            self._finished.popleft()
+        wait = max(0.0, self._hold_until - now)
+        used = len(self._finished) + self._in_flight
+        if used >= self.limit:
+            if len(self._finished) > used - self.limit:
+                # The slot frees when enough finished requests age out of the period.
+                frees_at = self._finished[used - self.limit] + self.period
+                wait = max(wait, frees_at - now)
+            else:
+                # Every slot is taken by requests still running: check back shortly.
+                wait = max(wait, min(self.period / self.limit, 0.05))
+        return wait

@@ -1,0 +1,66 @@
+"""The errors the tap can end with, each worded so the user knows what to act on.
+
+Every message is one line and names the setting, export id, window or line involved.
+`TapExportsError` subclasses are expected failures: the CLI prints them without a
+traceback and exits non-zero. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class TapExportsError(Exception):
+    """Base class for failures the user can act on."""
+
+
+class ConfigError(TapExportsError):
+    """A setting has a value the tap cannot work with."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        """Name the setting first, because that is what the user has to change."""
+        self.setting = setting
+        super().__init__(f"setting '{setting}': {problem}")
+
+
+class ApiError(TapExportsError):
+    """The export API answered in a way that retrying cannot fix."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        """Keep the HTTP status so callers can branch without parsing text."""
+        self.status = status
+        super().__init__(message)
+
+
+class AuthenticationError(ApiError):
+    """401: the key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(ApiError):
+    """403: the key lacks permission or the subscription is inactive."""
+
+
+class NotFoundError(ApiError):
+    """404: the export does not exist (or belongs to another space)."""
+
+
+class RequestRejectedError(ApiError):
+    """422 or another 4xx: the API refused the request's parameters."""
+
+
+class RetriesExhaustedError(ApiError):
+    """Transient failures (5xx, 429, network) outlasted the retry bounds."""
+
+
+class ExportFailedError(TapExportsError):
+    """The provider reported the export as failed more times than allowed."""
+
+
+class ExportTimeoutError(TapExportsError):
+    """An export did not complete within the configured time."""
+
+
+class DownloadError(TapExportsError):
+    """The export file could not be fetched or was cut short."""
+
+
+class DecodeError(TapExportsError):
+    """A line of an export file is not a usable record."""

@@ -1,0 +1,11 @@
+"""Providers: one module each, knowing endpoints, bodies, status words and limits.
+
+`PROVIDERS` is how the `provider` setting picks one.
+"""
+
+from __future__ import annotations
+
+from tap_exports.providers.base import Provider
+from tap_exports.providers.cometly import COMETLY
+
+PROVIDERS: dict[str, Provider] = {COMETLY.name: COMETLY}

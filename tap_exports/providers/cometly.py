@@ -1,0 +1,287 @@
+"""Cometly's export API (docs.cometly.com), for companies, contacts and events.
+
+Facts this module relies on (see shared/docs/providers.md, section 1):
+- Bearer key per space. Every date *sent* is read in the space's timezone, which the
+  REST API cannot report, so the tap takes it from the `timezone` setting. Timestamps
+  *received* are UTC with a `Z`.
+- Companies and contacts: `start_date`/`end_date` as `YYYY-MM-DD HH:MM:SS`, filtered
+  on creation time. Events: one local `date` per export.
+- Status words queued/processing/completed/failed; a completed export carries a
+  presigned gzip NDJSON URL valid for 15 minutes from the status request.
+- Limits per space per minute: 5 export creations, 30 status reads. Whether each
+  endpoint has its own budget is not clear from the docs, so all three create
+  endpoints share one budget and all three status endpoints another: the reading
+  that can never exceed a limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tap_exports.engine.api import ApiClient
+from tap_exports.engine.errors import ApiError, ConfigError
+from tap_exports.engine.jobs import ExportPort, JobStatus, StatusReport
+from tap_exports.engine.timestamps import parse_utc
+from tap_exports.engine.windows import Window, wall_clock_at_or_after, wall_clock_at_or_before
+from tap_exports.providers.base import (
+    ID,
+    OPTIONAL_ID,
+    Provider,
+    RateLimit,
+    StreamSpec,
+    nullable,
+    object_schema,
+    string_array,
+    timestamp,
+)
+
+API_URL = "https://app.cometly.com/public-api/v1"
+WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+QUERY_MODES = ("profile", "company")
+EVENT_NAMES = (
+    "add_payment_info",
+    "add_to_cart",
+    "complete_registration",
+    "contact",
+    "initiate_checkout",
+    "lead_generated",
+    "purchase",
+    "schedule",
+    "sign_up",
+    "start_trial",
+    "submit_application",
+    "subscribe",
+    "upsell_purchase",
+    "view_content",
+    "webinar_registration",
+    *(f"custom_event_{n}" for n in range(1, 51)),
+)
+_PLATFORMS = (
+    "facebook", "google", "linkedin", "tiktok", "youtube", "instagram", "bing", "yahoo",
+    "pinterest", "reddit", "snapchat", "telegram", "twitch", "x", "quora", "duckduckgo",
+)  # fmt: skip
+SOURCES = (
+    *(f"{platform}_ads" for platform in _PLATFORMS),
+    *(f"{platform}_organic" for platform in _PLATFORMS),
+    "messenger_organic", "brave_organic", "threads_organic",
+    "ai_chat_gpt", "ai_perplexity", "ai_copilot", "ai_claude", "ai_grok", "ai_gemini",
+    "ai_deepseek",
+    "email", "sms", "referral", "direct", "shop_app", "substack", "capterra", "trustpilot",
+    "g2", "yelp",
+)  # fmt: skip
+ATTRIBUTION_MODELS = (
+    "first_touch",
+    "last_touch",
+    "linear",
+    "first_platform_touch",
+    "last_platform_touch",
+    "linear_paid",
+    "u_shaped",
+    "last_non_direct_touch",
+)
+ATTRIBUTION_WINDOWS = (0, 1, 7, 14, 30, 60, 90)
+MAX_EVENT_NAMES = 10
+MAX_SOURCES = 15
+
+_STATUS_WORDS = {status.value: status for status in JobStatus}
+
+_TOUCHPOINT = object_schema(
+    {
+        "source": nullable("string"),
+        "ad_name": nullable("string"),
+        "adset_name": nullable("string"),
+        "campaign_name": nullable("string"),
+        "account_name": nullable("string"),
+        "event_time_utc": timestamp(),
+    }
+)
+
+COMPANIES = StreamSpec(
+    name="companies",
+    replication_key="created_at",
+    schema=object_schema(
+        {
+            "id": ID,
+            "domain": nullable("string"),
+            "name": nullable("string"),
+            "created_at": timestamp(required=True),
+        },
+        required=("id", "created_at"),
+    ),
+)
+CONTACTS = StreamSpec(
+    name="contacts",
+    replication_key="created_at",
+    schema=object_schema(
+        {
+            "id": ID,
+            "email": nullable("string"),
+            "name": nullable("string"),
+            "phone": nullable("string"),
+            "location": nullable("string"),
+            "created_at": timestamp(required=True),
+            "comet_tokens": string_array(),
+            # The key `include_all_emails` adds is not documented for exports; `emails`
+            # is what the contact endpoints call the same list.
+            "emails": string_array(),
+        },
+        required=("id", "created_at"),
+    ),
+)
+EVENTS = StreamSpec(
+    name="events",
+    replication_key="event_time_utc",
+    fixed_window_days=1,
+    schema=object_schema(
+        {
+            "id": ID,
+            "event_time_utc": timestamp(required=True),
+            "event_name": nullable("string"),
+            "configured_name": nullable("string"),
+            "profile_id": OPTIONAL_ID,
+            "company_id": OPTIONAL_ID,
+            "space_id": OPTIONAL_ID,
+            "amount": nullable("number"),
+            "is_upsell": nullable("boolean"),
+            "order_id": OPTIONAL_ID,
+            "order_name": nullable("string"),
+            "event_url": nullable("string"),
+            "ad_id": OPTIONAL_ID,
+            "ad_name": nullable("string"),
+            "adset_id": OPTIONAL_ID,
+            "adset_name": nullable("string"),
+            "campaign_id": OPTIONAL_ID,
+            "campaign_name": nullable("string"),
+            "account_id": OPTIONAL_ID,
+            "account_name": nullable("string"),
+            "touchpoints": {"type": ["array", "null"], "items": _TOUCHPOINT},
+        },
+        required=("id", "event_time_utc"),
+    ),
+)
+
+
+def auth_headers(api_key: str) -> dict[str, str]:
+    """Cometly wants a Bearer key and JSON both ways."""
+    return {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+
+
+def validate_settings(config: Mapping[str, Any]) -> None:
+    """Check the event-export options the API would otherwise refuse with a 422."""
+    _check_choice(config, "events_query_mode", QUERY_MODES)
+    _check_list(config, "events_event_names", EVENT_NAMES, MAX_EVENT_NAMES)
+    _check_list(config, "events_sources", SOURCES, MAX_SOURCES)
+    fields = config.get("events_fields")
+    if fields is not None and (not fields or len(set(fields)) != len(fields)):
+        raise ConfigError("events_fields", "give at least one field name, without duplicates")
+    if config.get("events_sources"):
+        for setting in ("events_attribution_model", "events_attribution_window"):
+            if config.get(setting) is None:
+                raise ConfigError(setting, "is required when 'events_sources' is set")
+    _check_choice(config, "events_attribution_model", ATTRIBUTION_MODELS)
+    _check_choice(config, "events_attribution_window", ATTRIBUTION_WINDOWS)
+
+
+def _check_choice(config: Mapping[str, Any], setting: str, allowed: tuple[Any, ...]) -> None:
+    value = config.get(setting)
+    if value is not None and value not in allowed:
+        shown = ", ".join(str(choice) for choice in allowed)
+        raise ConfigError(setting, f"{value!r} is not one of: {shown}")
+
+
+def _check_list(
+    config: Mapping[str, Any], setting: str, allowed: tuple[str, ...], most: int
+) -> None:
+    values = config.get(setting)
+    if values is None:
+        return
+    if not 1 <= len(values) <= most or len(set(values)) != len(values):
+        raise ConfigError(setting, f"give 1 to {most} values, without duplicates")
+    unknown = [value for value in values if value not in allowed]
+    if unknown:
+        raise ConfigError(setting, f"unknown value(s): {', '.join(map(str, unknown))}")
+
+
+class _CometlyExports:
+    """Create and read exports of one stream; the request body is the stream's part."""
+
+    def __init__(self, client: ApiClient, stream: str, zone: ZoneInfo, options: dict[str, Any]):
+        self._client = client
+        self._stream = stream
+        self._zone = zone
+        self._options = options
+
+    def create(self, window: Window) -> str:
+        body = {**self._window_body(window), **self._options}
+        answer = self._client.post_json(f"/{self._stream}/exports", body, budget="create")
+        export_id = answer.get("export_id")
+        if export_id is None:
+            raise ApiError(f"Cometly created a {self._stream} export without an export_id")
+        return str(export_id)
+
+    def status(self, export_id: str) -> StatusReport:
+        answer = self._client.get_json(f"/{self._stream}/exports/{export_id}", budget="status")
+        word = answer.get("status")
+        status = _STATUS_WORDS.get(str(word))
+        if status is None:
+            raise ApiError(f"{self._stream} export {export_id}: unknown status {word!r}")
+        expires_at = answer.get("expires_at")
+        return StatusReport(
+            status=status,
+            download_url=answer.get("download_url"),
+            expires_at=parse_utc(expires_at) if isinstance(expires_at, str) else None,
+            message=answer.get("message"),
+        )
+
+    def _window_body(self, window: Window) -> dict[str, str]:
+        if self._stream == EVENTS.name:
+            return {"date": window.start.astimezone(self._zone).date().isoformat()}
+        return {
+            "start_date": _wall(wall_clock_at_or_before(window.start, self._zone)),
+            "end_date": _wall(wall_clock_at_or_after(window.end, self._zone)),
+        }
+
+
+def _wall(moment: datetime) -> str:
+    return moment.strftime(WALL_CLOCK_FORMAT)
+
+
+def export_port(
+    stream: str, client: ApiClient, zone: ZoneInfo, config: Mapping[str, Any]
+) -> ExportPort:
+    """Build the port for `stream`, with the options its create endpoint accepts."""
+    options: dict[str, Any] = {}
+    if stream == EVENTS.name:
+        for setting, key in (
+            ("events_query_mode", "query_mode"),
+            ("events_event_names", "event_names"),
+            ("events_fields", "fields"),
+            ("events_sources", "sources"),
+            ("events_attribution_model", "attribution_model"),
+            ("events_attribution_window", "attribution_window"),
+        ):
+            if config.get(setting) is not None:
+                options[key] = config[setting]
+    elif stream == CONTACTS.name:
+        for setting, key in (
+            ("contacts_include_comet_tokens", "include_comet_tokens"),
+            ("contacts_include_all_emails", "include_all_emails"),
+        ):
+            if config.get(setting):
+                options[key] = 1
+    return _CometlyExports(client, stream, zone, options)
+
+
+COMETLY = Provider(
+    name="cometly",
+    default_api_url=API_URL,
+    streams=(COMPANIES, CONTACTS, EVENTS),
+    rate_limits={"create": RateLimit(5), "status": RateLimit(30)},
+    auth_headers=auth_headers,
+    validate_settings=validate_settings,
+    export_port=export_port,
+)

@@ -1,0 +1,23 @@
+"""A faithful local emulator of the providers' export APIs, for demos and tests.
+
+Run it with `python -m tap_exports.sandbox` (or `tap-exports-sandbox`), or embed it:
+
+    with Sandbox(SandboxConfig(limits=Limits(period_seconds=1))) as sandbox:
+        config = {"api_url": sandbox.api_url, "api_key": DEMO_KEY, ...}
+"""
+
+from tap_exports.sandbox.cometly import Faults, Limits, Space, Timing
+from tap_exports.sandbox.data import DataSpec
+from tap_exports.sandbox.server import DEMO_KEY, INACTIVE_KEY, Sandbox, SandboxConfig
+
+__all__ = [
+    "DEMO_KEY",
+    "INACTIVE_KEY",
+    "DataSpec",
+    "Faults",
+    "Limits",
+    "Sandbox",
+    "SandboxConfig",
+    "Space",
+    "Timing",
+]

@@ -1,0 +1,68 @@
+"""S3-style presigned URLs for the sandbox's download host.
+
+The URL carries the same query parameters as an AWS SigV4 presigned URL, so the tap's
+redaction is tested against the real shape, and expiry is checked the way S3 does:
+at the start of the request, from `X-Amz-Date` plus `X-Amz-Expires`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import secrets
+import time
+from enum import Enum
+from urllib.parse import parse_qs, urlencode
+
+_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+class Verdict(Enum):
+    """What the storage host thinks of a presigned URL."""
+
+    VALID = "valid"
+    EXPIRED = "expired"
+    BAD_SIGNATURE = "bad_signature"
+
+
+class UrlSigner:
+    """Signs and checks download URLs with a per-process secret."""
+
+    def __init__(self) -> None:
+        """Pick a fresh secret, so URLs from an earlier sandbox run are void."""
+        self._secret = secrets.token_bytes(32)
+
+    def sign(self, base_url: str, path: str, *, ttl_seconds: int, born_expired: bool) -> str:
+        """Return `base_url + path` with signature parameters valid for `ttl_seconds`."""
+        issued = time.time() - (ttl_seconds + 60 if born_expired else 0)
+        amz_date = time.strftime(_DATE_FORMAT, time.gmtime(issued))
+        params = {
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+            "X-Amz-Credential": f"SANDBOXKEY/{amz_date[:8]}/us-east-1/s3/aws4_request",
+            "X-Amz-Date": amz_date,
+            "X-Amz-Expires": str(ttl_seconds),
+            "X-Amz-SignedHeaders": "host",
+        }
+        params["X-Amz-Signature"] = self._signature(path, amz_date, str(ttl_seconds))
+        return f"{base_url}{path}?{urlencode(params)}"
+
+    def verify(self, path: str, query: str) -> Verdict:
+        """Check a request's path and query string."""
+        params = {key: values[0] for key, values in parse_qs(query).items()}
+        try:
+            amz_date = params["X-Amz-Date"]
+            expires = params["X-Amz-Expires"]
+            signature = params["X-Amz-Signature"]
+            issued = calendar.timegm(time.strptime(amz_date, _DATE_FORMAT))
+        except (KeyError, ValueError):
+            return Verdict.BAD_SIGNATURE
+        if not hmac.compare_digest(signature, self._signature(path, amz_date, expires)):
+            return Verdict.BAD_SIGNATURE
+        if time.time() > issued + int(expires):
+            return Verdict.EXPIRED
+        return Verdict.VALID
+
+    def _signature(self, path: str, amz_date: str, expires: str) -> str:
+        message = f"{path}\n{amz_date}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()

@@ -1,0 +1,56 @@
+"""Per-space, per-endpoint-family rate limiting, as strict as the docs allow.
+
+A sliding-window log: at most `limit` requests in any `period`. A client that passes
+this also passes a fixed-window server. A refused request does not count (as in
+Laravel's throttle), gets `Retry-After`, and any request that arrives before that
+time is recorded as a *violation*: the tap must never send what the server said to hold.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The limiter's answer for one request."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: int  # whole seconds, as the HTTP header carries them
+
+
+class SlidingWindowLimiter:
+    """One limit, shared by every request of one space and family."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        """At most `limit` requests in any `period` seconds."""
+        self.limit = limit
+        self.period = period
+        self.violations = 0
+        self.refusals = 0
+        self._times: deque[float] = deque()
+        self._hold_until = 0.0
+        self._lock = threading.Lock()
+
+    def decide(self) -> Decision:
+        """Admit or refuse a request arriving now."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._hold_until:
+                self.violations += 1
+            while self._times and self._times[0] <= now - self.period:
+                self._times.popleft()
+            if len(self._times) < self.limit:
+                self._times.append(now)
+                return Decision(True, self.limit, self.limit - len(self._times), 0)
+            self.refusals += 1
+            wait = self._times[0] + self.period - now
+            retry_after = max(1, math.ceil(wait))
+            self._hold_until = max(self._hold_until, now + retry_after)
+            return Decision(False, self.limit, 0, retry_after)

@@ -1,0 +1,200 @@
+"""The sandbox on HTTP: an API listener and a separate download (storage) listener.
+
+Two listeners because the real thing has two hosts: the API (Bearer auth, JSON) and
+S3 (presigned URLs, XML errors). The download host refuses a request that carries an
+Authorization header as S3 does ("only one auth mechanism allowed"), so a tap that
+leaks its API key to the storage host fails the tests instead of passing silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import ClassVar, Self
+from urllib.parse import urlsplit
+
+import orjson
+
+from tap_exports.sandbox.cometly import CometlyEmulator, Faults, Limits, Reply, Space, Timing
+from tap_exports.sandbox.presign import UrlSigner, Verdict
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/public-api/v1"
+DEMO_KEY = "demo-key"
+INACTIVE_KEY = "inactive-key"
+
+
+def default_spaces() -> list[Space]:
+    """A demo space in New York time (DST starts 2025-03-09) and an inactive one."""
+    return [Space(api_key=DEMO_KEY), Space(api_key=INACTIVE_KEY, active=False)]
+
+
+@dataclass
+class SandboxConfig:
+    """Everything a sandbox run can be told; defaults are the documented API's."""
+
+    host: str = "127.0.0.1"
+    api_port: int = 0
+    download_port: int = 0
+    spaces: list[Space] = field(default_factory=default_spaces)
+    timing: Timing = field(default_factory=Timing)
+    limits: Limits = field(default_factory=Limits)
+    faults: Faults = field(default_factory=Faults)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "tap-exports-sandbox"
+    sandbox: ClassVar[Sandbox]
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        # The request line holds presigned signatures: log the path only.
+        logger.debug("%s %s", self.command, urlsplit(self.path).path)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _ApiHandler(_Handler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._dispatch()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        body = self._body()
+        path = urlsplit(self.path).path
+        if not path.startswith(API_PREFIX):
+            reply = Reply(404, {"message": "Not found."})
+        else:
+            headers = {name: value for name, value in self.headers.items()}
+            reply = self.sandbox.emulator.handle(
+                self.command, path[len(API_PREFIX) :], headers, body
+            )
+        self._send(reply.status, orjson.dumps(reply.body), "application/json", dict(reply.headers))
+
+
+class _DownloadHandler(_Handler):
+    def do_GET(self) -> None:  # noqa: N802
+        self._body()
+        parts = urlsplit(self.path)
+        if "Authorization" in self.headers:
+            return self._s3_error(
+                400,
+                "InvalidArgument",
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+                "Signature query string parameter or the Authorization header should be "
+                "specified",
+            )
+        verdict = self.sandbox.signer.verify(parts.path, parts.query)
+        if verdict is Verdict.EXPIRED:
+            return self._s3_error(403, "AccessDenied", "Request has expired")
+        if verdict is Verdict.BAD_SIGNATURE:
+            return self._s3_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        content = self.sandbox.emulator.file(parts.path.rsplit("/", 1)[-1])
+        if content is None:
+            return self._s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        return self._send(200, content, "application/gzip", {})
+
+    def _s3_error(self, status: int, code: str, message: str) -> None:
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        ).encode()
+        self._send(status, body, "application/xml", {})
+
+
+class Sandbox:
+    """A running sandbox: `with Sandbox(config) as sandbox: sandbox.api_url ...`."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        """Bind both listeners (port 0 picks free ports); call `start` to serve."""
+        self.config = config or SandboxConfig()
+        self.signer = UrlSigner()
+        handler_base = type("_Bound", (), {"sandbox": self})
+        self._api = ThreadingHTTPServer(
+            (self.config.host, self.config.api_port),
+            type("_BoundApi", (_ApiHandler, handler_base), {}),
+        )
+        self._downloads = ThreadingHTTPServer(
+            (self.config.host, self.config.download_port),
+            type("_BoundDownload", (_DownloadHandler, handler_base), {}),
+        )
+        for server in (self._api, self._downloads):
+            server.daemon_threads = True
+        self.emulator = CometlyEmulator(
+            spaces=self.config.spaces,
+            timing=self.config.timing,
+            limits=self.config.limits,
+            faults=self.config.faults,
+            sign_url=self._sign,
+        )
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def api_url(self) -> str:
+        """Base URL to give the tap as `api_url`."""
+        host, port = self._api.server_address[:2]
+        return f"http://{host!s}:{port}{API_PREFIX}"
+
+    @property
+    def download_url(self) -> str:
+        """Base URL of the storage host."""
+        host, port = self._downloads.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        """Serve both listeners on background threads."""
+        for server in (self._api, self._downloads):
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the ports."""
+        for server in (self._api, self._downloads):
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join()
+
+    def __enter__(self) -> Self:
+        """Start on entering a `with` block."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop on leaving it."""
+        self.stop()
+
+    def _sign(self, file_name: str, born_expired: bool) -> str:
+        return self.signer.sign(
+            self.download_url,
+            f"/exports/{file_name}",
+            ttl_seconds=self.config.timing.url_ttl_seconds,
+            born_expired=born_expired,
+        )

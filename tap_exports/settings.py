@@ -1,0 +1,154 @@
+"""Turn the raw config mapping into typed settings, or one error naming the setting.
+
+The JSON schema in `tap.py` already checks types and required keys; this adds what a
+schema cannot say: that a timezone exists, that the end comes after the start, that
+a provider's options fit together. It runs when the tap starts, so a bad value
+fails in the first second with the setting's name instead of an hour into a backfill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tap_exports.engine.errors import ConfigError
+from tap_exports.engine.jobs import LifecyclePolicy
+from tap_exports.providers import PROVIDERS
+from tap_exports.providers.base import Provider, RateLimit
+
+DEFAULT_WINDOW_DAYS = 30
+DEFAULT_SETTLE_LAG_MINUTES = 15
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The validated settings every stream shares."""
+
+    provider: Provider
+    api_key: str
+    api_url: str
+    start_date: datetime
+    end_date: datetime | None
+    timezone: ZoneInfo
+    window_days: int
+    settle_lag: timedelta
+    request_timeout_seconds: float
+    lifecycle: LifecyclePolicy
+    rate_limits: Mapping[str, RateLimit]
+    raw: Mapping[str, Any]
+
+
+def parse_settings(config: Mapping[str, Any]) -> Settings:
+    """Validate `config` and return typed settings.
+
+    Raises:
+        ConfigError: naming the first setting that is wrong.
+    """
+    provider_name = config.get("provider", "cometly")
+    provider = PROVIDERS.get(provider_name)
+    if provider is None:
+        raise ConfigError("provider", f"{provider_name!r} is not one of: {', '.join(PROVIDERS)}")
+    api_key = config.get("api_key") or ""
+    if not api_key.strip():
+        raise ConfigError("api_key", "is required")
+    api_url = config.get("api_url") or provider.default_api_url
+    if urlsplit(api_url).scheme not in ("http", "https"):
+        raise ConfigError("api_url", f"{api_url!r} is not an http(s) URL")
+    start_date = _timestamp(config, "start_date", required=True)
+    assert start_date is not None  # required=True guarantees it
+    end_date = _timestamp(config, "end_date", required=False)
+    if end_date is not None and end_date <= start_date:
+        raise ConfigError("end_date", "must be after 'start_date'")
+    provider.validate_settings(config)
+    return Settings(
+        provider=provider,
+        api_key=api_key,
+        api_url=api_url,
+        start_date=start_date,
+        end_date=end_date,
+        timezone=_zone(config.get("timezone")),
+        window_days=int(_positive(config, "window_days", DEFAULT_WINDOW_DAYS)),
+        settle_lag=timedelta(
+            minutes=_at_least(config, "settle_lag_minutes", DEFAULT_SETTLE_LAG_MINUTES, 0)
+        ),
+        request_timeout_seconds=_positive(
+            config, "request_timeout_seconds", DEFAULT_REQUEST_TIMEOUT_SECONDS
+        ),
+        lifecycle=LifecyclePolicy(
+            poll_interval_seconds=_positive(
+                config, "poll_interval_seconds", LifecyclePolicy.poll_interval_seconds
+            ),
+            export_timeout_seconds=_positive(
+                config, "export_timeout_seconds", LifecyclePolicy.export_timeout_seconds
+            ),
+            max_export_attempts=int(
+                _positive(config, "max_export_attempts", LifecyclePolicy.max_export_attempts)
+            ),
+        ),
+        rate_limits=_rate_limits(config, provider),
+        raw=config,
+    )
+
+
+def _timestamp(config: Mapping[str, Any], setting: str, *, required: bool) -> datetime | None:
+    value = config.get(setting)
+    if value in (None, ""):
+        if required:
+            raise ConfigError(setting, "is required (an ISO 8601 date or date-time)")
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(setting, f"{value!r} is not an ISO 8601 date or date-time") from None
+    if parsed.tzinfo is None:
+        raise ConfigError(setting, f"{value!r} needs a UTC offset, e.g. '2024-01-01T00:00:00Z'")
+    if parsed.microsecond:
+        raise ConfigError(setting, "must be a whole second")
+    return parsed
+
+
+def _zone(value: Any) -> ZoneInfo:
+    if not value:
+        raise ConfigError(
+            "timezone",
+            "is required: the IANA name of the space's timezone (e.g. 'America/New_York'), "
+            "because the API reads every date it is sent in that timezone",
+        )
+    try:
+        return ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("timezone", f"{value!r} is not an IANA timezone name") from None
+
+
+def _positive(config: Mapping[str, Any], setting: str, default: float) -> float:
+    """A number above zero (singer-sdk reads JSON decimals as `Decimal`: make it float)."""
+    value = config.get(setting)
+    if value is None:
+        return default
+    if value <= 0:
+        raise ConfigError(setting, f"must be greater than 0, got {value}")
+    return float(value)
+
+
+def _at_least(config: Mapping[str, Any], setting: str, default: int, least: int) -> int:
+    value = config.get(setting)
+    if value is None:
+        return default
+    if value < least:
+        raise ConfigError(setting, f"must be at least {least}, got {value}")
+    return int(value)
+
+
+def _rate_limits(config: Mapping[str, Any], provider: Provider) -> dict[str, RateLimit]:
+    """The provider's documented limits, overridable (a raised quota, or the sandbox)."""
+    limits = {}
+    for budget, documented in provider.rate_limits.items():
+        requests = _positive(config, f"{budget}_rate_limit", documented.requests)
+        period = _positive(config, "rate_limit_period_seconds", documented.per_seconds)
+        limits[budget] = RateLimit(int(requests), period)
+    return limits
