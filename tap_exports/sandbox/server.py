@@ -9,6 +9,7 @@ leaks its API key to the storage host fails the tests instead of passing silentl
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +51,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tap-exports-sandbox"
     sandbox: ClassVar[Sandbox]
+
+    def setup(self) -> None:
+        """Send small answers at once: headers and body go out in separate writes, and
+        Nagle's algorithm would otherwise hold the body for the client's delayed ACK."""
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         # The request line holds presigned signatures: log the path only.

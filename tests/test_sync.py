@@ -1,0 +1,176 @@
+"""End-to-end syncs over HTTP against the sandbox: exactly-once, state, resume, DST."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tap_exports.sandbox import DEMO_KEY, DataSpec, Sandbox, Space
+from tests.conftest import (
+    END,
+    REPLICATION_KEYS,
+    START,
+    STREAMS,
+    expected,
+    ids,
+    parse_messages,
+    sandbox_config,
+    sync,
+    tap_config,
+)
+
+
+def test_full_sync_equals_the_sandbox_records_exactly(sandbox: Sandbox):
+    result = sync(tap_config(sandbox))
+    for stream in STREAMS:
+        delivered = result.records(stream)
+        assert ids(delivered) == ids(expected(sandbox, stream)), stream
+        assert len({r["id"] for r in delivered}) == len(delivered), f"{stream} duplicates"
+
+
+def test_records_keep_every_documented_field_and_unicode(sandbox: Sandbox):
+    result = sync(tap_config(sandbox, contacts_include_comet_tokens=True))
+    truth = {r["id"]: r for r in expected(sandbox, "contacts")}
+    for record in result.records("contacts"):
+        source = truth[record["id"]]
+        assert record["name"] == source["name"]
+        assert record["comet_tokens"] == source["comet_tokens"][:5]
+        assert "x_legacy_score" not in record  # unknown fields are dropped, not fatal
+    assert any(r["name"] and not r["name"].isascii() for r in result.records("contacts"))
+
+
+def test_records_outside_start_and_end_dates_are_not_delivered(sandbox: Sandbox):
+    start, end = "2025-03-03T17:30:00Z", "2025-03-06T08:15:00Z"  # not on any edge
+    result = sync(tap_config(sandbox, start_date=start, end_date=end, window_days=1))
+    for stream in STREAMS:
+        assert ids(result.records(stream)) == ids(expected(sandbox, stream, start, end)), stream
+
+
+def test_state_is_emitted_after_each_window_at_its_end(sandbox: Sandbox):
+    result = sync(tap_config(sandbox))
+    event_bookmarks = [
+        s["bookmarks"]["events"]["replication_key_value"]
+        for s in result.states()
+        if "events" in s.get("bookmarks", {})
+        and "replication_key_value" in s["bookmarks"]["events"]
+    ]
+    assert len(set(event_bookmarks)) == 14  # one per local day
+    assert event_bookmarks == sorted(event_bookmarks)
+    assert result.final_state["bookmarks"]["events"] == {
+        "replication_key": "event_time_utc",
+        "replication_key_value": END,
+    }
+
+
+def test_second_run_with_final_state_emits_nothing_already_delivered(sandbox: Sandbox):
+    first = sync(tap_config(sandbox))
+    exports_before = sandbox.emulator.exports_created(DEMO_KEY)
+    second = sync(tap_config(sandbox), state=first.final_state)
+    for stream in STREAMS:
+        assert second.records(stream) == []
+    assert sandbox.emulator.exports_created(DEMO_KEY) == exports_before
+
+
+def test_later_run_exports_only_what_is_new(sandbox: Sandbox):
+    middle = "2025-03-08T05:00:00Z"
+    first = sync(tap_config(sandbox, end_date=middle))
+    second = sync(tap_config(sandbox), state=first.final_state)
+    for stream in STREAMS:
+        assert ids(second.records(stream)) == ids(expected(sandbox, stream, middle, END))
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "end"),
+    [
+        # US spring forward (2025-03-09, a 23-hour day) and fall back (2025-11-02, 25 hours).
+        ("America/New_York", "2025-03-07T05:00:00Z", "2025-03-12T04:00:00Z"),
+        ("America/New_York", "2025-10-31T04:00:00Z", "2025-11-05T05:00:00Z"),
+        # Europe changes on other dates; Lord Howe shifts by 30 minutes.
+        ("Europe/Berlin", "2025-10-24T22:00:00Z", "2025-10-28T23:00:00Z"),
+        ("Australia/Lord_Howe", "2025-04-03T13:00:00Z", "2025-04-08T13:30:00Z"),
+    ],
+)
+def test_dst_change_days_deliver_every_record_once(zone: str, start: str, end: str):
+    data = DataSpec(start=_local_date(start, zone), days=6, events_per_day=30)
+    config = sandbox_config(spaces=[Space(api_key=DEMO_KEY, timezone=zone, data=data)])
+    with Sandbox(config) as sandbox:
+        result = sync(
+            tap_config(sandbox, timezone=zone, start_date=start, end_date=end, window_days=1)
+        )
+        for stream in STREAMS:
+            delivered = result.records(stream)
+            assert ids(delivered) == ids(expected(sandbox, stream, start, end)), stream
+            assert len({r["id"] for r in delivered}) == len(delivered)
+
+
+def test_records_at_local_midnight_and_one_second_before_are_delivered_once(sandbox: Sandbox):
+    result = sync(tap_config(sandbox, window_days=1))
+    zone = ZoneInfo("America/New_York")
+    for stream in STREAMS:
+        key = REPLICATION_KEYS[stream]
+        local_times = [
+            _local_hms(record[key], zone) for record in result.records(stream)
+        ]
+        assert local_times.count((0, 0, 0)) == 14, stream
+        assert local_times.count((23, 59, 59)) == 14, stream
+
+
+def test_interrupted_backfill_resumes_from_emitted_state_without_loss(
+    sandbox: Sandbox, tmp_path: Path
+):
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(tap_config(sandbox, window_days=2)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_exports", "--config", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    first_lines = []
+    event_states = 0
+    for line in process.stdout:
+        first_lines.append(line)
+        message = json.loads(line)
+        if message["type"] == "STATE" and "events" in message["value"]["bookmarks"]:
+            event_states += 1
+            if event_states == 5:  # killed mid-backfill, as a scheduler or OOM would
+                process.send_signal(signal.SIGKILL)
+                break
+    process.wait()
+    first = parse_messages("".join(first_lines))
+    last_state = next(m["value"] for m in reversed(first) if m["type"] == "STATE")
+    assert last_state["bookmarks"]["events"]["replication_key_value"] < END
+
+    second = sync(tap_config(sandbox, window_days=2), state=last_state)
+    for stream in STREAMS:
+        delivered = [m["record"] for m in first if m["type"] == "RECORD" and m["stream"] == stream]
+        delivered += second.records(stream)
+        assert sorted(set(ids(delivered))) == ids(expected(sandbox, stream)), stream
+        assert len(delivered) == len(expected(sandbox, stream)), f"{stream} duplicates"
+
+
+def _local_date(instant: str, zone: str):  # type: ignore[no-untyped-def]
+    from tap_exports.engine.timestamps import parse_utc
+
+    return parse_utc(instant).astimezone(ZoneInfo(zone)).date()
+
+
+def _local_hms(stamp: str, zone: ZoneInfo) -> tuple[int, int, int]:
+    from tap_exports.engine.timestamps import parse_utc
+
+    local = parse_utc(stamp).astimezone(zone)
+    return (local.hour, local.minute, local.second)
+
+
+def test_start_date_is_required_to_be_before_the_run(sandbox: Sandbox):
+    # A start after the horizon is not an error: there is simply nothing to export yet.
+    result = sync(tap_config(sandbox, start_date="2099-01-01T00:00:00Z", end_date=None))
+    assert all(result.records(stream) == [] for stream in STREAMS)
+    assert START < END

@@ -1,0 +1,111 @@
+"""Window planning: exact tiling, local-midnight edges, DST days, wall-clock bounds."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tap_exports.engine.windows import (
+    Window,
+    is_unambiguous_wall_clock,
+    plan_windows,
+    start_of_local_day,
+    sync_horizon,
+    wall_clock_at_or_after,
+    wall_clock_at_or_before,
+)
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def test_windows_tile_the_range_without_gap_or_overlap():
+    start, end = utc(2025, 2, 27, 13, 7, 9), utc(2025, 4, 3, 2, 0, 1)
+    windows = plan_windows(start, end, NEW_YORK, 7)
+    assert windows[0].start == start
+    assert windows[-1].end == end
+    for before, after in zip(windows, windows[1:], strict=False):
+        assert before.end == after.start
+
+
+def test_interior_edges_are_local_midnights_across_dst_changes():
+    windows = plan_windows(utc(2025, 3, 1, 5), utc(2025, 11, 10, 5), NEW_YORK, 1)
+    for window in windows[1:]:
+        local = window.start.astimezone(NEW_YORK)
+        assert (local.hour, local.minute, local.second) == (0, 0, 0)
+
+
+def test_dst_days_are_23_and_25_hours_long():
+    spring = plan_windows(utc(2025, 3, 9, 5), utc(2025, 3, 10, 4), NEW_YORK, 1)
+    autumn = plan_windows(utc(2025, 11, 2, 4), utc(2025, 11, 3, 5), NEW_YORK, 1)
+    assert [w.end - w.start for w in spring] == [timedelta(hours=23)]
+    assert [w.end - w.start for w in autumn] == [timedelta(hours=25)]
+
+
+def test_multi_day_windows_span_that_many_local_days():
+    windows = plan_windows(utc(2025, 3, 1, 5), utc(2025, 4, 1, 4), NEW_YORK, 10)
+    local_starts = [w.start.astimezone(NEW_YORK).date() for w in windows]
+    assert local_starts == [date(2025, 3, 1), date(2025, 3, 11), date(2025, 3, 21), date(2025, 3, 31)]
+
+
+def test_empty_range_gives_no_window():
+    assert plan_windows(utc(2025, 3, 1), utc(2025, 3, 1), NEW_YORK, 1) == []
+
+
+def test_record_exactly_at_an_edge_belongs_to_the_later_window_only():
+    first, second = plan_windows(utc(2025, 3, 1, 5), utc(2025, 3, 3, 5), NEW_YORK, 1)
+    edge = "2025-03-02T05:00:00Z"
+    assert not first.contains(edge)
+    assert second.contains(edge)
+    assert first.contains("2025-03-02T04:59:59Z")
+
+
+def test_contains_orders_non_canonical_stamps_correctly():
+    window = Window(utc(2025, 3, 1, 5), utc(2025, 3, 2, 5))
+    assert window.contains("2025-03-02T04:59:59.999999Z")
+    assert not window.contains("2025-03-02T05:00:00.000001+00:00")
+    assert window.contains("2025-03-01T00:00:00-05:00")
+    assert not window.contains("2025-03-01T04:59:59.5Z")
+
+
+def test_start_of_day_when_midnight_falls_in_a_dst_gap():
+    # Santiago moved clocks from 24:00 to 01:00 on 2024-09-08: that day starts at 01:00.
+    santiago = ZoneInfo("America/Santiago")
+    start = start_of_local_day(date(2024, 9, 8), santiago)
+    assert start.astimezone(santiago).date() == date(2024, 9, 8)
+    assert start.astimezone(santiago).hour == 1
+    assert start - timedelta(seconds=1) < start
+    assert (start - timedelta(seconds=1)).astimezone(santiago).date() == date(2024, 9, 7)
+
+
+def test_wall_clock_bounds_step_out_of_an_ambiguous_hour():
+    # 2025-11-02 01:30 happens twice in New York; 05:30Z is the first, 06:30Z the second.
+    for instant in (utc(2025, 11, 2, 5, 30), utc(2025, 11, 2, 6, 30)):
+        lower = wall_clock_at_or_before(instant, NEW_YORK)
+        upper = wall_clock_at_or_after(instant, NEW_YORK)
+        assert is_unambiguous_wall_clock(lower, NEW_YORK)
+        assert is_unambiguous_wall_clock(upper, NEW_YORK)
+        assert lower.replace(tzinfo=NEW_YORK) <= instant <= upper.replace(tzinfo=NEW_YORK)
+
+
+def test_wall_clock_bounds_are_exact_on_ordinary_times():
+    instant = utc(2025, 3, 9, 7, 0, 0)  # 03:00 EDT, just after the spring gap
+    assert wall_clock_at_or_before(instant, NEW_YORK) == datetime(2025, 3, 9, 3, 0, 0)
+    assert wall_clock_at_or_after(instant, NEW_YORK) == datetime(2025, 3, 9, 3, 0, 0)
+
+
+def test_horizon_is_now_minus_lag_unless_end_date_is_earlier():
+    now = utc(2025, 6, 1, 12, 0, 0, 500)
+    assert sync_horizon(now, timedelta(minutes=15), None) == utc(2025, 6, 1, 11, 45)
+    assert sync_horizon(now, timedelta(0), utc(2025, 1, 1)) == utc(2025, 1, 1)
+
+
+@pytest.mark.parametrize("days", [0, -1])
+def test_window_size_must_be_positive(days: int):
+    with pytest.raises(ValueError, match="at least one day"):
+        plan_windows(utc(2025, 1, 1), utc(2025, 2, 1), NEW_YORK, days)
