@@ -23,6 +23,7 @@ from tap_exports.providers.base import Provider, RateLimit
 DEFAULT_WINDOW_DAYS = 30
 DEFAULT_SETTLE_LAG_MINUTES = 15
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
+_LIFECYCLE_DEFAULTS = LifecyclePolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
 
     Raises:
         ConfigError: naming the first setting that is wrong.
+
     """
     provider_name = config.get("provider", "cometly")
     provider = PROVIDERS.get(provider_name)
@@ -81,13 +83,13 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
         ),
         lifecycle=LifecyclePolicy(
             poll_interval_seconds=_positive(
-                config, "poll_interval_seconds", LifecyclePolicy.poll_interval_seconds
+                config, "poll_interval_seconds", _LIFECYCLE_DEFAULTS.poll_interval_seconds
             ),
             export_timeout_seconds=_positive(
-                config, "export_timeout_seconds", LifecyclePolicy.export_timeout_seconds
+                config, "export_timeout_seconds", _LIFECYCLE_DEFAULTS.export_timeout_seconds
             ),
             max_export_attempts=int(
-                _positive(config, "max_export_attempts", LifecyclePolicy.max_export_attempts)
+                _positive(config, "max_export_attempts", _LIFECYCLE_DEFAULTS.max_export_attempts)
             ),
         ),
         rate_limits=_rate_limits(config, provider),

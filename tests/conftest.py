@@ -128,7 +128,9 @@ def run_cli(
         command += ["--state", str(state_file)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_EXPORTS_")}
     env.update(extra_env or {})
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        command, check=False, capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def expected(sandbox: Sandbox, stream: str, start: str = START, end: str = END) -> list[dict]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.fakes import ManualClock
-
 from tap_exports.engine.budget import RateBudget
+from tests.fakes import ManualClock
 
 
 def send(budget: RateBudget, clock: ManualClock, count: int) -> list[float]:

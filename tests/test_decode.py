@@ -18,10 +18,14 @@ def decode(data: bytes) -> list[dict]:
 
 
 def test_gzip_and_plain_files_decode_the_same():
-    assert decode(gzip.compress(LINES)) == decode(LINES) == [
-        {"id": 1, "name": "Zoë"},
-        {"id": 2, "name": None},
-    ]
+    assert (
+        decode(gzip.compress(LINES))
+        == decode(LINES)
+        == [
+            {"id": 1, "name": "Zoë"},
+            {"id": 2, "name": None},
+        ]
+    )
 
 
 def test_blank_lines_and_missing_final_newline_are_fine():

@@ -107,11 +107,12 @@ def test_export_failing_every_attempt_stops_without_advancing_state(tmp_path: Pa
 
 def test_export_that_never_completes_times_out_naming_export_and_window():
     slow = Timing(queued_seconds=30, processing_seconds=30, url_ttl_seconds=900)
-    with Sandbox(sandbox_config(timing=slow)) as sandbox:
-        with pytest.raises(ExportTimeoutError) as raised:
-            sync(tap_config(sandbox, export_timeout_seconds=0.2, **ONE_DAY))
+    config = sandbox_config(timing=slow)
+    with Sandbox(config) as sandbox, pytest.raises(ExportTimeoutError) as raised:
+        sync(tap_config(sandbox, export_timeout_seconds=0.2, **ONE_DAY))
     message = str(raised.value)
-    assert "companies export 1001 for window [2025-03-02T05:00:00Z, 2025-03-03T05:00:00Z)" in message
+    window = "[2025-03-02T05:00:00Z, 2025-03-03T05:00:00Z)"
+    assert f"companies export 1001 for window {window}" in message
     assert "still queued" in message
     assert "export_timeout_seconds" in message
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,7 @@ def test_windows_tile_the_range_without_gap_or_overlap():
     windows = plan_windows(start, end, NEW_YORK, 7)
     assert windows[0].start == start
     assert windows[-1].end == end
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert before.end == after.start
 
 
@@ -50,7 +51,12 @@ def test_dst_days_are_23_and_25_hours_long():
 def test_multi_day_windows_span_that_many_local_days():
     windows = plan_windows(utc(2025, 3, 1, 5), utc(2025, 4, 1, 4), NEW_YORK, 10)
     local_starts = [w.start.astimezone(NEW_YORK).date() for w in windows]
-    assert local_starts == [date(2025, 3, 1), date(2025, 3, 11), date(2025, 3, 21), date(2025, 3, 31)]
+    assert local_starts == [
+        date(2025, 3, 1),
+        date(2025, 3, 11),
+        date(2025, 3, 21),
+        date(2025, 3, 31),
+    ]
 
 
 def test_empty_range_gives_no_window():

@@ -170,7 +170,9 @@ def _json_or_raise(response: requests.Response, what: str) -> dict[str, Any]:
         try:
             document = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
-            raise ApiError(f"{what} answered {status} with a body that is not JSON: {exc}") from None
+            raise ApiError(
+                f"{what} answered {status} with a body that is not JSON: {exc}"
+            ) from None
         if not isinstance(document, dict):
             raise ApiError(f"{what} answered {status} with JSON that is not an object")
         return document

@@ -11,8 +11,8 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from collections.abc import Iterator
-from typing import IO, Any, BinaryIO
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, cast
 
 import orjson
 import requests
@@ -38,14 +38,15 @@ def iter_ndjson(raw: BinaryIO, *, source: str) -> Iterator[dict[str, Any]]:
     Raises:
         DecodeError: a line is not JSON, or not a JSON object.
         DownloadError: the stream was cut short, is corrupt, or the connection failed.
+
     """
-    buffered = io.BufferedReader(raw, buffer_size=_READ_BUFFER)  # type: ignore[arg-type]
-    lines: IO[bytes] = (
+    buffered = io.BufferedReader(cast(io.RawIOBase, raw), buffer_size=_READ_BUFFER)
+    lines: Iterable[bytes] = (
         gzip.GzipFile(fileobj=buffered) if buffered.peek(2)[:2] == GZIP_MAGIC else buffered
     )
     line_number = 0
     try:
-        for line_number, line in enumerate(lines, start=1):  # noqa: B007 (used in except)
+        for line_number, line in enumerate(lines, start=1):
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import requests
 
@@ -49,6 +49,7 @@ class Downloader:
         Raises:
             PresignedUrlRejectedError: the host answered 403 (the URL expired).
             DownloadError: any other failure to start the download.
+
         """
         shown = strip_query(url)
         try:
@@ -70,6 +71,7 @@ class Downloader:
             # auto-close at EOF: the gzip reader reads past the last byte to see the end.
             response.raw.decode_content = False
             response.raw.auto_close = False
-            yield response.raw
+            # urllib3 streams are readable binary files in all but name.
+            yield cast(BinaryIO, response.raw)
         finally:
             response.close()

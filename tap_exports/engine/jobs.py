@@ -115,6 +115,7 @@ class ExportRunner:
             ExportFailedError: the provider failed the export on every attempt.
             ExportTimeoutError: an export did not complete in time.
             DownloadError, DecodeError: the file could not be read completely.
+
         """
         attempts = self._policy.max_export_attempts
         for attempt in range(1, attempts + 1):
@@ -152,7 +153,8 @@ class ExportRunner:
     ) -> Iterator[dict[str, Any]]:
         label = str(job)
         for _ in range(self._policy.max_url_refreshes + 1):
-            if report.download_url is None:
+            url = report.download_url
+            if url is None:
                 raise DownloadError(f"{label}: completed without a download URL")
             if report.expires_at is not None and (
                 report.expires_at - self._clock.now() < _URL_EXPIRY_MARGIN
@@ -161,7 +163,7 @@ class ExportRunner:
                 report = port.status(job.export_id)
                 continue
             try:
-                with self._downloader.open(report.download_url, label=label) as raw:
+                with self._downloader.open(url, label=label) as raw:
                     yield from iter_ndjson(raw, source=label)
                 return
             except PresignedUrlRejectedError:

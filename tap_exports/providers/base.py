@@ -80,9 +80,9 @@ def string_array() -> JsonSchema:
     return {"type": ["array", "null"], "items": {"type": "string"}}
 
 
-def object_schema(properties: Mapping[str, JsonSchema], *, required: tuple[str, ...] = ()) -> (
-    JsonSchema
-):
+def object_schema(
+    properties: Mapping[str, JsonSchema], *, required: tuple[str, ...] = ()
+) -> JsonSchema:
     """An object with the given properties."""
     schema: JsonSchema = {"type": "object", "properties": dict(properties)}
     if required:

@@ -209,7 +209,9 @@ def _check_list(
 class _CometlyExports:
     """Create and read exports of one stream; the request body is the stream's part."""
 
-    def __init__(self, client: ApiClient, stream: str, zone: ZoneInfo, options: dict[str, Any]):
+    def __init__(
+        self, client: ApiClient, stream: str, zone: ZoneInfo, options: dict[str, Any]
+    ) -> None:
         self._client = client
         self._stream = stream
         self._zone = zone

@@ -7,6 +7,7 @@ URLs); the flags scale time down for demos, and switch faults on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import threading
 from datetime import date
@@ -23,6 +24,9 @@ from tap_exports.sandbox import (
 )
 from tap_exports.sandbox.server import INACTIVE_KEY
 
+_DATA_DEFAULTS = DataSpec()
+_TIMING_DEFAULTS = Timing()
+
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tap-exports-sandbox", description=__doc__)
@@ -30,15 +34,17 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8765, help="API port (0: any free port)")
     parser.add_argument("--download-port", type=int, default=8766, help="storage host port")
     parser.add_argument("--timezone", default="America/New_York", help="the demo space's zone")
-    parser.add_argument("--data-start", type=date.fromisoformat, default=DataSpec.start)
-    parser.add_argument("--days", type=int, default=DataSpec.days)
+    parser.add_argument("--data-start", type=date.fromisoformat, default=_DATA_DEFAULTS.start)
+    parser.add_argument("--days", type=int, default=_DATA_DEFAULTS.days)
     parser.add_argument("--scale", type=float, default=1.0, help="records per day multiplier")
     parser.add_argument("--rate-period", type=float, default=60.0, help="seconds per budget")
     parser.add_argument("--create-limit", type=int, default=5)
     parser.add_argument("--status-limit", type=int, default=30)
-    parser.add_argument("--queued-seconds", type=float, default=Timing.queued_seconds)
-    parser.add_argument("--processing-seconds", type=float, default=Timing.processing_seconds)
-    parser.add_argument("--url-ttl", type=int, default=Timing.url_ttl_seconds)
+    parser.add_argument("--queued-seconds", type=float, default=_TIMING_DEFAULTS.queued_seconds)
+    parser.add_argument(
+        "--processing-seconds", type=float, default=_TIMING_DEFAULTS.processing_seconds
+    )
+    parser.add_argument("--url-ttl", type=int, default=_TIMING_DEFAULTS.url_ttl_seconds)
     parser.add_argument("--failed-exports", type=int, default=0, help="fail the first N exports")
     parser.add_argument("--server-errors", type=int, default=0, help="503 the first N requests")
     parser.add_argument("--expired-urls", type=int, default=0, help="expire the first N URLs")
@@ -54,9 +60,9 @@ def main() -> None:
     data = DataSpec(
         start=args.data_start,
         days=args.days,
-        companies_per_day=round(DataSpec.companies_per_day * args.scale),
-        contacts_per_day=round(DataSpec.contacts_per_day * args.scale),
-        events_per_day=round(DataSpec.events_per_day * args.scale),
+        companies_per_day=round(_DATA_DEFAULTS.companies_per_day * args.scale),
+        contacts_per_day=round(_DATA_DEFAULTS.contacts_per_day * args.scale),
+        events_per_day=round(_DATA_DEFAULTS.events_per_day * args.scale),
     )
     config = SandboxConfig(
         host=args.host,
@@ -79,10 +85,8 @@ def main() -> None:
         print(f"sandbox API:  {sandbox.api_url}", flush=True)
         print(f"api_key:      {DEMO_KEY} (timezone {args.timezone}); {INACTIVE_KEY} → 403")
         print(f"data:         {args.days} days from {args.data_start}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -304,9 +304,7 @@ class CometlyEmulator:
             body |= {
                 "status": "completed",
                 "completed_at": _utc_text(completed),
-                "download_url": self._sign_url(
-                    export.file_name, self.faults.take("expired_urls")
-                ),
+                "download_url": self._sign_url(export.file_name, self.faults.take("expired_urls")),
                 "expires_at": _utc_text(now + timedelta(seconds=self.timing.url_ttl_seconds)),
             }
         return Reply(200, body)
@@ -377,9 +375,7 @@ def _range_selection(
     return select
 
 
-def _event_selection(
-    body: Mapping[str, Any], zone: ZoneInfo
-) -> Callable[[Dataset], list[Record]]:
+def _event_selection(body: Mapping[str, Any], zone: ZoneInfo) -> Callable[[Dataset], list[Record]]:
     day_text = body.get("date")
     if day_text is None:
         raise _Rejected("The date field is required.")

@@ -50,9 +50,7 @@ class Dataset:
 
     def stream(self, name: str) -> list[Record]:
         """The records of `name` (companies, contacts or events)."""
-        return {"companies": self.companies, "contacts": self.contacts, "events": self.events}[
-            name
-        ]
+        return {"companies": self.companies, "contacts": self.contacts, "events": self.events}[name]
 
 
 def generate(spec: DataSpec, zone: ZoneInfo) -> Dataset:

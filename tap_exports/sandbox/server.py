@@ -53,12 +53,15 @@ class _Handler(BaseHTTPRequestHandler):
     sandbox: ClassVar[Sandbox]
 
     def setup(self) -> None:
-        """Send small answers at once: headers and body go out in separate writes, and
-        Nagle's algorithm would otherwise hold the body for the client's delayed ACK."""
+        """Send small answers at once (TCP_NODELAY).
+
+        Headers and body go out in separate writes; Nagle's algorithm would hold the
+        body until the client's delayed ACK, adding 40 ms to every request.
+        """
         super().setup()
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         # The request line holds presigned signatures: log the path only.
         logger.debug("%s %s", self.command, urlsplit(self.path).path)
 
@@ -77,10 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _ApiHandler(_Handler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._dispatch()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -97,7 +100,7 @@ class _ApiHandler(_Handler):
 
 
 class _DownloadHandler(_Handler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._body()
         parts = urlsplit(self.path)
         if "Authorization" in self.headers:
