@@ -81,7 +81,15 @@ def main() -> None:
             truncated_files=args.truncated_files,
         ),
     )
-    with Sandbox(config) as sandbox:
+    try:
+        sandbox = Sandbox(config)
+    except OSError as exc:
+        raise SystemExit(
+            f"tap-exports-sandbox: cannot listen on {args.host} ports {args.port} and "
+            f"{args.download_port} ({exc.strerror}); stop what uses them or pass "
+            "--port/--download-port"
+        ) from None
+    with sandbox:
         print(f"sandbox API:  {sandbox.api_url}", flush=True)
         print(f"api_key:      {DEMO_KEY} (timezone {args.timezone}); {INACTIVE_KEY} → 403")
         print(f"data:         {args.days} days from {args.data_start}", flush=True)

@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both create what they need on first use (.venv for the tap, .venv-meltano for Meltano).
+
+PYTHON ?= python3
+VENV := .venv
+MELTANO_VENV := .venv-meltano
+MELTANO_VERSION := 4.4.1
+
+.PHONY: demo demo-reset test lint install
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(MELTANO_VENV)/.installed:
+	$(PYTHON) -m venv $(MELTANO_VENV)
+	$(MELTANO_VENV)/bin/python -m pip install --quiet "meltano==$(MELTANO_VERSION)"
+	touch $@
+
+install: $(VENV)/.installed
+
+## Demo: sandbox -> tap-exports -> target-duckdb through `meltano run`, then row counts.
+demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
+	bash scripts/demo.sh
+
+## Forget the demo's state and database, so the next `make demo` loads everything again.
+demo-reset: $(MELTANO_VENV)/.installed
+	PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" meltano state clear --force demo:tap-exports-to-target-duckdb 2>/dev/null || true
+	rm -f output/demo.duckdb
+
+## Tests, type check and lint: what CI runs.
+test: $(VENV)/.installed lint
+	$(VENV)/bin/python -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check tap_exports tests benchmarks
+	$(VENV)/bin/ruff format --check tap_exports tests benchmarks
+	$(VENV)/bin/mypy
