@@ -90,17 +90,20 @@ class ExportStream(Stream):
             self.logger.debug("%s window %s: %d record(s) outside it", self.name, window, outside)
 
     def _checkpoint(self, context: Context | None, window: Window) -> None:
-        """Move the bookmark to the window's end and emit STATE now.
+        """Move the bookmark to the window's end and, in RECORD mode, emit STATE now.
 
         Called once the generator is resumed after the window's last record, which the
-        SDK has written by then. `_write_state_message` is private SDK API; the resume
-        tests cover it.
+        SDK has written by then. In BATCH mode those records may still sit in a batch
+        file not yet announced, so STATE waits: the SDK writes it after each BATCH
+        message, when everything pulled so far has been handed over.
+        `_write_state_message` is private SDK API; the resume tests cover it.
         """
         state = self.get_context_state(context)
         state["replication_key"] = self._spec.replication_key
         state["replication_key_value"] = window.end_text
         self.state_manager.is_flushed = False
-        self._write_state_message()
+        if self.get_batch_config(self.config) is None:
+            self._write_state_message()
 
     @override
     def _increment_stream_state(

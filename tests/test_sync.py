@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import subprocess
@@ -168,3 +169,31 @@ def test_start_after_the_horizon_exports_nothing_and_is_not_an_error(sandbox: Sa
     result = sync(tap_config(sandbox, start_date="2099-01-01T00:00:00Z", end_date=None))
     assert all(result.records(stream) == [] for stream in STREAMS)
     assert sandbox.emulator.exports_created(DEMO_KEY) == 0
+
+
+def test_batch_mode_never_emits_state_ahead_of_the_batch_holding_its_records(
+    sandbox: Sandbox, tmp_path: Path
+):
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
+        "batch_size": 25,
+    }
+    result = sync(tap_config(sandbox, window_days=2, batch_config=batch_config))
+    delivered: dict[str, list[dict]] = {stream: [] for stream in STREAMS}
+    for message in result.messages:
+        if message["type"] == "BATCH":
+            for uri in message["manifest"]:
+                with gzip.open(Path(uri.removeprefix("file://")), "rt") as handle:
+                    delivered[message["stream"]] += [json.loads(line) for line in handle]
+        elif message["type"] == "STATE":
+            for stream, state in message["value"]["bookmarks"].items():
+                bookmark = state.get("replication_key_value")
+                if bookmark is None:
+                    continue
+                key = REPLICATION_KEYS[stream]
+                owed = [r for r in expected(sandbox, stream) if r[key] < bookmark]
+                missing = set(ids(owed)) - set(ids(delivered[stream]))
+                assert not missing, f"{stream} STATE {bookmark} ran ahead of records {missing}"
+    for stream in STREAMS:
+        assert ids(delivered[stream]) == ids(expected(sandbox, stream))
