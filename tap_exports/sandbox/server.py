@@ -175,7 +175,10 @@ class Sandbox:
     def start(self) -> Self:
         """Serve both listeners on background threads."""
         for server in (self._api, self._downloads):
-            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            # A short poll interval makes `stop` return in milliseconds, not half a second.
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         return self

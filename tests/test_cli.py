@@ -1,0 +1,84 @@
+"""The command line as users and Meltano call it: --about, --discover, --catalog, --test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tap_exports.sandbox import DEMO_KEY, Sandbox
+from tests.conftest import parse_messages, run_cli, tap_config
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tap_exports", *args]
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+
+
+def test_about_lists_every_setting_and_marks_the_key_secret():
+    about = json.loads(cli("--about", "--format=json").stdout)
+    properties = about["settings"]["properties"]
+    assert properties["api_key"]["secret"] is True
+    assert properties["api_key"]["writeOnly"] is True
+    for setting in ("start_date", "timezone", "window_days", "events_sources"):
+        assert properties[setting]["description"]
+    assert set(about["settings"]["required"]) == {"api_key", "start_date", "timezone"}
+
+
+def test_discover_declares_three_incremental_streams(sandbox: Sandbox, tmp_path: Path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(tap_config(sandbox)))
+    catalog = json.loads(cli("--config", str(config), "--discover").stdout)
+    streams = {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
+    assert set(streams) == {"companies", "contacts", "events"}
+    keys = {name: entry["replication_key"] for name, entry in streams.items()}
+    assert keys == {"companies": "created_at", "contacts": "created_at", "events": "event_time_utc"}
+    assert all(entry["key_properties"] == ["id"] for entry in streams.values())
+    assert sandbox.emulator.exports_created(DEMO_KEY) == 0  # discovery calls no API
+
+
+def test_catalog_selection_exports_only_selected_streams(sandbox: Sandbox, tmp_path: Path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(tap_config(sandbox, end_date="2025-03-03T05:00:00Z")))
+    catalog = json.loads(cli("--config", str(config), "--discover").stdout)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "events"
+    catalog_file = tmp_path / "catalog.json"
+    catalog_file.write_text(json.dumps(catalog))
+    outcome = cli("--config", str(config), "--catalog", str(catalog_file))
+    assert outcome.returncode == 0
+    streams = {m["stream"] for m in parse_messages(outcome.stdout) if m["type"] == "RECORD"}
+    assert streams == {"events"}
+    assert sandbox.emulator.exports_created(DEMO_KEY) == 2  # two days of events, nothing else
+
+
+def test_connection_test_syncs_one_record_per_stream(sandbox: Sandbox, tmp_path: Path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(tap_config(sandbox)))
+    outcome = cli("--config", str(config), "--test")
+    assert outcome.returncode == 0
+    records = [m for m in parse_messages(outcome.stdout) if m["type"] == "RECORD"]
+    assert sorted(m["stream"] for m in records) == ["companies", "contacts", "events"]
+
+
+def test_state_file_resumes_from_its_bookmark(sandbox: Sandbox, tmp_path: Path):
+    state = {
+        "bookmarks": {
+            stream: {"replication_key": key, "replication_key_value": "2025-03-14T04:00:00Z"}
+            for stream, key in (
+                ("companies", "created_at"),
+                ("contacts", "created_at"),
+                ("events", "event_time_utc"),
+            )
+        }
+    }
+    outcome = run_cli(tap_config(sandbox), tmp_path, state=state)
+    assert outcome.returncode == 0
+    records = [m["record"] for m in parse_messages(outcome.stdout) if m["type"] == "RECORD"]
+    assert records
+    assert all(
+        (r.get("created_at") or r.get("event_time_utc")) >= "2025-03-14T04:00:00Z" for r in records
+    )

@@ -1,0 +1,186 @@
+"""The sandbox as a product: it must behave like Cometly's documented API."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tap_exports.sandbox import (
+    DEMO_KEY,
+    INACTIVE_KEY,
+    Faults,
+    Limits,
+    Sandbox,
+    Space,
+    Timing,
+)
+from tests.conftest import sandbox_config
+
+RANGE = {"start_date": "2025-03-02 00:00:00", "end_date": "2025-03-02 23:59:59"}
+
+
+def api(sandbox: Sandbox, key: str = DEMO_KEY) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    session.base_url = sandbox.api_url  # type: ignore[attr-defined]
+    return session
+
+
+def post(session: requests.Session, path: str, body: dict) -> requests.Response:
+    return session.post(session.base_url + path, json=body)  # type: ignore[attr-defined]
+
+
+def get(session: requests.Session, path: str) -> requests.Response:
+    return session.get(session.base_url + path)  # type: ignore[attr-defined]
+
+
+def completed(session: requests.Session, path: str) -> dict:
+    for _ in range(100):
+        status = get(session, path).json()
+        if status["status"] == "completed":
+            return status
+        time.sleep(0.01)
+    raise AssertionError("export never completed")
+
+
+def test_unknown_key_is_401_and_inactive_subscription_403(sandbox: Sandbox):
+    assert post(api(sandbox, "nope"), "/companies/exports", RANGE).status_code == 401
+    answer = post(api(sandbox, INACTIVE_KEY), "/companies/exports", RANGE)
+    assert (answer.status_code, answer.json()) == (
+        403,
+        {"message": "Your Cometly subscription is inactive."},
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        (
+            "/companies/exports",
+            {"end_date": "2025-03-02 00:00:00"},
+            "The start date field is required.",
+        ),
+        ("/contacts/exports", {**RANGE, "start_date": "2025-03-02"}, "must match the format"),
+        (
+            "/companies/exports",
+            {**RANGE, "end_date": "2025-03-01 00:00:00"},
+            "must be a date after",
+        ),
+        ("/events/exports", {"date": "2025-13-01"}, "must match the format Y-m-d"),
+        ("/events/exports", {"date": "2025-03-02", "sources": ["email"]}, "attribution model"),
+        ("/events/exports", {"date": "2025-03-02", "event_names": ["nope"]}, "event_names.0"),
+    ],
+)
+def test_invalid_parameters_are_422_with_a_message(sandbox: Sandbox, path, body, message):
+    answer = post(api(sandbox), path, body)
+    assert answer.status_code == 422
+    assert message in answer.json()["message"]
+
+
+def test_status_moves_from_queued_through_processing_to_completed():
+    timing = Timing(queued_seconds=0.3, processing_seconds=0.3, url_ttl_seconds=900)
+    with Sandbox(sandbox_config(timing=timing)) as sandbox:
+        session = api(sandbox)
+        created = post(session, "/companies/exports", RANGE)
+        assert (created.status_code, created.json()["status"]) == (202, "queued")
+        path = f"/companies/exports/{created.json()['export_id']}"
+        seen = []
+        for _ in range(100):
+            status = get(session, path).json()
+            if not seen or seen[-1] != status["status"]:
+                seen.append(status["status"])
+            if status["status"] == "completed":
+                break
+            time.sleep(0.05)
+        assert seen == ["queued", "processing", "completed"]
+        assert status["download_url"].startswith(sandbox.download_url)
+        assert {"completed_at", "expires_at", "created_at"} <= set(status)
+
+
+def test_another_spaces_export_is_404():
+    spaces = [Space(api_key=DEMO_KEY), Space(api_key="other-key", timezone="Asia/Tokyo")]
+    with Sandbox(sandbox_config(spaces=spaces)) as sandbox:
+        export_id = post(api(sandbox), "/companies/exports", RANGE).json()["export_id"]
+        assert get(api(sandbox, "other-key"), f"/companies/exports/{export_id}").status_code == 404
+        assert get(api(sandbox), f"/events/exports/{export_id}").status_code == 404
+
+
+def test_download_host_acts_like_s3(sandbox: Sandbox):
+    session = api(sandbox)
+    export_id = post(session, "/companies/exports", RANGE).json()["export_id"]
+    url = completed(session, f"/companies/exports/{export_id}")["download_url"]
+    assert requests.get(url).status_code == 200
+    with_key = requests.get(url, headers={"Authorization": f"Bearer {DEMO_KEY}"})
+    assert with_key.status_code == 400
+    assert "<Code>InvalidArgument</Code>" in with_key.text
+    tampered = url.replace("X-Amz-Expires=900", "X-Amz-Expires=90000")
+    assert "<Code>SignatureDoesNotMatch</Code>" in requests.get(tampered).text
+
+
+def test_expired_url_is_403_access_denied():
+    with Sandbox(sandbox_config(faults=Faults(expired_urls=1))) as sandbox:
+        session = api(sandbox)
+        path = (
+            f"/companies/exports/{post(session, '/companies/exports', RANGE).json()['export_id']}"
+        )
+        expired = requests.get(completed(session, path)["download_url"])
+        assert expired.status_code == 403
+        assert "<Message>Request has expired</Message>" in expired.text
+        assert requests.get(get(session, path).json()["download_url"]).status_code == 200
+
+
+def test_rate_limit_headers_and_429_with_retry_after():
+    with Sandbox(sandbox_config(limits=Limits(create=2, status=30, period_seconds=60))) as sandbox:
+        session = api(sandbox)
+        first, second, third = (post(session, "/companies/exports", RANGE) for _ in range(3))
+        assert first.headers["X-RateLimit-Limit"] == "2"
+        assert [
+            first.headers["X-RateLimit-Remaining"],
+            second.headers["X-RateLimit-Remaining"],
+        ] == [
+            "1",
+            "0",
+        ]
+        assert third.status_code == 429
+        assert 55 <= int(third.headers["Retry-After"]) <= 60
+        # Status reads have their own budget.
+        assert get(session, f"/companies/exports/{first.json()['export_id']}").status_code == 200
+
+
+def test_range_bounds_are_inclusive_to_the_second(sandbox: Sandbox):
+    session = api(sandbox)
+    midnight = "2025-03-02 00:00:00"
+    body = {"start_date": midnight, "end_date": "2025-03-02 00:00:01"}
+    export_id = post(session, "/companies/exports", body).json()["export_id"]
+    url = completed(session, f"/companies/exports/{export_id}")["download_url"]
+    lines = requests.get(url).content
+    assert b'"created_at":"2025-03-02T05:00:00Z"' in gzip.decompress(lines)
+
+
+def test_command_line_sandbox_starts_and_answers():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_exports.sandbox", "--port", "0", "--download-port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        api_url = first_line.split()[-1]
+        assert urlsplit(api_url).path == "/public-api/v1"
+        answer = requests.post(
+            f"{api_url}/companies/exports",
+            json=RANGE,
+            headers={"Authorization": f"Bearer {DEMO_KEY}"},
+            timeout=5,
+        )
+        assert answer.status_code == 202
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
