@@ -49,7 +49,9 @@ def test_rejected_request_shows_the_api_message(sandbox: Sandbox, tmp_path: Path
     config = tap_config(sandbox, events_fields=["not_a_field"], **ONE_DAY)
     outcome = run_cli(config, tmp_path)
     assert outcome.returncode == 1
-    assert "answered 422: The selected fields.0 is invalid." in error_lines(outcome.stderr)[-1]
+    last = error_lines(outcome.stderr)[-1]
+    assert "events window [2025-03-02T05:00:00Z, 2025-03-03T05:00:00Z): POST " in last
+    assert "answered 422: The selected fields.0 is invalid." in last
 
 
 @pytest.mark.parametrize(

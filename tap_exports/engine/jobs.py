@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -25,7 +26,12 @@ from typing import Any, Protocol
 from tap_exports.engine.clock import Clock
 from tap_exports.engine.decode import iter_ndjson
 from tap_exports.engine.download import Downloader, PresignedUrlRejectedError
-from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
+from tap_exports.engine.errors import (
+    ApiError,
+    DownloadError,
+    ExportFailedError,
+    ExportTimeoutError,
+)
 from tap_exports.engine.windows import Window
 
 logger = logging.getLogger(__name__)
@@ -119,7 +125,8 @@ class ExportRunner:
         """
         attempts = self._policy.max_export_attempts
         for attempt in range(1, attempts + 1):
-            job = ExportJob(port.create(window), stream, window)
+            with _named(f"{stream} window {window}"):
+                job = ExportJob(port.create(window), stream, window)
             logger.info("%s: created (attempt %d of %d)", job, attempt, attempts)
             report = self._wait_until_terminal(port, job)
             if report.status is JobStatus.COMPLETED:
@@ -134,10 +141,15 @@ class ExportRunner:
             "the provider's support"
         )
 
+    @staticmethod
+    def _status(port: ExportPort, job: ExportJob) -> StatusReport:
+        with _named(str(job)):
+            return port.status(job.export_id)
+
     def _wait_until_terminal(self, port: ExportPort, job: ExportJob) -> StatusReport:
         deadline = self._clock.monotonic() + self._policy.export_timeout_seconds
         while True:
-            report = port.status(job.export_id)
+            report = self._status(port, job)
             if report.status.is_terminal:
                 return report
             if self._clock.monotonic() + self._policy.poll_interval_seconds > deadline:
@@ -160,7 +172,7 @@ class ExportRunner:
                 report.expires_at - self._clock.now() < _URL_EXPIRY_MARGIN
             ):
                 logger.info("%s: download URL is about to expire, refreshing it", label)
-                report = port.status(job.export_id)
+                report = self._status(port, job)
                 continue
             try:
                 with self._downloader.open(url, label=label) as raw:
@@ -168,8 +180,18 @@ class ExportRunner:
                 return
             except PresignedUrlRejectedError:
                 logger.info("%s: download URL refused (expired), refreshing it", label)
-                report = port.status(job.export_id)
+                report = self._status(port, job)
         raise DownloadError(
             f"{label}: the storage host refused {self._policy.max_url_refreshes + 1} fresh "
             "download URLs; check the machine's clock, or try again later"
         )
+
+
+@contextmanager
+def _named(label: str) -> Iterator[None]:
+    """Prefix an API error with the export it concerns, so the message names it."""
+    try:
+        yield
+    except ApiError as exc:
+        exc.args = (f"{label}: {exc}",)
+        raise
