@@ -55,9 +55,12 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
     provider = PROVIDERS.get(provider_name)
     if provider is None:
         raise ConfigError("provider", f"{provider_name!r} is not one of: {', '.join(PROVIDERS)}")
-    api_key = config.get("api_key") or ""
-    if not api_key.strip():
+    api_key = str(config.get("api_key") or "").strip()
+    if not api_key:
         raise ConfigError("api_key", "is required")
+    if not api_key.isprintable():
+        # Never echo the value: it is the secret.
+        raise ConfigError("api_key", "contains a control character (a pasted line break?)")
     api_url = config.get("api_url") or provider.default_api_url
     if urlsplit(api_url).scheme not in ("http", "https"):
         raise ConfigError("api_url", f"{api_url!r} is not an http(s) URL")
@@ -101,12 +104,12 @@ def _timestamp(config: Mapping[str, Any], setting: str, *, required: bool) -> da
     value = config.get(setting)
     if value in (None, ""):
         if required:
-            raise ConfigError(setting, "is required (an ISO 8601 date or date-time)")
+            raise ConfigError(setting, "is required (an ISO 8601 date-time)")
         return None
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
-        raise ConfigError(setting, f"{value!r} is not an ISO 8601 date or date-time") from None
+        raise ConfigError(setting, f"{value!r} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         raise ConfigError(setting, f"{value!r} needs a UTC offset, e.g. '2024-01-01T00:00:00Z'")
     if parsed.microsecond:

@@ -23,6 +23,8 @@ from tap_exports.engine.windows import Window, plan_windows, sync_horizon
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
+
     from tap_exports.providers.base import StreamSpec
     from tap_exports.tap import TapExports
 
@@ -39,12 +41,15 @@ class ExportStream(Stream):
         self.replication_key = spec.replication_key
         self._exports_tap = tap
         self._spec = spec
+        self._pending_bookmark: tuple[Context | None, str] | None = None
 
     @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
         services = self._exports_tap.services
         settings = services.settings
-        start = self.get_starting_timestamp(context) or settings.start_date
+        # A bookmark from a foreign state file may carry fractions of a second: round
+        # down (re-reading part of a second is safe, skipping it is not).
+        start = (self.get_starting_timestamp(context) or settings.start_date).replace(microsecond=0)
         horizon = sync_horizon(services.clock.now(), settings.settle_lag, settings.end_date)
         days = self._spec.fixed_window_days or settings.window_days
         windows = plan_windows(start, horizon, settings.timezone, days)
@@ -90,20 +95,44 @@ class ExportStream(Stream):
             self.logger.debug("%s window %s: %d record(s) outside it", self.name, window, outside)
 
     def _checkpoint(self, context: Context | None, window: Window) -> None:
-        """Move the bookmark to the window's end and, in RECORD mode, emit STATE now.
+        """Move the bookmark to the window's end: now in RECORD mode, later in BATCH mode.
 
         Called once the generator is resumed after the window's last record, which the
-        SDK has written by then. In BATCH mode those records may still sit in a batch
-        file not yet announced, so STATE waits: the SDK writes it after each BATCH
-        message, when everything pulled so far has been handed over.
-        `_write_state_message` is private SDK API; the resume tests cover it.
+        SDK has written by then. `_write_state_message` is private SDK API; the resume
+        tests cover it. In BATCH mode those records may still sit in a batch file not
+        yet announced, so the bookmark waits in `_pending_bookmark` (see `get_batches`):
+        even the state the SDK writes on SIGTERM must not pass them.
         """
+        if self.get_batch_config(self.config) is not None:
+            self._pending_bookmark = (context, window.end_text)
+            return
+        self._set_bookmark(context, window.end_text)
+        self._write_state_message()
+
+    @override
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
+        """Apply a window's bookmark only once the batch holding its records is announced.
+
+        The SDK writes the BATCH message (then STATE) for each yielded manifest before
+        asking for the next, so on resuming every record pulled so far is delivered.
+        """
+        for batch in super().get_batches(batch_config, context):
+            yield batch
+            self._apply_pending_bookmark()
+        self._apply_pending_bookmark()
+
+    def _apply_pending_bookmark(self) -> None:
+        if self._pending_bookmark is not None:
+            self._set_bookmark(*self._pending_bookmark)
+            self._pending_bookmark = None
+
+    def _set_bookmark(self, context: Context | None, value: str) -> None:
         state = self.get_context_state(context)
         state["replication_key"] = self._spec.replication_key
-        state["replication_key_value"] = window.end_text
+        state["replication_key_value"] = value
         self.state_manager.is_flushed = False
-        if self.get_batch_config(self.config) is None:
-            self._write_state_message()
 
     @override
     def _increment_stream_state(

@@ -42,3 +42,11 @@ def test_server_reporting_zero_remaining_waits_out_the_period():
     send(budget, clock, 1)
     budget.observe_remaining(0)  # someone else used the rest of the budget
     assert send(budget, clock, 1) == [60]
+
+
+def test_server_count_lower_than_ours_means_another_client_shares_the_key():
+    clock = ManualClock()
+    budget = RateBudget("create", limit=5, period=60, clock=clock)
+    send(budget, clock, 1)
+    budget.observe_remaining(1)  # the server has seen 4 requests, we sent 1
+    assert send(budget, clock, 2) == [0, 60]

@@ -6,6 +6,7 @@ import gzip
 import io
 
 import pytest
+import urllib3
 
 from tap_exports.engine.decode import iter_ndjson
 from tap_exports.engine.errors import DecodeError, DownloadError
@@ -53,3 +54,18 @@ def test_bad_line_names_export_and_line_number():
 def test_line_that_is_not_an_object_is_an_error():
     with pytest.raises(DecodeError, match="line 1: expected a JSON object, got list"):
         decode(b"[1,2]\n")
+
+
+class StallingStream(io.RawIOBase):
+    """A download whose host sent headers and then nothing: reads time out."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        raise urllib3.exceptions.ReadTimeoutError(None, "/exports/x.json.gz", "timed out")
+
+
+def test_a_stalled_first_read_is_a_download_error_naming_the_export():
+    with pytest.raises(DownloadError, match=r"companies export 7: the connection failed"):
+        list(iter_ndjson(StallingStream(), source="companies export 7"))

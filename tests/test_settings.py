@@ -45,6 +45,7 @@ def test_rate_limits_can_be_scaled_down_for_the_sandbox():
     [
         ({"provider": "hubspot"}, "provider", "not one of"),
         ({"api_key": " "}, "api_key", "required"),
+        ({"api_key": "secret-value\r\nX: 1"}, "api_key", "control character"),
         ({"api_url": "ftp://x"}, "api_url", "http(s)"),
         ({"start_date": "2025-01-01T00:00:00"}, "start_date", "UTC offset"),
         ({"start_date": "last tuesday"}, "start_date", "ISO 8601"),
@@ -71,3 +72,13 @@ def test_bad_value_names_its_setting(override: dict, setting: str, words: str):
     assert raised.value.setting == setting
     assert words in str(raised.value)
     assert str(raised.value).startswith(f"setting '{setting}': ")
+
+
+def test_key_error_never_echoes_the_key():
+    with pytest.raises(ConfigError) as raised:
+        parse_settings({**MINIMAL, "api_key": "s3cr3t\nX-Other: 1"})
+    assert "s3cr3t" not in str(raised.value)
+
+
+def test_key_is_stripped_of_surrounding_whitespace():
+    assert parse_settings({**MINIMAL, "api_key": "  k-123\n"}).api_key == "k-123"

@@ -115,3 +115,23 @@ def test_horizon_is_now_minus_lag_unless_end_date_is_earlier():
 def test_window_size_must_be_positive(days: int):
     with pytest.raises(ValueError, match="at least one day"):
         plan_windows(utc(2025, 1, 1), utc(2025, 2, 1), NEW_YORK, days)
+
+
+def test_a_date_the_zone_skipped_gives_an_empty_day_not_a_crash():
+    # Samoa jumped from 2011-12-29 to 2011-12-31: the 30th never happened there.
+    apia = ZoneInfo("Pacific/Apia")
+    assert start_of_local_day(date(2011, 12, 30), apia) == start_of_local_day(
+        date(2011, 12, 31), apia
+    )
+    windows = plan_windows(utc(2011, 12, 28, 10), utc(2012, 1, 1, 10), apia, 1)
+    assert [w.start.astimezone(apia).date() for w in windows] == [
+        date(2011, 12, 28),
+        date(2011, 12, 29),
+        date(2011, 12, 31),
+        date(2012, 1, 1),
+    ]
+
+
+def test_window_bounds_must_be_whole_seconds():
+    with pytest.raises(ValueError, match="whole seconds"):
+        Window(utc(2025, 1, 1).replace(microsecond=500_000), utc(2025, 1, 2))

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import backoff
@@ -37,6 +39,13 @@ from tap_exports.engine.redact import strip_query
 logger = logging.getLogger(__name__)
 
 _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+# Network trouble, including a body cut off mid-response.
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 _TOO_MANY_REQUESTS = 429
 
 
@@ -115,8 +124,12 @@ class ApiClient:
                         timeout=self._timeout,
                     )
                 self._observe_rate_headers(response, rate)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                problem = f"{type(exc).__name__}"
+            except _TRANSIENT_ERRORS as exc:
+                problem = type(exc).__name__
+            except requests.RequestException as exc:
+                # Invalid header, URL or redirect loop: retrying cannot help, and the
+                # exception's text may quote a header (the key) or a query string.
+                raise ApiError(f"{what} could not be sent ({type(exc).__name__})") from None
             else:
                 if response.status_code == _TOO_MANY_REQUESTS:
                     wait = _retry_after_seconds(response, default=rate.period / rate.limit)
@@ -156,12 +169,17 @@ class ApiClient:
 
 
 def _retry_after_seconds(response: requests.Response, *, default: float) -> float:
-    """Read `Retry-After` in seconds; fall back to one slot's worth of the budget."""
-    value = response.headers.get("Retry-After", "")
+    """Read `Retry-After` (seconds or an HTTP date); else one slot's worth of the budget."""
+    value = response.headers.get("Retry-After", "").strip()
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return default
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _json_or_raise(response: requests.Response, what: str) -> dict[str, Any]:

@@ -7,8 +7,9 @@ a fixed one too, and stamping completion rather than sending time absorbs networ
 latency (the server counted the request no later than we saw its answer).
 
 On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
-request of the budget until then, and `X-RateLimit-Remaining: 0` holds it until the
-oldest logged request leaves the period (others may be using the same key).
+request of the budget until then, and an `X-RateLimit-Remaining` lower than the budget
+expects means another client is using the same key: the difference is logged as spent
+now, so the budget slows down before the server has to refuse anything.
 """
 
 from __future__ import annotations
@@ -54,13 +55,13 @@ class RateBudget:
             self._hold_until = max(self._hold_until, self._clock.monotonic() + seconds)
 
     def observe_remaining(self, remaining: int) -> None:
-        """Take the server's count into account: at zero, wait out the period."""
-        if remaining > 0:
-            return
+        """Count requests the server saw but this budget did not (another client's)."""
         with self._lock:
             now = self._clock.monotonic()
-            oldest = self._finished[0] if self._finished else now
-            self._hold_until = max(self._hold_until, oldest + self.period)
+            self._wait_time_locked(now)  # drop what has aged out first
+            free = self.limit - len(self._finished) - self._in_flight
+            for _ in range(free - max(remaining, 0)):
+                self._finished.append(now)
 
     def wait_time(self) -> float:
         """Seconds until a slot would be free (0 when one is free now)."""

@@ -41,11 +41,13 @@ def iter_ndjson(raw: BinaryIO, *, source: str) -> Iterator[dict[str, Any]]:
 
     """
     buffered = io.BufferedReader(cast(io.RawIOBase, raw), buffer_size=_READ_BUFFER)
-    lines: Iterable[bytes] = (
-        gzip.GzipFile(fileobj=buffered) if buffered.peek(2)[:2] == GZIP_MAGIC else buffered
-    )
     line_number = 0
     try:
+        # The peek is the first read from the network: inside the try, so a stalled
+        # host is reported with the export's name like any later failure.
+        lines: Iterable[bytes] = (
+            gzip.GzipFile(fileobj=buffered) if buffered.peek(2)[:2] == GZIP_MAGIC else buffered
+        )
         for line_number, line in enumerate(lines, start=1):
             try:
                 record = orjson.loads(line)

@@ -36,8 +36,9 @@ from tap_exports.engine.windows import Window
 
 logger = logging.getLogger(__name__)
 
-# A URL this close to expiry is refreshed before use rather than failing mid-file.
-_URL_EXPIRY_MARGIN = timedelta(seconds=30)
+# A URL this close to expiry is refreshed before use (S3 checks expiry only when the
+# request starts, so a few seconds cover clock skew and the request's own latency).
+_URL_EXPIRY_MARGIN = timedelta(seconds=5)
 
 
 class JobStatus(Enum):
@@ -164,13 +165,22 @@ class ExportRunner:
         self, port: ExportPort, job: ExportJob, report: StatusReport
     ) -> Iterator[dict[str, Any]]:
         label = str(job)
-        for _ in range(self._policy.max_url_refreshes + 1):
+        tries = self._policy.max_url_refreshes + 1
+        for attempt in range(1, tries + 1):
+            if report.status is not JobStatus.COMPLETED:
+                raise DownloadError(
+                    f"{label}: status turned {report.status.value} while its download URL "
+                    "was refreshed"
+                )
             url = report.download_url
             if url is None:
                 raise DownloadError(f"{label}: completed without a download URL")
-            if report.expires_at is not None and (
+            looks_expired = report.expires_at is not None and (
                 report.expires_at - self._clock.now() < _URL_EXPIRY_MARGIN
-            ):
+            )
+            if looks_expired and attempt < tries:
+                # The last try goes ahead regardless: a fast local clock must not stop
+                # a download the storage host would still accept.
                 logger.info("%s: download URL is about to expire, refreshing it", label)
                 report = self._status(port, job)
                 continue
@@ -182,8 +192,8 @@ class ExportRunner:
                 logger.info("%s: download URL refused (expired), refreshing it", label)
                 report = self._status(port, job)
         raise DownloadError(
-            f"{label}: the storage host refused {self._policy.max_url_refreshes + 1} fresh "
-            "download URLs; check the machine's clock, or try again later"
+            f"{label}: no download URL worked in {tries} tries (refused or expired); "
+            "check the machine's clock, or try again later"
         )
 
 

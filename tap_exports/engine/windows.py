@@ -36,6 +36,9 @@ class Window:
         """Check the bounds and keep their canonical text for cheap comparisons."""
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise ValueError("window bounds must be timezone-aware")
+        if self.start.microsecond or self.end.microsecond:
+            # Whole seconds keep the text comparison in `contains` exact.
+            raise ValueError("window bounds must be whole seconds")
         if self.end <= self.start:
             raise ValueError(f"window end {self.end} is not after its start {self.start}")
         object.__setattr__(self, "start_text", format_utc(self.start))
@@ -82,11 +85,14 @@ def start_of_local_day(day: date, zone: tzinfo) -> datetime:
 
     Usually local midnight. Where midnight falls in a DST gap (some zones shift at
     00:00) the day starts at the end of the gap; where midnight is repeated, at its
-    first occurrence.
+    first occurrence. A date the zone skipped entirely (Pacific/Apia, 2011-12-30) has
+    no instant: its start is the next date's, so its window is empty.
     """
     wall = datetime.combine(day, time())
     readings = (wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1))
     on_day = [instant for instant in readings if instant.astimezone(zone).date() == day]
+    if not on_day:
+        return start_of_local_day(day + timedelta(days=1), zone)
     return min(on_day)
 
 
