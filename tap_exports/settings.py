@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tap_exports.engine.api import RetryPolicy
 from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.jobs import LifecyclePolicy
 from tap_exports.providers import PROVIDERS
@@ -23,7 +25,11 @@ from tap_exports.providers.base import Provider, RateLimit
 DEFAULT_WINDOW_DAYS = 30
 DEFAULT_SETTLE_LAG_MINUTES = 15
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
+DEFAULT_MIN_WINDOW_MINUTES = 60
+BAD_RECORD_POLICIES = ("fail", "skip")
 _LIFECYCLE_DEFAULTS = LifecyclePolicy()
+_RETRY_DEFAULTS = RetryPolicy()
+_LOOPBACK_HOSTS = ("localhost",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,9 @@ class Settings:
     settle_lag: timedelta
     request_timeout_seconds: float
     lifecycle: LifecyclePolicy
+    retry: RetryPolicy
+    min_window: timedelta
+    skip_bad_records: bool
     rate_limits: Mapping[str, RateLimit]
     raw: Mapping[str, Any]
 
@@ -49,7 +58,6 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
 
     Raises:
         ConfigError: naming the first setting that is wrong.
-
     """
     provider_name = config.get("provider", "cometly")
     provider = PROVIDERS.get(provider_name)
@@ -62,8 +70,15 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
         # Never echo the value: it is the secret.
         raise ConfigError("api_key", "contains a control character (a pasted line break?)")
     api_url = config.get("api_url") or provider.default_api_url
-    if urlsplit(api_url).scheme not in ("http", "https"):
+    scheme = urlsplit(api_url).scheme
+    if scheme not in ("http", "https"):
         raise ConfigError("api_url", f"{api_url!r} is not an http(s) URL")
+    if scheme == "http" and not is_loopback_url(api_url):
+        raise ConfigError(
+            "api_url",
+            "plain http would send the API key in clear; use https (http is only "
+            "accepted for loopback addresses, such as the sandbox)",
+        )
     start_date = _timestamp(config, "start_date", required=True)
     assert start_date is not None  # required=True guarantees it
     end_date = _timestamp(config, "end_date", required=False)
@@ -94,10 +109,46 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
             max_export_attempts=int(
                 _positive(config, "max_export_attempts", _LIFECYCLE_DEFAULTS.max_export_attempts)
             ),
+            retry_cooldown_seconds=_at_least(
+                config,
+                "export_retry_cooldown_seconds",
+                _LIFECYCLE_DEFAULTS.retry_cooldown_seconds,
+                0,
+            ),
         ),
+        retry=RetryPolicy(
+            max_attempts=int(
+                _positive(config, "request_max_attempts", _RETRY_DEFAULTS.max_attempts)
+            ),
+            max_elapsed_seconds=_positive(
+                config, "request_retry_max_seconds", _RETRY_DEFAULTS.max_elapsed_seconds
+            ),
+        ),
+        min_window=timedelta(
+            minutes=_positive(config, "min_window_minutes", DEFAULT_MIN_WINDOW_MINUTES)
+        ),
+        skip_bad_records=_bad_record_policy(config) == "skip",
         rate_limits=_rate_limits(config, provider),
         raw=config,
     )
+
+
+def is_loopback_url(url: str) -> bool:
+    """Tell whether `url` points at this machine (127.0.0.0/8, ::1 or localhost)."""
+    host = urlsplit(url).hostname or ""
+    if host in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bad_record_policy(config: Mapping[str, Any]) -> str:
+    policy = config.get("bad_record_policy") or "fail"
+    if policy not in BAD_RECORD_POLICIES:
+        raise ConfigError("bad_record_policy", f"{policy!r} is not one of: fail, skip")
+    return str(policy)
 
 
 def _timestamp(config: Mapping[str, Any], setting: str, *, required: bool) -> datetime | None:
@@ -140,13 +191,13 @@ def _positive(config: Mapping[str, Any], setting: str, default: float) -> float:
     return float(value)
 
 
-def _at_least(config: Mapping[str, Any], setting: str, default: int, least: int) -> int:
+def _at_least(config: Mapping[str, Any], setting: str, default: float, least: float) -> float:
     value = config.get(setting)
     if value is None:
         return default
     if value < least:
         raise ConfigError(setting, f"must be at least {least}, got {value}")
-    return int(value)
+    return float(value)
 
 
 def _rate_limits(config: Mapping[str, Any], provider: Provider) -> dict[str, RateLimit]:

@@ -16,15 +16,18 @@ from singer_sdk import Stream
 from singer_sdk.helpers.types import Context, Record
 from typing_extensions import override
 
-from tap_exports.engine.errors import DecodeError
-from tap_exports.engine.timestamps import canonical_utc
-from tap_exports.engine.windows import Window, plan_windows, sync_horizon
+from tap_exports.engine.errors import ExportFailedError
+from tap_exports.engine.progress import Progress
+from tap_exports.engine.timestamps import canonical_utc, parse_utc
+from tap_exports.engine.validate import record_check
+from tap_exports.engine.windows import Window, split_window, sync_horizon
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
 
+    from tap_exports.engine.jobs import ExportJob
     from tap_exports.providers.base import StreamSpec
     from tap_exports.tap import TapExports
 
@@ -42,6 +45,12 @@ class ExportStream(Stream):
         self._exports_tap = tap
         self._spec = spec
         self._pending_bookmark: tuple[Context | None, str] | None = None
+        self._check = record_check(
+            spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
+        )
+        # Messages of skipped lines, in order; a dict, as a file downloaded again would
+        # report the same lines twice.
+        self._skipped: dict[str, None] = {}
 
     @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
@@ -52,47 +61,93 @@ class ExportStream(Stream):
         start = (self.get_starting_timestamp(context) or settings.start_date).replace(microsecond=0)
         horizon = sync_horizon(services.clock.now(), settings.settle_lag, settings.end_date)
         days = self._spec.fixed_window_days or settings.window_days
-        windows = plan_windows(start, horizon, settings.timezone, days)
+        progress = Progress(self.get_context_state(context))
+        plan = progress.plan(start, horizon, settings.timezone, days)
         self.logger.info(
             "%s: %d window(s) of up to %d day(s) from %s to %s",
             self.name,
-            len(windows),
+            len(plan),
             days,
             start.isoformat(),
             horizon.isoformat(),
         )
-        port = services.port(self.name)
-        for window in windows:
-            yield from self._window_records(
-                services.runner.records(port, self.name, window), window
+        self._skipped = {}
+        for planned in plan:
+            yield from self._deliver(context, progress, planned.window, attach=planned.attach)
+        if self._skipped:
+            self.logger.warning(
+                "%s: skipped %d bad line(s) (bad_record_policy=skip); the first: %s",
+                self.name,
+                len(self._skipped),
+                next(iter(self._skipped)),
             )
-            self._checkpoint(context, window)
+
+    def _deliver(
+        self, context: Context | None, progress: Progress, window: Window, *, attach: str | None
+    ) -> Iterable[Record]:
+        """Export one window, splitting it in halves if the provider keeps failing it."""
+        services = self._exports_tap.services
+        settings = services.settings
+
+        def on_created(job: ExportJob) -> None:
+            progress.remember_export(job.export_id, job.window)
+            self._write_progress()
+
+        try:
+            records = services.runner.records(
+                services.port(self.name),
+                self.name,
+                window,
+                attach=attach,
+                on_created=on_created,
+                check=self._check,
+                skip=self._skip if settings.skip_bad_records else None,
+            )
+            yield from self._window_records(records, window)
+        except ExportFailedError:
+            halves = (
+                None if self._spec.fixed_window_days else split_window(window, settings.min_window)
+            )
+            if halves is None:
+                raise
+            first, second = halves
+            self.logger.warning(
+                "%s window %s keeps failing: splitting it in two", self.name, window
+            )
+            progress.remember_split(window.end, first.end - first.start)
+            self._write_progress()
+            yield from self._deliver(context, progress, first, attach=None)
+            yield from self._deliver(context, progress, second, attach=None)
+            return
+        self._checkpoint(context, window)
+
+    def _skip(self, problem: str) -> None:
+        self._skipped[problem] = None
 
     def _window_records(self, records: Iterable[Record], window: Window) -> Iterable[Record]:
-        """Keep the records inside the window, with the replication key canonical."""
+        """Keep the records inside the window, with the replication key canonical.
+
+        The decoder's check has made sure the key is present and a timestamp.
+        """
         key = self._spec.replication_key
         outside = 0
-        for line_number, record in enumerate(records, start=1):
-            stamp = record.get(key)
-            if not isinstance(stamp, str):
-                raise DecodeError(
-                    f"{self.name} window {window}, record {line_number} (id "
-                    f"{record.get('id')!r}): replication key '{key}' is missing or not a string"
-                )
-            try:
-                inside = window.contains(stamp)
-            except ValueError:
-                raise DecodeError(
-                    f"{self.name} window {window}, record {line_number} (id "
-                    f"{record.get('id')!r}): '{key}' is not a timestamp: {stamp!r}"
-                ) from None
-            if not inside:
+        for record in records:
+            stamp = record[key]
+            if not window.contains(stamp):
                 outside += 1
                 continue
             record[key] = canonical_utc(stamp)
             yield record
         if outside:
             self.logger.debug("%s window %s: %d record(s) outside it", self.name, window, outside)
+
+    def _write_progress(self) -> None:
+        """Emit STATE now, so an export id or a split reaches the state store at once.
+
+        The bookmark in it is whatever was already safe; only the extra keys changed.
+        """
+        self.state_manager.is_flushed = False
+        self._write_state_message()
 
     def _checkpoint(self, context: Context | None, window: Window) -> None:
         """Move the bookmark to the window's end: now in RECORD mode, later in BATCH mode.
@@ -132,6 +187,7 @@ class ExportStream(Stream):
         state = self.get_context_state(context)
         state["replication_key"] = self._spec.replication_key
         state["replication_key_value"] = value
+        Progress(state).passed(parse_utc(value))
         self.state_manager.is_flushed = False
 
     @override

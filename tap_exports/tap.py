@@ -11,7 +11,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
-from tap_exports.engine.api import ApiClient, RetryPolicy
+from tap_exports.engine.api import ApiClient
 from tap_exports.engine.budget import RateBudget
 from tap_exports.engine.clock import Clock, SystemClock
 from tap_exports.engine.download import Downloader
@@ -67,7 +67,7 @@ def build_services(settings: Settings, clock: Clock) -> SyncServices:
         headers=settings.provider.auth_headers(settings.api_key),
         budgets=budgets,
         timeout_seconds=settings.request_timeout_seconds,
-        retry=RetryPolicy(),
+        retry=settings.retry,
         clock=clock,
     )
     runner = ExportRunner(
@@ -153,6 +153,43 @@ class TapExports(Tap):
             th.IntegerType,
             default=3,
             description="Exports created per window before a failed window stops the sync.",
+        ),
+        th.Property(
+            "export_retry_cooldown_seconds",
+            th.NumberType,
+            default=60,
+            description="Wait before creating a failed or stuck export again.",
+        ),
+        th.Property(
+            "min_window_minutes",
+            th.IntegerType,
+            default=60,
+            description=(
+                "Smallest window a repeatedly failing companies/contacts export is split "
+                "down to (halving each time)."
+            ),
+        ),
+        th.Property(
+            "bad_record_policy",
+            th.StringType,
+            default="fail",
+            allowed_values=["fail", "skip"],
+            description=(
+                "fail: stop at a line that is not a valid record (export id and line in the "
+                "message), bookmark untouched. skip: leave such lines out and report the count."
+            ),
+        ),
+        th.Property(
+            "request_max_attempts",
+            th.IntegerType,
+            default=6,
+            description="Tries per API request on 5xx, connection errors and read timeouts.",
+        ),
+        th.Property(
+            "request_retry_max_seconds",
+            th.NumberType,
+            default=300,
+            description="Total time one API request may spend retrying (429 waits included).",
         ),
         th.Property(
             "request_timeout_seconds",

@@ -74,6 +74,7 @@ def tap_config(sandbox: Sandbox, **overrides: Any) -> dict[str, Any]:
         "rate_limit_period_seconds": 1.0,
         "create_rate_limit": 20,
         "status_rate_limit": 120,
+        "export_retry_cooldown_seconds": 0.02,
     }
     config.update(overrides)
     return config

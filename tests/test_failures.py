@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
-from tap_exports.sandbox import DEMO_KEY, INACTIVE_KEY, Faults, Limits, Sandbox, Timing
+from tap_exports.sandbox import DEMO_KEY, INACTIVE_KEY, Faults, Limits, Sandbox
 from tests.conftest import (
     STREAMS,
     expected,
@@ -107,24 +107,32 @@ def test_export_failing_every_attempt_stops_without_advancing_state(tmp_path: Pa
         assert _bookmarks(outcome.stdout) == {}
 
 
-def test_export_that_never_completes_times_out_naming_export_and_window():
-    slow = Timing(queued_seconds=30, processing_seconds=30, url_ttl_seconds=900)
-    config = sandbox_config(timing=slow)
+def test_stuck_export_is_recreated_then_fails_naming_export_and_window():
+    config = sandbox_config(faults=Faults(stuck_exports=100))
     with Sandbox(config) as sandbox, pytest.raises(ExportTimeoutError) as raised:
         sync(tap_config(sandbox, export_timeout_seconds=0.2, **ONE_DAY))
+    assert sandbox.emulator.exports_created(DEMO_KEY) == 3  # max_export_attempts
     message = str(raised.value)
     window = "[2025-03-02T05:00:00Z, 2025-03-03T05:00:00Z)"
-    assert f"companies export 1001 for window {window}" in message
-    assert "still queued" in message
+    assert f"companies export 1003 for window {window}: still running after 0.2s" in message
     assert "export_timeout_seconds" in message
 
 
-def test_truncated_file_is_an_error_and_state_does_not_pass_it(tmp_path: Path):
-    with Sandbox(sandbox_config(faults=Faults(truncated_files=1))) as sandbox:
+def test_stuck_export_is_recreated_and_the_sync_completes():
+    with Sandbox(sandbox_config(faults=Faults(stuck_exports=1))) as sandbox:
+        result = sync(tap_config(sandbox, export_timeout_seconds=0.3, **ONE_DAY))
+        assert sandbox.emulator.exports_created(DEMO_KEY) == len(STREAMS) + 1
+        for stream in STREAMS:
+            assert ids(result.records(stream)) == ids(expected(sandbox, stream, **_range()))
+
+
+def test_file_truncated_every_time_stops_without_advancing_state(tmp_path: Path):
+    with Sandbox(sandbox_config(faults=Faults(truncated_files=100))) as sandbox:
         with pytest.raises(DownloadError, match="truncated download"):
-            sync(tap_config(sandbox))
-        outcome = run_cli(tap_config(sandbox), tmp_path)  # the fault is used up: succeeds
-        assert outcome.returncode == 0
+            sync(tap_config(sandbox, **ONE_DAY))
+        outcome = run_cli(tap_config(sandbox, **ONE_DAY), tmp_path)
+        assert outcome.returncode == 1
+        assert _bookmarks(outcome.stdout) == {}
 
 
 def test_server_errors_are_retried():

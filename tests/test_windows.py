@@ -11,7 +11,9 @@ import pytest
 from tap_exports.engine.windows import (
     Window,
     is_unambiguous_wall_clock,
+    plan_fixed_windows,
     plan_windows,
+    split_window,
     start_of_local_day,
     sync_horizon,
     wall_clock_at_or_after,
@@ -135,3 +137,23 @@ def test_a_date_the_zone_skipped_gives_an_empty_day_not_a_crash():
 def test_window_bounds_must_be_whole_seconds():
     with pytest.raises(ValueError, match="whole seconds"):
         Window(utc(2025, 1, 1).replace(microsecond=500_000), utc(2025, 1, 2))
+
+
+def test_split_halves_a_window_on_whole_seconds_down_to_a_minimum():
+    window = Window(utc(2025, 3, 1, 5), utc(2025, 3, 1, 6, 0, 1))
+    first, second = split_window(window, timedelta(minutes=10))
+    assert (first.start, first.end, second.end) == (
+        window.start,
+        utc(2025, 3, 1, 5, 30),
+        window.end,
+    )
+    assert split_window(window, timedelta(minutes=31)) is None
+
+
+def test_fixed_windows_tile_the_range():
+    windows = plan_fixed_windows(utc(2025, 3, 1), utc(2025, 3, 1, 10, 30), timedelta(hours=4))
+    assert [(w.start.hour, w.end.hour, w.end.minute) for w in windows] == [
+        (0, 4, 0),
+        (4, 8, 0),
+        (8, 10, 30),
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, cast
 
 import orjson
@@ -19,6 +19,7 @@ import requests
 import urllib3.exceptions
 
 from tap_exports.engine.errors import DecodeError, DownloadError
+from tap_exports.engine.validate import RecordCheck
 
 GZIP_MAGIC = b"\x1f\x8b"
 _READ_BUFFER = 1 << 16
@@ -30,15 +31,22 @@ _NETWORK_ERRORS = (
 )
 
 
-def iter_ndjson(raw: BinaryIO, *, source: str) -> Iterator[dict[str, Any]]:
+def iter_ndjson(
+    raw: io.RawIOBase | BinaryIO,
+    *,
+    source: str,
+    check: RecordCheck | None = None,
+    skip: Callable[[str], None] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Yield each JSON object of a (possibly gzipped) NDJSON stream.
 
     `source` names the export in errors, which also give the 1-based line number.
+    `check` may refuse a record (see `validate.py`). A bad line raises, unless `skip`
+    is given: then its description goes to `skip` and decoding goes on.
 
     Raises:
-        DecodeError: a line is not JSON, or not a JSON object.
+        DecodeError: a line is not JSON, not a JSON object, or refused by `check`.
         DownloadError: the stream was cut short, is corrupt, or the connection failed.
-
     """
     buffered = io.BufferedReader(cast(io.RawIOBase, raw), buffer_size=_READ_BUFFER)
     line_number = 0
@@ -54,13 +62,19 @@ def iter_ndjson(raw: BinaryIO, *, source: str) -> Iterator[dict[str, Any]]:
             except orjson.JSONDecodeError as exc:
                 if not line.strip():
                     continue
-                raise DecodeError(f"{source}, line {line_number}: not valid JSON ({exc})") from None
-            if type(record) is not dict:
-                raise DecodeError(
-                    f"{source}, line {line_number}: expected a JSON object, "
-                    f"got {type(record).__name__}"
-                )
-            yield record
+                problem: str | None = f"not valid JSON ({exc})"
+            else:
+                if type(record) is not dict:
+                    problem = f"expected a JSON object, got {type(record).__name__}"
+                else:
+                    problem = check(record) if check is not None else None
+                    if problem is None:
+                        yield record
+                        continue
+            message = f"{source}, line {line_number}: {problem}"
+            if skip is None:
+                raise DecodeError(message)
+            skip(message)
     except EOFError:
         raise DownloadError(
             f"{source}: the file ends inside its gzip stream after line {line_number} "

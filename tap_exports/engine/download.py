@@ -1,29 +1,53 @@
-"""Fetch an export file from its presigned URL, without ever sending credentials.
+"""Fetch an export file from its presigned URL: resumable, and without credentials.
 
 The download host is a storage service (S3 for Cometly) that authenticates by the
 URL's signature. It must not see the API's `Authorization` header: S3 rejects a
 request with two auth mechanisms, and the key would leak to a third party. The
 download session is therefore separate from the API session and strips any
 `Authorization` header (including one `requests` would build from `~/.netrc`).
+
+A connection that drops mid-file is resumed where it stopped with `Range: bytes=N-`,
+counting *compressed* bytes, so the gzip decoder above never notices and no record is
+read twice. A host that ignores `Range` makes resuming impossible; that is reported as
+a `DownloadError`, and the caller fetches the file again and skips what it delivered.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, cast
+from typing import Protocol
 
 import requests
+import urllib3.exceptions
 
 from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.redact import strip_query
 
 logger = logging.getLogger(__name__)
 
+_NETWORK_ERRORS = (
+    urllib3.exceptions.HTTPError,
+    requests.RequestException,
+    ConnectionError,
+    TimeoutError,
+)
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+)")
 
-class PresignedUrlRejectedError(Exception):
-    """The storage host refused the URL (expired or bad signature): fetch a new one."""
+
+class DownloadUrls(Protocol):
+    """Where the downloader gets presigned URLs; `refresh` asks the API for a new one."""
+
+    def current(self) -> str:
+        """A URL believed valid now."""
+        ...
+
+    def refresh(self) -> str:
+        """A newly issued URL (the last one was refused); raises when out of tries."""
+        ...
 
 
 class _NoAuthorization(requests.auth.AuthBase):
@@ -35,43 +59,131 @@ class _NoAuthorization(requests.auth.AuthBase):
 
 
 class Downloader:
-    """Opens presigned URLs as raw byte streams."""
+    """Opens presigned URLs as byte streams that resume after a dropped connection."""
 
-    def __init__(self, *, timeout_seconds: float) -> None:
+    def __init__(self, *, timeout_seconds: float, max_resumes: int = 5) -> None:
         """`timeout_seconds` bounds connecting and each wait for more bytes."""
         self._timeout = timeout_seconds
+        self._max_resumes = max_resumes
         self._session = requests.Session()
 
     @contextmanager
-    def open(self, url: str, *, label: str) -> Iterator[BinaryIO]:
-        """Yield the body of `url` as an undecoded byte stream, closed afterwards.
+    def open(self, urls: DownloadUrls, *, label: str) -> Iterator[io.RawIOBase]:
+        """Yield the file's undecoded bytes as a stream, closed afterwards.
 
         Raises:
-            PresignedUrlRejectedError: the host answered 403 (the URL expired).
-            DownloadError: any other failure to start the download.
-
+            DownloadError: the file could not be fetched whole (after resuming).
         """
-        shown = strip_query(url)
+        stream = _ResumingStream(self, urls, label, max_resumes=self._max_resumes)
         try:
-            response = self._session.get(
-                url, stream=True, timeout=self._timeout, auth=_NoAuthorization()
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise DownloadError(f"{label}: could not reach {shown}: {type(exc).__name__}") from None
-        try:
-            if response.status_code == 403:
-                raise PresignedUrlRejectedError(f"{label}: {shown} answered 403")
-            if response.status_code != 200:
-                raise DownloadError(
-                    f"{label}: download from {shown} answered {response.status_code} "
-                    f"{response.reason}"
-                )
-            logger.info("%s: downloading %s", label, shown)
-            # Undecoded bytes (gzip is detected by magic, not by headers), and no
-            # auto-close at EOF: the gzip reader reads past the last byte to see the end.
-            response.raw.decode_content = False
-            response.raw.auto_close = False
-            # urllib3 streams are readable binary files in all but name.
-            yield cast(BinaryIO, response.raw)
+            yield stream
         finally:
+            stream.close()
+
+    def get(self, url: str, *, offset: int) -> requests.Response:
+        """Send one GET for the file from byte `offset` on (never with credentials)."""
+        headers = {"Range": f"bytes={offset}-"} if offset else None
+        response = self._session.get(
+            url,
+            stream=True,
+            timeout=self._timeout,
+            headers=headers,
+            auth=_NoAuthorization(),
+        )
+        # Undecoded bytes (gzip is detected by magic, not by headers), and no auto-close
+        # at EOF: the gzip reader reads past the last byte to see the end.
+        response.raw.decode_content = False
+        response.raw.auto_close = False
+        return response
+
+
+class _ResumingStream(io.RawIOBase):
+    """A raw byte stream over one or more HTTP responses for the same file."""
+
+    def __init__(
+        self, downloader: Downloader, urls: DownloadUrls, label: str, *, max_resumes: int
+    ) -> None:
+        super().__init__()
+        self._downloader = downloader
+        self._urls = urls
+        self._label = label
+        self._offset = 0
+        self._total: int | None = None
+        self._resumes_left = max_resumes
+        self._response: requests.Response | None = None
+        self._connect(urls.current())
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while True:
+            assert self._response is not None
+            try:
+                count = self._response.raw.readinto(buffer)
+            except _NETWORK_ERRORS as exc:
+                self._resume(type(exc).__name__)
+                continue
+            if count == 0 and self._total is not None and self._offset < self._total:
+                self._resume(f"connection closed at byte {self._offset} of {self._total}")
+                continue
+            self._offset += count
+            return count
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+        super().close()
+
+    def _resume(self, why: str) -> None:
+        if self._resumes_left <= 0:
+            raise DownloadError(f"{self._label}: download kept failing ({why})")
+        self._resumes_left -= 1
+        logger.warning("%s: %s; resuming at byte %d", self._label, why, self._offset)
+        self._connect(self._urls.current())
+
+    def _connect(self, url: str) -> None:
+        if self._response is not None:
+            self._response.close()
+        shown = strip_query(url)
+        while True:
+            try:
+                response = self._downloader.get(url, offset=self._offset)
+            except _NETWORK_ERRORS as exc:
+                if self._resumes_left <= 0:
+                    raise DownloadError(
+                        f"{self._label}: could not reach {shown} ({type(exc).__name__})"
+                    ) from None
+                self._resumes_left -= 1
+                continue
+            if response.status_code != 403:
+                break
             response.close()
+            logger.info("%s: download URL refused (expired), asking for a new one", self._label)
+            url = self._urls.refresh()
+            shown = strip_query(url)
+        self._response = response
+        self._check_start(response, shown)
+
+    def _check_start(self, response: requests.Response, shown: str) -> None:
+        status = response.status_code
+        if status == 200 and self._offset == 0:
+            length = response.headers.get("Content-Length")
+            self._total = int(length) if length and length.isdigit() else None
+            logger.info("%s: downloading %s", self._label, shown)
+            return
+        if status == 206:
+            match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+            if match and int(match.group(1)) == self._offset:
+                self._total = int(match.group(2))
+                return
+        response.close()
+        if status == 200:
+            raise DownloadError(
+                f"{self._label}: the connection dropped at byte {self._offset} and {shown} "
+                "cannot resume (no Range support)"
+            )
+        raise DownloadError(
+            f"{self._label}: download from {shown} answered {status} {response.reason}"
+        )

@@ -27,7 +27,6 @@ def parse_utc(text: str) -> datetime:
 
     Raises:
         ValueError: `text` is not an ISO 8601 timestamp.
-
     """
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:

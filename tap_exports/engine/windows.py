@@ -142,3 +142,30 @@ def sync_horizon(now: datetime, settle_lag: timedelta, end_date: datetime | None
     """
     settled = (now - settle_lag).replace(microsecond=0)
     return settled if end_date is None else min(end_date, settled)
+
+
+def split_window(window: Window, smallest: timedelta) -> tuple[Window, Window] | None:
+    """Halve a window whose export keeps failing; None when halves would be too small.
+
+    The cut is rounded down to a whole second so both halves keep whole-second edges.
+    """
+    if window.end - window.start < 2 * smallest:
+        return None
+    middle = window.start + (window.end - window.start) / 2
+    middle = middle.replace(microsecond=0)
+    return Window(window.start, middle), Window(middle, window.end)
+
+
+def plan_fixed_windows(start: datetime, end: datetime, size: timedelta) -> list[Window]:
+    """Cut [start, end) into windows of `size` (the last one shorter).
+
+    Used where earlier splits made the usual day-aligned windows too big to export.
+    """
+    step = max(timedelta(seconds=int(size.total_seconds())), timedelta(seconds=1))
+    windows = []
+    lower = start
+    while lower < end:
+        upper = min(lower + step, end)
+        windows.append(Window(lower, upper))
+        lower = upper
+    return windows

@@ -6,8 +6,9 @@ Run it with `python -m tap_exports.sandbox` (or `tap-exports-sandbox`), or embed
         config = {"api_url": sandbox.api_url, "api_key": DEMO_KEY, ...}
 """
 
-from tap_exports.sandbox.cometly import Faults, Limits, Space, Timing
+from tap_exports.sandbox.cometly import Limits, Space, Timing
 from tap_exports.sandbox.data import DataSpec
+from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.server import DEMO_KEY, INACTIVE_KEY, Sandbox, SandboxConfig
 
 __all__ = [

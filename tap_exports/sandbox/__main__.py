@@ -22,10 +22,18 @@ from tap_exports.sandbox import (
     Space,
     Timing,
 )
+from tap_exports.sandbox.faults import KINDS
 from tap_exports.sandbox.server import INACTIVE_KEY
 
 _DATA_DEFAULTS = DataSpec()
 _TIMING_DEFAULTS = Timing()
+
+
+def _fault(text: str) -> tuple[str, int]:
+    kind, _, count = text.partition("=")
+    if kind not in KINDS or not count.isdigit():
+        raise argparse.ArgumentTypeError(f"expected KIND=N with KIND one of {', '.join(KINDS)}")
+    return kind, int(count)
 
 
 def _arguments() -> argparse.Namespace:
@@ -45,10 +53,18 @@ def _arguments() -> argparse.Namespace:
         "--processing-seconds", type=float, default=_TIMING_DEFAULTS.processing_seconds
     )
     parser.add_argument("--url-ttl", type=int, default=_TIMING_DEFAULTS.url_ttl_seconds)
-    parser.add_argument("--failed-exports", type=int, default=0, help="fail the first N exports")
-    parser.add_argument("--server-errors", type=int, default=0, help="503 the first N requests")
-    parser.add_argument("--expired-urls", type=int, default=0, help="expire the first N URLs")
-    parser.add_argument("--truncated-files", type=int, default=0, help="cut the first N files")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND=N",
+        type=_fault,
+        help="make the next N occurrences of KIND go wrong; kinds: "
+        + "; ".join(f"{kind}: {what}" for kind, what in KINDS.items()),
+    )
+    parser.add_argument("--chaos", type=float, default=0.0, help="probability of every fault")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the chaos")
+    parser.add_argument("--no-range", action="store_true", help="storage ignores Range requests")
     parser.add_argument("--verbose", action="store_true", help="log every request path")
     return parser.parse_args()
 
@@ -74,12 +90,8 @@ def main() -> None:
         ],
         timing=Timing(args.queued_seconds, args.processing_seconds, args.url_ttl),
         limits=Limits(args.create_limit, args.status_limit, args.rate_period),
-        faults=Faults(
-            failed_exports=args.failed_exports,
-            server_errors=args.server_errors,
-            expired_urls=args.expired_urls,
-            truncated_files=args.truncated_files,
-        ),
+        faults=Faults(**dict(args.fault), chaos=args.chaos, seed=args.seed),
+        range_requests=not args.no_range,
     )
     try:
         sandbox = Sandbox(config)

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from tap_exports.sandbox.data import Dataset, DataSpec, Record, generate
+from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.ratelimit import SlidingWindowLimiter
 
 WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -97,26 +98,6 @@ class Limits:
     period_seconds: float = 60.0
 
 
-@dataclass
-class Faults:
-    """Countdown switches: each makes the next N occurrences go wrong, then stops."""
-
-    failed_exports: int = 0
-    server_errors: int = 0
-    expired_urls: int = 0
-    truncated_files: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def take(self, name: str) -> bool:
-        """Consume one occurrence of fault `name`; False when none is left."""
-        with self._lock:
-            left: int = getattr(self, name)
-            if left <= 0:
-                return False
-            setattr(self, name, left - 1)
-            return True
-
-
 @dataclass(frozen=True, slots=True)
 class Reply:
     """An HTTP answer: status, JSON-able body and extra headers."""
@@ -134,6 +115,7 @@ class _Export:
     created_at: datetime
     ready_at: float
     will_fail: bool
+    stuck: bool
     selection: Callable[[Dataset], list[Record]]
     file_name: str = field(default_factory=lambda: f"{uuid.uuid4()}.json.gz")
     content: bytes | None = None
@@ -186,6 +168,12 @@ class CometlyEmulator:
         """How many exports the space has created."""
         return sum(1 for export in self._exports.values() if export.api_key == api_key)
 
+    def forget(self, export_id: int) -> None:
+        """Drop an export, as the provider does after its (undocumented) retention."""
+        with self._lock:
+            export = self._exports.pop(export_id)
+            self._files.pop(export.file_name, None)
+
     def limiter(self, api_key: str, family: str) -> SlidingWindowLimiter:
         """The `create` or `status` limiter of a space."""
         return self._limiters[(api_key, family)]
@@ -211,6 +199,10 @@ class CometlyEmulator:
         if not decision.allowed:
             rate_headers["Retry-After"] = str(decision.retry_after)
             return Reply(429, {"message": "Too Many Attempts."}, rate_headers)
+        if self.faults.take("rate_limit_storms"):
+            self._limiters[(space.api_key, family)].hold(seconds=1)
+            storm = {**rate_headers, "Retry-After": "1"}
+            return Reply(429, {"message": "Too Many Attempts."}, storm)
         if self.faults.take("server_errors"):
             return Reply(503, {"message": "Service Unavailable"}, rate_headers)
         try:
@@ -233,10 +225,7 @@ class CometlyEmulator:
                 records = export.selection(dataset)
                 lines = b"".join(orjson.dumps(record) + b"\n" for record in records)
                 export.content = gzip.compress(lines, compresslevel=5, mtime=0)
-            content = export.content
-        if self.faults.take("truncated_files"):
-            return content[: len(content) // 2]
-        return content
+            return export.content
 
     # Internals ----------------------------------------------------------------------------
 
@@ -272,6 +261,7 @@ class CometlyEmulator:
                 created_at=datetime.now(UTC).replace(microsecond=0),
                 ready_at=now + self.timing.queued_seconds + self.timing.processing_seconds,
                 will_fail=self.faults.take("failed_exports"),
+                stuck=self.faults.take("stuck_exports"),
                 selection=selection,
             )
             self._exports[export.export_id] = export
@@ -287,12 +277,11 @@ class CometlyEmulator:
             "created_at": _utc_text(export.created_at),
         }
         remaining = export.ready_at - time.monotonic()
+        running = {"message": "Export is being processed. Please check back in a few minutes."}
         if remaining > self.timing.processing_seconds:
-            body |= {"status": "queued", "message": "Export is being processed. Please "
-                     "check back in a few minutes."}  # fmt: skip
-        elif remaining > 0:
-            body |= {"status": "processing", "message": "Export is being processed. Please "
-                     "check back in a few minutes."}  # fmt: skip
+            body |= {"status": "queued", **running}
+        elif remaining > 0 or export.stuck:
+            body |= {"status": "processing", **running}
         elif export.will_fail:
             body |= {"status": "failed", "message": "Export failed. Please try again in a "
                      "few minutes. If the problem persists, contact support."}  # fmt: skip

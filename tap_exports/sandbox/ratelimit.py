@@ -38,6 +38,11 @@ class SlidingWindowLimiter:
         self._hold_until = 0.0
         self._lock = threading.Lock()
 
+    def hold(self, *, seconds: float) -> None:
+        """Tell clients to hold for `seconds` (a 429 sent for another reason)."""
+        with self._lock:
+            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
     def decide(self) -> Decision:
         """Admit or refuse a request arriving now."""
         with self._lock:

@@ -9,8 +9,10 @@ leaks its API key to the storage host fails the tests instead of passing silentl
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -19,7 +21,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from tap_exports.sandbox.cometly import CometlyEmulator, Faults, Limits, Reply, Space, Timing
+from tap_exports.sandbox.cometly import CometlyEmulator, Limits, Reply, Space, Timing
+from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.presign import UrlSigner, Verdict
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ class SandboxConfig:
     timing: Timing = field(default_factory=Timing)
     limits: Limits = field(default_factory=Limits)
     faults: Faults = field(default_factory=Faults)
+    # Whether the storage host honours `Range: bytes=N-` (S3 does).
+    range_requests: bool = True
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -88,6 +93,12 @@ class _ApiHandler(_Handler):
 
     def _dispatch(self) -> None:
         body = self._body()
+        faults = self.sandbox.config.faults
+        if faults.take("connection_resets"):
+            self.close_connection = True  # hang up without a word
+            return
+        if faults.take("slow_responses"):
+            time.sleep(faults.slow_seconds)
         path = urlsplit(self.path).path
         if not path.startswith(API_PREFIX):
             reply = Reply(404, {"message": "Not found."})
@@ -123,7 +134,39 @@ class _DownloadHandler(_Handler):
         content = self.sandbox.emulator.file(parts.path.rsplit("/", 1)[-1])
         if content is None:
             return self._s3_error(404, "NoSuchKey", "The specified key does not exist.")
-        return self._send(200, content, "application/gzip", {})
+        faults = self.sandbox.config.faults
+        if faults.take("truncated_files"):
+            content = content[: len(content) // 2]
+        if faults.take("corrupt_files"):
+            content = content[:-8] + bytes(b ^ 0xFF for b in content[-8:-4]) + content[-4:]
+        status, headers, body = self._ranged(content)
+        if faults.take("dropped_downloads"):
+            return self._send_half_and_hang_up(status, body, headers)
+        return self._send(status, body, "application/gzip", headers)
+
+    def _ranged(self, content: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Answer `Range: bytes=N-` with 206 like S3, when the sandbox supports it."""
+        if not self.sandbox.config.range_requests:
+            return 200, {}, content
+        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        if match is None:
+            return 200, {"Accept-Ranges": "bytes"}, content
+        start = int(match.group(1))
+        if start >= len(content):
+            return 416, {"Content-Range": f"bytes */{len(content)}"}, b""
+        content_range = f"bytes {start}-{len(content) - 1}/{len(content)}"
+        return 206, {"Accept-Ranges": "bytes", "Content-Range": content_range}, content[start:]
+
+    def _send_half_and_hang_up(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/gzip")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
 
     def _s3_error(self, status: int, code: str, message: str) -> None:
         body = (
