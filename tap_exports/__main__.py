@@ -12,7 +12,7 @@ from tap_exports.tap import TapExports
 
 def main() -> None:
     """Run the tap; an expected failure is one log line and exit status 1."""
-    install_log_redaction()
+    install_log_redaction()  # the key is added once the config is read (tap.py)
     try:
         TapExports.cli()
     except TapExportsError as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tap_exports.engine.api import RetryPolicy
 from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.jobs import LifecyclePolicy
+from tap_exports.engine.redact import is_loopback_url
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit
 
@@ -29,7 +29,6 @@ DEFAULT_MIN_WINDOW_MINUTES = 60
 BAD_RECORD_POLICIES = ("fail", "skip")
 _LIFECYCLE_DEFAULTS = LifecyclePolicy()
 _RETRY_DEFAULTS = RetryPolicy()
-_LOOPBACK_HOSTS = ("localhost",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,17 +130,6 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
         rate_limits=_rate_limits(config, provider),
         raw=config,
     )
-
-
-def is_loopback_url(url: str) -> bool:
-    """Tell whether `url` points at this machine (127.0.0.0/8, ::1 or localhost)."""
-    host = urlsplit(url).hostname or ""
-    if host in _LOOPBACK_HOSTS:
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bad_record_policy(config: Mapping[str, Any]) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -17,6 +20,7 @@ from tap_exports.engine.clock import Clock, SystemClock
 from tap_exports.engine.download import Downloader
 from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.jobs import ExportPort, ExportRunner
+from tap_exports.engine.redact import install_log_redaction
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.cometly import (
     API_URL,
@@ -34,6 +38,8 @@ from tap_exports.settings import (
 from tap_exports.streams import ExportStream
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.streams import Stream
 
 
@@ -278,7 +284,23 @@ class TapExports(Tap):
     @cached_property
     def services(self) -> SyncServices:
         """The engine for this run, built on first use (discovery needs none)."""
-        return build_services(parse_settings(self.config), SystemClock())
+        settings = parse_settings(self.config)
+        install_log_redaction([settings.api_key])
+        return build_services(settings, SystemClock())
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Write the last safe STATE (the SDK does), then exit 128 + signal, not 0.
+
+        singer-sdk exits 0 on SIGTERM/SIGINT, which tells a scheduler an interrupted
+        sync succeeded. The state written holds only fully delivered windows (plus the
+        export in flight, which the next run re-attaches to).
+        """
+        with contextlib.suppress(SystemExit):
+            super()._handle_termination(signum, frame)
+        name = signal.Signals(signum).name
+        self.logger.error("Interrupted by %s: state saved; run again to resume", name)
+        sys.exit(128 + signum)
 
     @override
     def discover_streams(self) -> list[Stream]:

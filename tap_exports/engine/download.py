@@ -20,12 +20,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 
 from tap_exports.engine.errors import DownloadError
-from tap_exports.engine.redact import strip_query
+from tap_exports.engine.redact import is_loopback_url, strip_query
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,11 @@ class _ResumingStream(io.RawIOBase):
             self._response.close()
         shown = strip_query(url)
         while True:
+            if urlsplit(url).scheme != "https" and not is_loopback_url(url):
+                raise DownloadError(
+                    f"{self._label}: refusing to download {shown}: not https, so the signed "
+                    "URL would travel in clear"
+                )
             try:
                 response = self._downloader.get(url, offset=self._offset)
             except _NETWORK_ERRORS as exc:

@@ -197,7 +197,7 @@ class ExportRunner:
             try:
                 report = self._status(port, job)
             except NotFoundError:
-                logger.info("%s: the provider no longer has it; creating a new one", job)
+                logger.warning("%s: the provider no longer has it; creating a new one", job)
             else:
                 logger.info("%s: re-attached (created by an earlier run)", job)
                 return job, self._wait_until_terminal(port, job, report)

@@ -149,6 +149,10 @@ class CometlyEmulator:
             for family, limit in (("create", limits.create), ("status", limits.status))
         }
         self._exports: dict[int, _Export] = {}
+        # What clients asked for, for tests and demos: (stream, body) per export created,
+        # and how many status reads each export id got.
+        self.created: list[tuple[str, dict[str, Any]]] = []
+        self.status_reads: dict[int, int] = {}
         self._files: dict[str, _Export] = {}
         self._ids = itertools.count(1001)
         self._sign_url = sign_url
@@ -222,10 +226,25 @@ class CometlyEmulator:
         dataset = self.dataset(export.api_key)
         with self._lock:
             if export.content is None:
-                records = export.selection(dataset)
-                lines = b"".join(orjson.dumps(record) + b"\n" for record in records)
-                export.content = gzip.compress(lines, compresslevel=5, mtime=0)
+                lines = [orjson.dumps(record) for record in export.selection(dataset)]
+                self._damage(lines, export.stream)
+                export.content = gzip.compress(
+                    b"".join(line + b"\n" for line in lines), compresslevel=5, mtime=0
+                )
             return export.content
+
+    def _damage(self, lines: list[bytes], stream: str) -> None:
+        """Apply the data faults to a file being rendered, each on a line of its own."""
+        if len(lines) < 3:
+            return
+        key = b'"event_time_utc"' if stream == "events" else b'"created_at"'
+        third = len(lines) // 3
+        if self.faults.take("records_missing_keys"):
+            lines[third] = lines[third].replace(key, b'"x_renamed"')
+        if self.faults.take("mistyped_fields"):
+            lines[2 * third] = orjson.dumps({**orjson.loads(lines[2 * third]), "id": True})
+        if self.faults.take("garbled_lines"):
+            lines.insert(len(lines) // 2, b'{"id": 1, "trunc')
 
     # Internals ----------------------------------------------------------------------------
 
@@ -266,9 +285,11 @@ class CometlyEmulator:
             )
             self._exports[export.export_id] = export
             self._files[export.file_name] = export
+            self.created.append((stream, dict(body)))
         return Reply(202, {"export_id": export.export_id, "status": "queued"})
 
     def _status(self, space: Space, stream: str, export_id: int) -> Reply:
+        self.status_reads[export_id] = self.status_reads.get(export_id, 0) + 1
         export = self._exports.get(export_id)
         if export is None or export.api_key != space.api_key or export.stream != stream:
             return Reply(404, {"message": "Export not found."})

@@ -25,7 +25,13 @@ KINDS: dict[str, str] = {
     "truncated_files": "a download serves the gzip file cut in half (as a whole, shorter file)",
     "corrupt_files": "a download serves the file with a damaged CRC",
     "dropped_downloads": "a download's connection closes halfway through the body",
+    "urls_revoked_mid_download": "a dropped download's URL stops working (403) for the resume",
+    "garbled_lines": "a file rendered now gets a line that is not JSON",
+    "records_missing_keys": "a file rendered now gets a record without its replication key",
+    "mistyped_fields": "a file rendered now gets a record whose id is a boolean",
 }
+# Faults that damage data itself: the tap must stop (or skip, if told to), not recover.
+DATA_FAULTS = frozenset({"garbled_lines", "records_missing_keys", "mistyped_fields"})
 
 
 @dataclass
@@ -42,8 +48,12 @@ class Faults:
     truncated_files: int = 0
     corrupt_files: int = 0
     dropped_downloads: int = 0
+    urls_revoked_mid_download: int = 0
+    garbled_lines: int = 0
+    records_missing_keys: int = 0
+    mistyped_fields: int = 0
     chaos: float = 0.0
-    chaos_kinds: frozenset[str] = frozenset(KINDS)
+    chaos_kinds: frozenset[str] = frozenset(KINDS) - DATA_FAULTS
     seed: int = 0
     slow_seconds: float = 2.0
     struck: dict[str, int] = field(default_factory=dict)

@@ -32,6 +32,11 @@ class UrlSigner:
     def __init__(self) -> None:
         """Pick a fresh secret, so URLs from an earlier sandbox run are void."""
         self._secret = secrets.token_bytes(32)
+        self._revoked: set[str] = set()
+
+    def revoke(self, query: str) -> None:
+        """Make the URL with this query string fail as expired from now on."""
+        self._revoked.update(parse_qs(query).get("X-Amz-Signature", []))
 
     def sign(self, base_url: str, path: str, *, ttl_seconds: int, born_expired: bool) -> str:
         """Return `base_url + path` with signature parameters valid for `ttl_seconds`."""
@@ -43,8 +48,12 @@ class UrlSigner:
             "X-Amz-Date": amz_date,
             "X-Amz-Expires": str(ttl_seconds),
             "X-Amz-SignedHeaders": "host",
+            # Like a session token: every URL issued differs, so one can be revoked alone.
+            "X-Amz-Security-Token": secrets.token_urlsafe(12),
         }
-        params["X-Amz-Signature"] = self._signature(path, amz_date, str(ttl_seconds))
+        params["X-Amz-Signature"] = self._signature(
+            path, amz_date, str(ttl_seconds), params["X-Amz-Security-Token"]
+        )
         return f"{base_url}{path}?{urlencode(params)}"
 
     def verify(self, path: str, query: str) -> Verdict:
@@ -53,16 +62,17 @@ class UrlSigner:
         try:
             amz_date = params["X-Amz-Date"]
             expires = params["X-Amz-Expires"]
+            token = params["X-Amz-Security-Token"]
             signature = params["X-Amz-Signature"]
             issued = calendar.timegm(time.strptime(amz_date, _DATE_FORMAT))
         except (KeyError, ValueError):
             return Verdict.BAD_SIGNATURE
-        if not hmac.compare_digest(signature, self._signature(path, amz_date, expires)):
+        if not hmac.compare_digest(signature, self._signature(path, amz_date, expires, token)):
             return Verdict.BAD_SIGNATURE
-        if time.time() > issued + int(expires):
+        if time.time() > issued + int(expires) or signature in self._revoked:
             return Verdict.EXPIRED
         return Verdict.VALID
 
-    def _signature(self, path: str, amz_date: str, expires: str) -> str:
-        message = f"{path}\n{amz_date}\n{expires}".encode()
+    def _signature(self, path: str, amz_date: str, expires: str, token: str) -> str:
+        message = f"{path}\n{amz_date}\n{expires}\n{token}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()

@@ -140,7 +140,10 @@ class _DownloadHandler(_Handler):
         if faults.take("corrupt_files"):
             content = content[:-8] + bytes(b ^ 0xFF for b in content[-8:-4]) + content[-4:]
         status, headers, body = self._ranged(content)
+        self.sandbox.downloads.append((status, self.headers.get("Range")))
         if faults.take("dropped_downloads"):
+            if faults.take("urls_revoked_mid_download"):
+                self.sandbox.signer.revoke(parts.query)
             return self._send_half_and_hang_up(status, body, headers)
         return self._send(status, body, "application/gzip", headers)
 
@@ -202,6 +205,8 @@ class Sandbox:
             sign_url=self._sign,
         )
         self._threads: list[threading.Thread] = []
+        # (status, Range header) of each file served, for tests and demos.
+        self.downloads: list[tuple[int, str | None]] = []
 
     @property
     def api_url(self) -> str:
