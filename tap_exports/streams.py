@@ -16,7 +16,7 @@ from singer_sdk import Stream
 from singer_sdk.helpers.types import Context, Record
 from typing_extensions import override
 
-from tap_exports.engine.errors import ExportFailedError
+from tap_exports.engine.errors import ExportFailedError, ExportTimeoutError
 from tap_exports.engine.progress import Progress
 from tap_exports.engine.timestamps import canonical_utc, parse_utc
 from tap_exports.engine.validate import record_check
@@ -104,7 +104,11 @@ class ExportStream(Stream):
                 skip=self._skip if settings.skip_bad_records else None,
             )
             yield from self._window_records(records, window)
-        except ExportFailedError:
+        except (ExportFailedError, ExportTimeoutError) as exc:
+            progress.forget_exports()
+            self._write_progress()
+            if isinstance(exc, ExportTimeoutError):
+                raise
             halves = (
                 None if self._spec.fixed_window_days else split_window(window, settings.min_window)
             )

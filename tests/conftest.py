@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tap_exports.engine.errors import TapExportsError
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.sandbox import (
     DEMO_KEY,
@@ -110,6 +111,21 @@ def sync(config: dict[str, Any], state: dict[str, Any] | None = None) -> SyncRes
     with contextlib.redirect_stdout(out):
         tap.sync_all()
     return SyncResult(parse_messages(out.getvalue()))
+
+
+def sync_until_stopped(
+    config: dict[str, Any], state: dict[str, Any] | None = None
+) -> tuple[SyncResult, TapExportsError | None]:
+    """Run a sync in this process; a tap failure ends it but keeps what was written."""
+    out = io.StringIO()
+    tap = TapExports(config=config, state=state, parse_env_config=False)
+    failure = None
+    with contextlib.redirect_stdout(out):
+        try:
+            tap.sync_all()
+        except TapExportsError as exc:
+            failure = exc
+    return SyncResult(parse_messages(out.getvalue())), failure
 
 
 def run_cli(

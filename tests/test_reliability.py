@@ -30,6 +30,7 @@ from tests.conftest import (
     run_cli,
     sandbox_config,
     sync,
+    sync_until_stopped,
     tap_config,
 )
 
@@ -272,6 +273,38 @@ def test_export_from_state_that_no_longer_exists_is_created_again(caplog):
         result = sync(tap_config(sandbox, **FOUR_DAYS), state=state)
         assert_exactly_once(sandbox, result, **_range(FOUR_DAYS))
     assert "999999" in caplog.text and "no longer has it" in caplog.text
+
+
+def test_export_that_failed_while_no_run_watched_is_replaced_not_retried_forever():
+    with Sandbox(sandbox_config(faults=Faults(failed_exports=1))) as sandbox:
+        config = tap_config(
+            sandbox, max_export_attempts=1, min_window_minutes=10**6, **FOUR_DAYS
+        )  # no splitting: the one attempt fails the run
+        first, failure = sync_until_stopped(config)
+        assert failure is not None
+        assert IN_FLIGHT not in first.final_state["bookmarks"]["companies"]  # given up on
+        # Even if a state still names it (a run killed before giving up), it is replaced.
+        stale = {
+            "bookmarks": {
+                "companies": {
+                    "replication_key": "created_at",
+                    IN_FLIGHT: [
+                        {"export_id": "1001", "start": START, "end": FOUR_DAYS["end_date"]}
+                    ],
+                }
+            }
+        }
+        second = sync(config, state=stale)
+        assert_exactly_once(sandbox, second, **_range(FOUR_DAYS))
+
+
+def test_stuck_export_given_up_on_is_not_reattached_by_the_next_run():
+    with Sandbox(sandbox_config(faults=Faults(stuck_exports=1))) as sandbox:
+        config = tap_config(sandbox, max_export_attempts=1, export_timeout_seconds=0.2, **FOUR_DAYS)
+        first, failure = sync_until_stopped(config)
+        assert failure is not None
+        second = sync(config, state=first.final_state)
+        assert_exactly_once(sandbox, second, **_range(FOUR_DAYS))
 
 
 # 8. Interrupted run ------------------------------------------------------------------------------

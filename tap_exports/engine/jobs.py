@@ -199,8 +199,11 @@ class ExportRunner:
             except NotFoundError:
                 logger.warning("%s: the provider no longer has it; creating a new one", job)
             else:
-                logger.info("%s: re-attached (created by an earlier run)", job)
-                return job, self._wait_until_terminal(port, job, report)
+                if report.status is not JobStatus.FAILED:
+                    logger.info("%s: re-attached (created by an earlier run)", job)
+                    return job, self._wait_until_terminal(port, job, report)
+                # Failed while no one was watching: not this run's attempt to spend.
+                logger.warning("%s: failed before this run re-attached; creating a new one", job)
         with _named(f"{stream} window {window}"):
             job = ExportJob(port.create(window), stream, window)
         logger.info("%s: created (attempt %d)", job, attempt)

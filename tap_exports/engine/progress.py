@@ -44,6 +44,10 @@ class Progress:
             {"export_id": export_id, "start": window.start_text, "end": window.end_text}
         ]
 
+    def forget_exports(self) -> None:
+        """Drop the export in flight (given up on): the next run must not re-attach it."""
+        self._state.pop(IN_FLIGHT, None)
+
     def remember_split(self, until: datetime, size: timedelta) -> None:
         """Record that windows up to `until` must not exceed `size`."""
         current = self._split()

@@ -1,0 +1,76 @@
+"""Progress kept in state: re-attach plans, splits that outlive a run, forgetting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tap_exports.engine.progress import IN_FLIGHT, SPLIT, Progress
+from tap_exports.engine.windows import Window
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def test_export_in_flight_at_the_bookmark_is_planned_first_with_its_id():
+    state: dict = {}
+    progress = Progress(state)
+    progress.remember_export("1001", Window(utc(2025, 3, 1, 5), utc(2025, 3, 3, 5)))
+    plan = progress.plan(utc(2025, 3, 1, 5), utc(2025, 3, 5, 5), NEW_YORK, 30)
+    assert (plan[0].window.end, plan[0].attach) == (utc(2025, 3, 3, 5), "1001")
+    assert (plan[1].window.start, plan[1].window.end, plan[1].attach) == (
+        utc(2025, 3, 3, 5),
+        utc(2025, 3, 5, 5),
+        None,
+    )
+
+
+def test_export_in_flight_elsewhere_or_past_the_horizon_is_ignored():
+    progress = Progress({})
+    progress.remember_export("1001", Window(utc(2025, 3, 2, 5), utc(2025, 3, 3, 5)))
+    assert all(
+        p.attach is None for p in progress.plan(utc(2025, 3, 1, 5), utc(2025, 3, 5, 5), NEW_YORK, 1)
+    )
+    assert all(
+        p.attach is None for p in progress.plan(utc(2025, 3, 2, 5), utc(2025, 3, 2, 9), NEW_YORK, 1)
+    )
+
+
+def test_split_region_is_cut_small_then_planning_goes_back_to_days():
+    progress = Progress({})
+    progress.remember_split(utc(2025, 3, 3, 5), timedelta(hours=12))
+    plan = progress.plan(utc(2025, 3, 2, 5), utc(2025, 3, 5, 5), NEW_YORK, 30)
+    assert [(p.window.start, p.window.end) for p in plan] == [
+        (utc(2025, 3, 2, 5), utc(2025, 3, 2, 17)),
+        (utc(2025, 3, 2, 17), utc(2025, 3, 3, 5)),
+        (utc(2025, 3, 3, 5), utc(2025, 3, 5, 5)),
+    ]
+
+
+def test_nested_splits_keep_the_widest_reach_and_the_smallest_size():
+    state: dict = {}
+    progress = Progress(state)
+    progress.remember_split(utc(2025, 3, 5), timedelta(days=2))
+    progress.remember_split(utc(2025, 3, 3), timedelta(days=1))
+    assert state[SPLIT] == {"until": "2025-03-05T00:00:00Z", "max_seconds": 86400}
+
+
+def test_what_the_bookmark_passed_is_forgotten():
+    state: dict = {}
+    progress = Progress(state)
+    progress.remember_export("1001", Window(utc(2025, 3, 1), utc(2025, 3, 2)))
+    progress.remember_split(utc(2025, 3, 3), timedelta(hours=6))
+    progress.passed(utc(2025, 3, 2))
+    assert IN_FLIGHT not in state
+    assert SPLIT in state
+    progress.passed(utc(2025, 3, 3))
+    assert SPLIT not in state
+
+
+def test_a_hand_edited_state_is_ignored_not_fatal():
+    state = {IN_FLIGHT: [{"export_id": 1}], SPLIT: "soon"}
+    plan = Progress(state).plan(utc(2025, 3, 1, 5), utc(2025, 3, 2, 5), NEW_YORK, 1)
+    assert [(p.window.start, p.attach) for p in plan] == [(utc(2025, 3, 1, 5), None)]
