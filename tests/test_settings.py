@@ -47,6 +47,9 @@ def test_rate_limits_can_be_scaled_down_for_the_sandbox():
         ({"api_key": " "}, "api_key", "required"),
         ({"api_key": "secret-value\r\nX: 1"}, "api_key", "control character"),
         ({"api_url": "ftp://x"}, "api_url", "http(s)"),
+        ({"api_url": "http://app.cometly.com/public-api/v1"}, "api_url", "use https"),
+        ({"bad_record_policy": "ignore"}, "bad_record_policy", "fail, skip"),
+        ({"min_window_minutes": 0}, "min_window_minutes", "greater than 0"),
         ({"start_date": "2025-01-01T00:00:00"}, "start_date", "UTC offset"),
         ({"start_date": "last tuesday"}, "start_date", "ISO 8601"),
         ({"end_date": "2024-12-31T00:00:00Z"}, "end_date", "after 'start_date'"),
@@ -82,3 +85,8 @@ def test_key_error_never_echoes_the_key():
 
 def test_key_is_stripped_of_surrounding_whitespace():
     assert parse_settings({**MINIMAL, "api_key": "  k-123\n"}).api_key == "k-123"
+
+
+def test_plain_http_is_accepted_for_loopback_only():
+    for url in ("http://127.0.0.1:8765/v1", "http://localhost/v1", "http://[::1]:80/v1"):
+        assert parse_settings({**MINIMAL, "api_url": url}).api_url == url
