@@ -114,6 +114,7 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
                 _LIFECYCLE_DEFAULTS.retry_cooldown_seconds,
                 0,
             ),
+            require_gzip=provider.gzip_files,
         ),
         retry=RetryPolicy(
             max_attempts=int(

@@ -16,7 +16,7 @@ from singer_sdk import Stream
 from singer_sdk.helpers.types import Context, Record
 from typing_extensions import override
 
-from tap_exports.engine.errors import ExportFailedError, ExportTimeoutError
+from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
 from tap_exports.engine.progress import Progress
 from tap_exports.engine.timestamps import canonical_utc, parse_utc
 from tap_exports.engine.validate import record_check
@@ -104,22 +104,21 @@ class ExportStream(Stream):
                 skip=self._skip if settings.skip_bad_records else None,
             )
             yield from self._window_records(records, window)
-        except (ExportFailedError, ExportTimeoutError) as exc:
-            progress.forget_exports()
-            self._write_progress()
-            if isinstance(exc, ExportTimeoutError):
-                raise
-            halves = (
-                None if self._spec.fixed_window_days else split_window(window, settings.min_window)
-            )
+        except (ExportFailedError, ExportTimeoutError, DownloadError) as exc:
+            # Given up on: the next run must create a new export, not re-attach this one.
+            progress.forget_export(window)
+            halves = None
+            if isinstance(exc, ExportFailedError) and not self._spec.fixed_window_days:
+                halves = split_window(window, settings.min_window)
             if halves is None:
+                self._write_progress()
                 raise
             first, second = halves
             self.logger.warning(
                 "%s window %s keeps failing: splitting it in two", self.name, window
             )
             progress.remember_split(window.end, first.end - first.start)
-            self._write_progress()
+            self._write_progress()  # one STATE for both changes: a kill cannot split them
             yield from self._deliver(context, progress, first, attach=None)
             yield from self._deliver(context, progress, second, attach=None)
             return

@@ -77,8 +77,11 @@ def build_services(settings: Settings, clock: Clock) -> SyncServices:
         clock=clock,
     )
     runner = ExportRunner(
-        downloader=Downloader(timeout_seconds=settings.request_timeout_seconds),
+        downloader=Downloader(
+            timeout_seconds=settings.request_timeout_seconds, retry=settings.retry, clock=clock
+        ),
         policy=settings.lifecycle,
+        retry=settings.retry,
         clock=clock,
     )
     return SyncServices(settings=settings, clock=clock, client=client, runner=runner)

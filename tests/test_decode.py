@@ -69,3 +69,32 @@ class StallingStream(io.RawIOBase):
 def test_a_stalled_first_read_is_a_download_error_naming_the_export():
     with pytest.raises(DownloadError, match=r"companies export 7: the connection failed"):
         list(iter_ndjson(StallingStream(), source="companies export 7"))
+
+
+class Trickle(io.RawIOBase):
+    """A stream whose first read returns a single byte, as a dropping connection may."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._first = True
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = 1 if self._first else min(len(buffer), len(self._data))
+        self._first = False
+        buffer[:size] = self._data[:size]
+        self._data = self._data[size:]
+        return size
+
+
+def test_gzip_is_recognised_even_when_the_first_read_returns_one_byte():
+    records = list(iter_ndjson(Trickle(gzip.compress(LINES)), source="x", require_gzip=True))
+    assert [r["id"] for r in records] == [1, 2]
+
+
+@pytest.mark.parametrize("body", [b"", b"<?xml version='1.0'?><Error/>", LINES])
+def test_when_gzip_is_required_anything_else_is_a_failed_download(body: bytes):
+    with pytest.raises(DownloadError, match="not a gzip file"):
+        list(iter_ndjson(io.BytesIO(body), source="companies export 7", require_gzip=True))

@@ -28,15 +28,21 @@ def test_export_in_flight_at_the_bookmark_is_planned_first_with_its_id():
     )
 
 
-def test_export_in_flight_elsewhere_or_past_the_horizon_is_ignored():
+def test_export_made_for_a_later_window_is_attached_to_that_window_only():
     progress = Progress({})
     progress.remember_export("1001", Window(utc(2025, 3, 2, 5), utc(2025, 3, 3, 5)))
-    assert all(
-        p.attach is None for p in progress.plan(utc(2025, 3, 1, 5), utc(2025, 3, 5, 5), NEW_YORK, 1)
-    )
-    assert all(
-        p.attach is None for p in progress.plan(utc(2025, 3, 2, 5), utc(2025, 3, 2, 9), NEW_YORK, 1)
-    )
+    plan = progress.plan(utc(2025, 3, 1, 5), utc(2025, 3, 5, 5), NEW_YORK, 1)
+    assert [p.attach for p in plan] == [None, "1001", None, None]
+    # Cut differently (2-day windows), nothing matches it exactly: nothing is attached.
+    plan = progress.plan(utc(2025, 3, 1, 5), utc(2025, 3, 5, 5), NEW_YORK, 2)
+    assert all(p.attach is None for p in plan)
+
+
+def test_export_in_flight_past_the_horizon_is_ignored():
+    progress = Progress({})
+    progress.remember_export("1001", Window(utc(2025, 3, 2, 5), utc(2025, 3, 3, 5)))
+    plan = progress.plan(utc(2025, 3, 2, 5), utc(2025, 3, 2, 9), NEW_YORK, 1)
+    assert all(p.attach is None for p in plan)
 
 
 def test_split_region_is_cut_small_then_planning_goes_back_to_days():

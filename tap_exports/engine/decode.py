@@ -37,25 +37,34 @@ def iter_ndjson(
     source: str,
     check: RecordCheck | None = None,
     skip: Callable[[str], None] | None = None,
+    require_gzip: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Yield each JSON object of a (possibly gzipped) NDJSON stream.
 
     `source` names the export in errors, which also give the 1-based line number.
     `check` may refuse a record (see `validate.py`). A bad line raises, unless `skip`
-    is given: then its description goes to `skip` and decoding goes on.
+    is given: then its description goes to `skip` and decoding goes on. With
+    `require_gzip` (a provider that always compresses), anything else (an empty body,
+    an error page) is a `DownloadError`, never "a file without records".
 
     Raises:
         DecodeError: a line is not JSON, not a JSON object, or refused by `check`.
         DownloadError: the stream was cut short, is corrupt, or the connection failed.
     """
-    buffered = io.BufferedReader(cast(io.RawIOBase, raw), buffer_size=_READ_BUFFER)
     line_number = 0
     try:
-        # The peek is the first read from the network: inside the try, so a stalled
-        # host is reported with the export's name like any later failure.
-        lines: Iterable[bytes] = (
-            gzip.GzipFile(fileobj=buffered) if buffered.peek(2)[:2] == GZIP_MAGIC else buffered
-        )
+        # The first reads from the network: inside the try, so a stalled host is
+        # reported with the export's name like any later failure.
+        head = _read_head(raw, len(GZIP_MAGIC))
+        buffered = io.BufferedReader(_Prefixed(head, raw), buffer_size=_READ_BUFFER)
+        lines: Iterable[bytes] = buffered
+        if head == GZIP_MAGIC:
+            lines = gzip.GzipFile(fileobj=buffered)
+        elif require_gzip:
+            raise DownloadError(
+                f"{source}: not a gzip file (it starts with {head!r}); the storage host may "
+                "have answered with an error page"
+            )
         for line_number, line in enumerate(lines, start=1):
             try:
                 record = orjson.loads(line)
@@ -88,3 +97,38 @@ def iter_ndjson(
         raise DownloadError(
             f"{source}: the connection failed after line {line_number} ({type(exc).__name__})"
         ) from None
+
+
+def _read_head(raw: io.RawIOBase | BinaryIO, size: int) -> bytes:
+    """Read exactly `size` bytes (fewer only at the end of the stream).
+
+    A single read may return less than asked (one byte of a dropped connection), and
+    sniffing gzip on a partial magic number would take a gzip file for plain text.
+    """
+    head = b""
+    while len(head) < size:
+        chunk = raw.read(size - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that gives back bytes already read before reading on."""
+
+    def __init__(self, head: bytes, rest: io.RawIOBase | BinaryIO) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = cast(io.RawIOBase, rest)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int | None:  # type: ignore[override]
+        if self._head:
+            count = min(len(buffer), len(self._head))
+            buffer[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        return self._rest.readinto(buffer)

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
+from tap_exports.engine.api import RetryPolicy
+from tap_exports.engine.clock import Clock, SystemClock
 from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.redact import is_loopback_url, strip_query
 
@@ -62,11 +64,32 @@ class _NoAuthorization(requests.auth.AuthBase):
 class Downloader:
     """Opens presigned URLs as byte streams that resume after a dropped connection."""
 
-    def __init__(self, *, timeout_seconds: float, max_resumes: int = 5) -> None:
-        """`timeout_seconds` bounds connecting and each wait for more bytes."""
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        max_resumes: int = 5,
+    ) -> None:
+        """Set the per-read timeout and how reconnections are spaced out.
+
+        `timeout_seconds` bounds connecting and each wait for more bytes; `retry` spaces
+        reconnections out, so a short storage outage is waited out rather than fatal.
+        """
         self._timeout = timeout_seconds
+        self._retry = retry or RetryPolicy()
+        self._clock = clock or SystemClock()
         self._max_resumes = max_resumes
         self._session = requests.Session()
+
+    def pause(self, delays: Iterator[float]) -> None:
+        """Wait the next backoff delay before reconnecting."""
+        self._clock.sleep(next(delays))
+
+    def backoff(self) -> Iterator[float]:
+        """A fresh sequence of reconnection delays."""
+        return self._retry.delays()
 
     @contextmanager
     def open(self, urls: DownloadUrls, *, label: str) -> Iterator[io.RawIOBase]:
@@ -81,15 +104,26 @@ class Downloader:
         finally:
             stream.close()
 
-    def get(self, url: str, *, offset: int) -> requests.Response:
-        """Send one GET for the file from byte `offset` on (never with credentials)."""
-        headers = {"Range": f"bytes={offset}-"} if offset else None
+    def get(self, url: str, *, offset: int, etag: str | None) -> requests.Response:
+        """Send one GET for the file from byte `offset` on (never with credentials).
+
+        A resumed request carries `If-Range` with the first answer's ETag: if the object
+        changed, the host sends it whole (200) instead of splicing two versions.
+        Redirects are not followed: `requests` would rebuild credentials (`~/.netrc`)
+        for the new host and could follow an https URL to plain http.
+        """
+        headers = {}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if etag:
+                headers["If-Range"] = etag
         response = self._session.get(
             url,
             stream=True,
             timeout=self._timeout,
             headers=headers,
             auth=_NoAuthorization(),
+            allow_redirects=False,
         )
         # Undecoded bytes (gzip is detected by magic, not by headers), and no auto-close
         # at EOF: the gzip reader reads past the last byte to see the end.
@@ -110,7 +144,9 @@ class _ResumingStream(io.RawIOBase):
         self._label = label
         self._offset = 0
         self._total: int | None = None
+        self._etag: str | None = None
         self._resumes_left = max_resumes
+        self._delays = downloader.backoff()
         self._response: requests.Response | None = None
         self._connect(urls.current())
 
@@ -142,6 +178,7 @@ class _ResumingStream(io.RawIOBase):
             raise DownloadError(f"{self._label}: download kept failing ({why})")
         self._resumes_left -= 1
         logger.warning("%s: %s; resuming at byte %d", self._label, why, self._offset)
+        self._downloader.pause(self._delays)
         self._connect(self._urls.current())
 
     def _connect(self, url: str) -> None:
@@ -155,13 +192,14 @@ class _ResumingStream(io.RawIOBase):
                     "URL would travel in clear"
                 )
             try:
-                response = self._downloader.get(url, offset=self._offset)
+                response = self._downloader.get(url, offset=self._offset, etag=self._etag)
             except _NETWORK_ERRORS as exc:
                 if self._resumes_left <= 0:
                     raise DownloadError(
                         f"{self._label}: could not reach {shown} ({type(exc).__name__})"
                     ) from None
                 self._resumes_left -= 1
+                self._downloader.pause(self._delays)
                 continue
             if response.status_code != 403:
                 break
@@ -177,12 +215,14 @@ class _ResumingStream(io.RawIOBase):
         if status == 200 and self._offset == 0:
             length = response.headers.get("Content-Length")
             self._total = int(length) if length and length.isdigit() else None
+            self._etag = response.headers.get("ETag")
             logger.info("%s: downloading %s", self._label, shown)
             return
         if status == 206:
             match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
-            if match and int(match.group(1)) == self._offset:
-                self._total = int(match.group(2))
+            total = int(match.group(2)) if match else None
+            if match and int(match.group(1)) == self._offset and self._total in (None, total):
+                self._total = total
                 return
         response.close()
         if status == 200:

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Protocol
 
+from tap_exports.engine.api import RetryPolicy
 from tap_exports.engine.clock import Clock
 from tap_exports.engine.decode import iter_ndjson
 from tap_exports.engine.download import Downloader
@@ -113,6 +114,7 @@ class LifecyclePolicy:
     retry_cooldown_seconds: float = 60.0
     max_url_refreshes: int = 3
     max_download_attempts: int = 3
+    require_gzip: bool = False
 
 
 class ExportRunner:
@@ -123,11 +125,13 @@ class ExportRunner:
         *,
         downloader: Downloader,
         policy: LifecyclePolicy,
+        retry: RetryPolicy,
         clock: Clock,
     ) -> None:
         """Share one downloader and policy across every stream of the tap."""
         self._downloader = downloader
         self._policy = policy
+        self._retry = retry
         self._clock = clock
 
     def records(
@@ -245,10 +249,20 @@ class ExportRunner:
         )
         delivered = 0
         attempts = self._policy.max_download_attempts
+        delays = self._retry.delays()
         for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                self._clock.sleep(next(delays))
+            urls.renew_allowance()
             try:
                 with self._downloader.open(urls, label=label) as raw:
-                    decoded = iter_ndjson(raw, source=label, check=check, skip=skip)
+                    decoded = iter_ndjson(
+                        raw,
+                        source=label,
+                        check=check,
+                        skip=skip,
+                        require_gzip=self._policy.require_gzip,
+                    )
                     for index, record in enumerate(decoded):
                         if index >= delivered:
                             delivered += 1
@@ -286,7 +300,12 @@ class _DownloadUrls:
         self._report = report
         self._read_status = read_status
         self._expiring = expiring
+        self._refreshes = refreshes
         self._refreshes_left = refreshes
+
+    def renew_allowance(self) -> None:
+        """Give a new download attempt its own URL refreshes."""
+        self._refreshes_left = self._refreshes
 
     def current(self) -> str:
         if self._expiring(self._report) and self._refreshes_left > 1:

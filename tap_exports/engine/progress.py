@@ -39,14 +39,21 @@ class Progress:
         self._state = state
 
     def remember_export(self, export_id: str, window: Window) -> None:
-        """Record an export the moment it is created."""
-        self._state[IN_FLIGHT] = [
-            {"export_id": export_id, "start": window.start_text, "end": window.end_text}
-        ]
+        """Record an export the moment it is created (replacing one for the same window).
 
-    def forget_exports(self) -> None:
-        """Drop the export in flight (given up on): the next run must not re-attach it."""
-        self._state.pop(IN_FLIGHT, None)
+        Several can be in flight: in BATCH mode a window's bookmark waits for its batch.
+        """
+        entries = [e for e in self._state.get(IN_FLIGHT, []) if e.get("start") != window.start_text]
+        entries.append({"export_id": export_id, "start": window.start_text, "end": window.end_text})
+        self._state[IN_FLIGHT] = entries
+
+    def forget_export(self, window: Window) -> None:
+        """Drop the export of `window` (given up on): the next run must not re-attach it."""
+        entries = [e for e in self._state.get(IN_FLIGHT, []) if e.get("start") != window.start_text]
+        if entries:
+            self._state[IN_FLIGHT] = entries
+        else:
+            self._state.pop(IN_FLIGHT, None)
 
     def remember_split(self, until: datetime, size: timedelta) -> None:
         """Record that windows up to `until` must not exceed `size`."""
@@ -83,6 +90,18 @@ class Progress:
             planned += [PlannedWindow(w) for w in plan_fixed_windows(start, until, split[1])]
             start = until
         planned += [PlannedWindow(w) for w in plan_windows(start, horizon, zone, days)]
+        return [self._with_export(p) for p in planned]
+
+    def _with_export(self, planned: PlannedWindow) -> PlannedWindow:
+        """Attach an export made earlier for exactly this window, if there is one."""
+        if planned.attach is not None:
+            return planned
+        for entry in self._state.get(IN_FLIGHT, []):
+            if (entry.get("start"), entry.get("end")) == (
+                planned.window.start_text,
+                planned.window.end_text,
+            ):
+                return PlannedWindow(planned.window, attach=str(entry.get("export_id")))
         return planned
 
     def _in_flight_at(self, start: datetime, horizon: datetime) -> PlannedWindow | None:

@@ -56,6 +56,8 @@ class Provider:
     validate_settings: Callable[[Mapping[str, Any]], None]
     # (stream name, client, space timezone, config) -> port for that stream.
     export_port: PortFactory
+    # Whether export files are always gzip: then anything else is a failed download.
+    gzip_files: bool = False
 
     def stream(self, name: str) -> StreamSpec:
         """Look a stream up by name."""

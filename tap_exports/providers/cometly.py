@@ -286,4 +286,5 @@ COMETLY = Provider(
     auth_headers=auth_headers,
     validate_settings=validate_settings,
     export_port=export_port,
+    gzip_files=True,  # "gzipped NDJSON" on every export page
 )

@@ -8,6 +8,7 @@ leaks its API key to the storage host fails the tests instead of passing silentl
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import socket
@@ -149,16 +150,19 @@ class _DownloadHandler(_Handler):
 
     def _ranged(self, content: bytes) -> tuple[int, dict[str, str], bytes]:
         """Answer `Range: bytes=N-` with 206 like S3, when the sandbox supports it."""
+        etag = f'"{hashlib.md5(content).hexdigest()}"'  # an ETag, as S3's
         if not self.sandbox.config.range_requests:
-            return 200, {}, content
+            return 200, {"ETag": etag}, content
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
-        if match is None:
-            return 200, {"Accept-Ranges": "bytes"}, content
+        if_range = self.headers.get("If-Range")
+        if match is None or (if_range is not None and if_range != etag):
+            return 200, {"Accept-Ranges": "bytes", "ETag": etag}, content
         start = int(match.group(1))
         if start >= len(content):
             return 416, {"Content-Range": f"bytes */{len(content)}"}, b""
         content_range = f"bytes {start}-{len(content) - 1}/{len(content)}"
-        return 206, {"Accept-Ranges": "bytes", "Content-Range": content_range}, content[start:]
+        headers = {"Accept-Ranges": "bytes", "Content-Range": content_range, "ETag": etag}
+        return 206, headers, content[start:]
 
     def _send_half_and_hang_up(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
