@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
-import statistics
-import time
-from collections.abc import Callable
 
 import orjson
+from measure import median_rate
 
 from tap_exports.engine.decode import iter_ndjson
 
@@ -56,23 +54,14 @@ def tap_decoder(data: bytes) -> int:
     return count
 
 
-def best_rate(run: Callable[[bytes], int], data: bytes, repeat: int) -> float:
-    rates = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        count = run(data)
-        rates.append(count / (time.perf_counter() - started))
-    return statistics.median(rates)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     data = make_file(args.records)
-    floor = best_rate(raw_floor, data, args.repeat)
-    tap = best_rate(tap_decoder, data, args.repeat)
+    floor = median_rate(raw_floor, data, args.repeat)
+    tap = median_rate(tap_decoder, data, args.repeat)
     print(f"file: {args.records} records, {len(data) / 1e6:.1f} MB gzip; median of {args.repeat}")
     print(f"{'path':<28}{'records/s':>12}{'vs floor':>10}")
     print(f"{'raw gunzip+orjson (floor)':<28}{floor:>12,.0f}{1:>10.2f}")

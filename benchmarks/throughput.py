@@ -18,7 +18,6 @@ import contextlib
 import gzip
 import io
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from typing import Any
 
 import orjson
 import requests
+from measure import median_rate
 from singer_sdk import Stream, Tap
 
 from tap_exports.providers.cometly import EVENTS
@@ -122,15 +122,6 @@ def _stdout_to_devnull() -> Any:
         yield
 
 
-def rate(run: Callable[[bytes], int], data: bytes, repeat: int) -> float:
-    rates = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        count = run(data)
-        rates.append(count / (time.perf_counter() - started))
-    return statistics.median(rates)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
@@ -150,13 +141,13 @@ def main() -> None:
         count = floor(data)
         print(f"file: {count} events, {len(data) / 1e6:.1f} MB gzip; median of {args.repeat}")
         print(f"{'path':<36}{'records/s':>12}{'vs floor':>10}")
-        base = rate(floor, data, args.repeat)
+        base = median_rate(floor, data, args.repeat)
         rows = [
             ("raw gunzip+orjson+dumps (floor)", base),
-            ("singer-sdk default per-record path", rate(sdk_default, data, args.repeat)),
+            ("singer-sdk default per-record path", median_rate(sdk_default, data, args.repeat)),
             (
                 "tap-exports (sandbox, end to end)",
-                rate(tap_path(sandbox, count), data, args.repeat),
+                median_rate(tap_path(sandbox, count), data, args.repeat),
             ),
         ]
         for label, value in rows:

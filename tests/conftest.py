@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,54 @@ def run_cli(
     return subprocess.run(
         command, check=False, capture_output=True, text=True, env=env, timeout=120
     )
+
+
+@dataclass
+class Interrupted:
+    """What a run that was sent a signal wrote, and how it ended."""
+
+    messages: list[dict[str, Any]]
+    returncode: int
+    stderr: str
+
+    @property
+    def last_state(self) -> dict[str, Any]:
+        return next(m["value"] for m in reversed(self.messages) if m["type"] == "STATE")
+
+    def records(self, stream: str) -> list[dict[str, Any]]:
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
+
+
+def run_and_signal(
+    config: dict[str, Any],
+    tmp_path: Path,
+    *,
+    when: Callable[[dict[str, Any]], bool],
+    signum: int,
+) -> Interrupted:
+    """Run `python -m tap_exports` and send `signum` once it writes a message `when` accepts.
+
+    Whatever it still wrote before exiting is kept: a target would have read it too.
+    """
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_exports", "--config", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if when(json.loads(line)):
+            process.send_signal(signum)
+            break
+    rest, stderr = process.communicate(timeout=60)
+    return Interrupted(parse_messages("".join(lines) + rest), process.returncode, stderr)
 
 
 def expected(sandbox: Sandbox, stream: str, start: str = START, end: str = END) -> list[dict]:

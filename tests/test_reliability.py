@@ -4,10 +4,8 @@ broken, and a failure that cannot be survived says what broke."""
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,6 +25,7 @@ from tests.conftest import (
     expected,
     ids,
     parse_messages,
+    run_and_signal,
     run_cli,
     sandbox_config,
     sync,
@@ -314,35 +313,22 @@ def test_stuck_export_given_up_on_is_not_reattached_by_the_next_run():
 def test_interrupted_run_saves_safe_state_and_exits_non_zero(signum: int, tmp_path: Path):
     slow = Timing(queued_seconds=0.1, processing_seconds=0.2, url_ttl_seconds=900)
     with Sandbox(sandbox_config(timing=slow)) as sandbox:
-        config_file = tmp_path / "config.json"
-        config_file.write_text(json.dumps(tap_config(sandbox, window_days=1)))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tap_exports", "--config", str(config_file)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        states = Counter[str]()
+
+        def fourth_state(message: dict) -> bool:
+            states[message["type"]] += 1
+            return states["STATE"] == 4
+
+        run = run_and_signal(
+            tap_config(sandbox, window_days=1), tmp_path, when=fourth_state, signum=signum
         )
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if len([x for x in lines if '"STATE"' in x]) == 4:
-                process.send_signal(signum)
-                break
-        rest, stderr = process.communicate(timeout=30)
-        messages = parse_messages("".join(lines) + rest)
-        assert process.returncode == 128 + signum
-        assert f"Interrupted by {signal.Signals(signum).name}" in stderr
-        final = next(m["value"] for m in reversed(messages) if m["type"] == "STATE")
-        for stream, state in final["bookmarks"].items():
+        assert run.returncode == 128 + signum
+        assert f"Interrupted by {signal.Signals(signum).name}" in run.stderr
+        for stream, state in run.last_state["bookmarks"].items():
             bookmark = state.get("replication_key_value")
             if bookmark:
                 key = REPLICATION_KEYS[stream]
-                delivered = {
-                    m["record"]["id"]
-                    for m in messages
-                    if m["type"] == "RECORD" and m["stream"] == stream
-                }
+                delivered = {record["id"] for record in run.records(stream)}
                 owed = {r["id"] for r in expected(sandbox, stream) if r[key] < bookmark}
                 assert owed <= delivered, stream
 
@@ -407,28 +393,12 @@ def _body_window(body: dict) -> tuple[str, str] | None:
 
 def _run_and_kill(config: dict, tmp_path: Path, kill_after: int) -> list[dict]:
     """Run the tap and SIGKILL it right after the `kill_after`-th export creation."""
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(config))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tap_exports", "--config", str(config_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines, creations, seen = [], 0, set()
-    for line in process.stdout:
-        lines.append(line)
-        message = json.loads(line)
-        if message["type"] != "STATE":
-            continue
-        for stream_state in message["value"]["bookmarks"].values():
-            for entry in stream_state.get(IN_FLIGHT, []):
-                if entry["export_id"] not in seen:
-                    seen.add(entry["export_id"])
-                    creations += 1
-        if creations >= kill_after:
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait()
-    return parse_messages("".join(lines))
+    seen: set[str] = set()
+
+    def created_enough(message: dict) -> bool:
+        if message["type"] == "STATE":
+            for stream_state in message["value"]["bookmarks"].values():
+                seen.update(entry["export_id"] for entry in stream_state.get(IN_FLIGHT, []))
+        return len(seen) >= kill_after
+
+    return run_and_signal(config, tmp_path, when=created_enough, signum=signal.SIGKILL).messages

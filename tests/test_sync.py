@@ -7,8 +7,7 @@ import gzip
 import io
 import json
 import signal
-import subprocess
-import sys
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,7 +23,7 @@ from tests.conftest import (
     STREAMS,
     expected,
     ids,
-    parse_messages,
+    run_and_signal,
     sandbox_config,
     sync,
     tap_config,
@@ -127,34 +126,22 @@ def test_records_at_local_midnight_and_one_second_before_are_delivered_once(sand
 def test_interrupted_backfill_resumes_from_emitted_state_without_loss(
     sandbox: Sandbox, tmp_path: Path
 ):
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(tap_config(sandbox, window_days=2)))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tap_exports", "--config", str(config_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    first_lines = []
-    event_states = 0
-    for line in process.stdout:
-        first_lines.append(line)
-        message = json.loads(line)
-        if message["type"] == "STATE" and "events" in message["value"]["bookmarks"]:
-            event_states += 1
-            if event_states == 5:  # killed mid-backfill, as a scheduler or OOM would
-                process.send_signal(signal.SIGKILL)
-                break
-    process.wait()
-    first = parse_messages("".join(first_lines))
-    last_state = next(m["value"] for m in reversed(first) if m["type"] == "STATE")
-    assert last_state["bookmarks"]["events"]["replication_key_value"] < END
+    event_states = Counter[str]()
 
-    second = sync(tap_config(sandbox, window_days=2), state=last_state)
+    def fifth_events_state(message: dict) -> bool:
+        if message["type"] == "STATE" and "events" in message["value"]["bookmarks"]:
+            event_states["events"] += 1
+        return event_states["events"] == 5
+
+    # Killed mid-backfill, as a scheduler or the OOM killer would.
+    first = run_and_signal(
+        tap_config(sandbox, window_days=2), tmp_path, when=fifth_events_state, signum=signal.SIGKILL
+    )
+    assert first.last_state["bookmarks"]["events"]["replication_key_value"] < END
+
+    second = sync(tap_config(sandbox, window_days=2), state=first.last_state)
     for stream in STREAMS:
-        delivered = [m["record"] for m in first if m["type"] == "RECORD" and m["stream"] == stream]
-        delivered += second.records(stream)
+        delivered = first.records(stream) + second.records(stream)
         assert sorted(set(ids(delivered))) == ids(expected(sandbox, stream)), stream
         assert len(delivered) == len(expected(sandbox, stream)), f"{stream} duplicates"
 
