@@ -104,10 +104,14 @@ def parse_messages(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-def sync(config: dict[str, Any], state: dict[str, Any] | None = None) -> SyncResult:
+def sync(
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    catalog: dict[str, Any] | None = None,
+) -> SyncResult:
     """Run a full sync in this process and collect what it wrote to stdout."""
     out = io.StringIO()
-    tap = TapExports(config=config, state=state, parse_env_config=False)
+    tap = TapExports(config=config, state=state, catalog=catalog, parse_env_config=False)
     with contextlib.redirect_stdout(out):
         tap.sync_all()
     return SyncResult(parse_messages(out.getvalue()))

@@ -67,3 +67,63 @@ def _types(spec: Mapping[str, Any]) -> list[str]:
 
 def _names(types: frozenset[type]) -> str:
     return "/".join(sorted(python_type.__name__ for python_type in types))
+
+
+NestedCheck = Callable[[Any], bool]
+
+
+def unchanged_by_conformance(
+    schema: Mapping[str, Any],
+) -> Callable[[Mapping[str, Any]], tuple[bool, list[str]]]:
+    """Build a test: would singer-sdk's recursive type conformance leave a record as is.
+
+    For values decoded from JSON, that conformance changes three things only: it drops
+    properties the schema does not declare, it coerces values of boolean-only fields
+    to booleans, and it nulls NaN (which JSON cannot carry). The test answers
+    `(nested parts unchanged, unknown top-level keys)`: a record whose only difference
+    is unknown top-level keys can drop them itself and still match the SDK's output.
+    """
+    properties = schema.get("properties", {})
+    open_ended = bool(schema.get("additionalProperties"))
+    nested = {name: _nested_check(spec) for name, spec in properties.items()}
+
+    def test(record: Mapping[str, Any]) -> tuple[bool, list[str]]:
+        unknown = []
+        for key, value in record.items():
+            if key not in properties:
+                if not open_ended:
+                    unknown.append(key)
+                continue
+            check = nested[key]
+            if check is not None and not check(value):
+                return False, unknown
+        return True, unknown
+
+    return test
+
+
+def _nested_check(spec: Mapping[str, Any]) -> NestedCheck | None:
+    """What a value of this property must satisfy to pass conformance unchanged."""
+    if _boolean_only(spec):
+        return lambda value: value is None or type(value) is bool
+    items = spec.get("items")
+    if isinstance(items, dict):
+        item_check = _nested_check(items)
+        if item_check is None:
+            return None
+        return lambda value: not isinstance(value, list) or all(map(item_check, value))
+    if "properties" in spec and "object" in _types(spec):
+        object_test = unchanged_by_conformance(spec)
+
+        def object_check(value: Any) -> bool:
+            if not isinstance(value, dict):
+                return True
+            unchanged, unknown = object_test(value)
+            return unchanged and not unknown
+
+        return object_check
+    return None
+
+
+def _boolean_only(spec: Mapping[str, Any]) -> bool:
+    return set(_types(spec)) - {"null"} == {"boolean"}

@@ -117,6 +117,7 @@ class _Export:
     will_fail: bool
     stuck: bool
     selection: Callable[[Dataset], list[Record]]
+    query: bytes
     file_name: str = field(default_factory=lambda: f"{uuid.uuid4()}.json.gz")
     content: bytes | None = None
 
@@ -149,6 +150,7 @@ class CometlyEmulator:
             for family, limit in (("create", limits.create), ("status", limits.status))
         }
         self._exports: dict[int, _Export] = {}
+        self._rendered: dict[bytes, bytes] = {}
         # What clients asked for, for tests and demos: (stream, body) per export created,
         # and how many status reads each export id got.
         self.created: list[tuple[str, dict[str, Any]]] = []
@@ -226,25 +228,38 @@ class CometlyEmulator:
         dataset = self.dataset(export.api_key)
         with self._lock:
             if export.content is None:
-                lines = [orjson.dumps(record) for record in export.selection(dataset)]
-                self._damage(lines, export.stream)
-                export.content = gzip.compress(
-                    b"".join(line + b"\n" for line in lines), compresslevel=5, mtime=0
-                )
+                export.content = self._render(export, dataset)
             return export.content
 
-    def _damage(self, lines: list[bytes], stream: str) -> None:
-        """Apply the data faults to a file being rendered, each on a line of its own."""
+    def _render(self, export: _Export, dataset: Dataset) -> bytes:
+        """The export's file; the same query gives the same file, rendered once."""
+        clean = self._rendered.get(export.query)
+        if clean is None:
+            lines = [orjson.dumps(record) for record in export.selection(dataset)]
+            clean = _gzip_lines(lines)
+            self._rendered[export.query] = clean
+        lines = gzip.decompress(clean).splitlines()
+        if self._damage(lines, export.stream):
+            return _gzip_lines(lines)
+        return clean
+
+    def _damage(self, lines: list[bytes], stream: str) -> bool:
+        """Apply the data faults to a file, each on a line of its own; True if any struck."""
         if len(lines) < 3:
-            return
+            return False
         key = b'"event_time_utc"' if stream == "events" else b'"created_at"'
         third = len(lines) // 3
+        damaged = False
         if self.faults.take("records_missing_keys"):
             lines[third] = lines[third].replace(key, b'"x_renamed"')
+            damaged = True
         if self.faults.take("mistyped_fields"):
             lines[2 * third] = orjson.dumps({**orjson.loads(lines[2 * third]), "id": True})
+            damaged = True
         if self.faults.take("garbled_lines"):
             lines.insert(len(lines) // 2, b'{"id": 1, "trunc')
+            damaged = True
+        return damaged
 
     # Internals ----------------------------------------------------------------------------
 
@@ -282,6 +297,7 @@ class CometlyEmulator:
                 will_fail=self.faults.take("failed_exports"),
                 stuck=self.faults.take("stuck_exports"),
                 selection=selection,
+                query=orjson.dumps([space.api_key, stream, body], option=orjson.OPT_SORT_KEYS),
             )
             self._exports[export.export_id] = export
             self._files[export.file_name] = export
@@ -318,6 +334,10 @@ class CometlyEmulator:
                 "expires_at": _utc_text(now + timedelta(seconds=self.timing.url_ttl_seconds)),
             }
         return Reply(200, body)
+
+
+def _gzip_lines(lines: list[bytes]) -> bytes:
+    return gzip.compress(b"".join(line + b"\n" for line in lines), compresslevel=5, mtime=0)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
