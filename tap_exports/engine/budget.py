@@ -63,11 +63,6 @@ class RateBudget:
             for _ in range(free - max(remaining, 0)):
                 self._finished.append(now)
 
-    def wait_time(self) -> float:
-        """Seconds until a slot would be free (0 when one is free now)."""
-        with self._lock:
-            return self._wait_time_locked(self._clock.monotonic())
-
     def _acquire(self) -> None:
         while True:
             with self._lock:
