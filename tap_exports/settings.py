@@ -22,7 +22,9 @@ from tap_exports.engine.redact import is_loopback_url
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit
 
-DEFAULT_WINDOW_DAYS = 30
+# Exports are scarce (5 per minute) and Cometly advertises 100,000+ records per export: big
+# windows by default; a window the API keeps failing is split (`min_window_minutes`).
+DEFAULT_WINDOW_DAYS = 365
 DEFAULT_SETTLE_LAG_MINUTES = 15
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
 DEFAULT_MIN_WINDOW_MINUTES = 60

@@ -137,7 +137,10 @@ class TapExports(Tap):
             "window_days",
             th.IntegerType,
             default=DEFAULT_WINDOW_DAYS,
-            description="Days per export for companies and contacts (events: always 1).",
+            description=(
+                "Days per export for companies and contacts (events: always 1); a window the "
+                "API keeps failing is split in halves."
+            ),
         ),
         th.Property(
             "settle_lag_minutes",

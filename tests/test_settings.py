@@ -16,7 +16,7 @@ MINIMAL = {"api_key": "k", "start_date": "2025-01-01T00:00:00Z", "timezone": "Eu
 def test_minimal_config_gets_documented_defaults():
     settings = parse_settings(MINIMAL)
     assert settings.api_url == API_URL
-    assert settings.window_days == 30
+    assert settings.window_days == 365
     assert settings.settle_lag == timedelta(minutes=15)
     assert settings.lifecycle.poll_interval_seconds == 5
     assert settings.lifecycle.export_timeout_seconds == 3600
