@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,6 @@ class ExportStream(Stream):
         # Messages of skipped lines, in order; a dict, as a file downloaded again would
         # report the same lines twice.
         self._skipped: dict[str, None] = {}
-        self._unchanged_by_conformance = unchanged_by_conformance(spec.schema)
 
     @override
     def _sync_records(
@@ -81,13 +81,15 @@ class ExportStream(Stream):
         record_counter = self.get_record_counter()
         timer = self.get_sync_timer()
         writer = _RecordWriter(self.name)
+        # The schema the SDK conforms to: the catalog's, which may differ from ours.
+        unchanged = unchanged_by_conformance(self.effective_schema)
         with record_counter, timer:
             record_counter.with_context({})
             timer.with_context({})
             self._write_starting_replication_value(None)
             for record in self.get_records(None):
-                unchanged, unknown = self._unchanged_by_conformance(record)
-                if unchanged:
+                as_is, unknown = unchanged(record)
+                if as_is:
                     for key in unknown:
                         del record[key]
                     if unknown:
@@ -106,6 +108,9 @@ class ExportStream(Stream):
         return (
             self.fast_path
             and self.ABORT_AT_RECORD_COUNT is None
+            and self._stream_version is None  # RECORDs would need a `version`
+            and self.partitions is None
+            and type(self).post_process is Stream.post_process
             and not self.child_streams
             and self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.RECURSIVE
             and len(maps) == 1
@@ -267,23 +272,22 @@ class _RecordWriter:
 
     Bytes go to stdout's binary buffer; singer-sdk writes STATE through the text layer
     and flushes it, which flushes these bytes first, so message order is kept.
-    `time_extracted` is refreshed every thousand records rather than read per record.
+    `time_extracted` is read at most once a second rather than for every record.
     """
-
-    _REFRESH_EVERY = 1000
 
     def __init__(self, stream: str) -> None:
         self._head = b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
         self._out = sys.stdout
         self._binary = getattr(self._out, "buffer", None)
         self._tail = b""
-        self._count = 0
+        self._read_at = float("-inf")
 
     def write(self, record: dict[str, Any]) -> None:
-        if self._count % self._REFRESH_EVERY == 0:
+        now = time.monotonic()
+        if now - self._read_at >= 1.0:
             extracted = datetime.now(UTC).isoformat()
             self._tail = b',"time_extracted":"' + extracted.encode() + b'"}\n'
-        self._count += 1
+            self._read_at = now
         line = self._head + orjson.dumps(record) + self._tail
         if self._binary is not None:
             self._binary.write(line)

@@ -63,3 +63,13 @@ def test_list_of_strings_needs_no_nested_check():
         {"id": 1, "created_at": "2025-03-02T10:00:00Z", "comet_tokens": ["a", "b"]}
     )
     assert (unchanged, unknown) == (True, [])
+
+
+def test_checks_stay_right_past_the_number_of_key_orders_remembered():
+    check = record_check(EVENTS.schema, primary_keys=("id",), replication_key="event_time_utc")
+    test = unchanged_by_conformance(EVENTS.schema)
+    for n in range(3000):  # every line with a key of its own, as dynamic custom fields do
+        record = {**EVENT, f"custom_{n}": n}
+        assert check(record) is None
+        assert test(record) == (True, [f"custom_{n}"])
+    assert "field 'amount' is str" in (check({**EVENT, "custom_x": 1, "amount": "1"}) or "")

@@ -16,6 +16,10 @@ from typing import Any
 
 RecordCheck = Callable[[Mapping[str, Any]], str | None]
 
+# Key orders remembered per check. Files repeat a handful; a file whose keys vary line by
+# line (dynamic custom fields) must not grow memory, so past this the work is redone.
+_SHAPES_KEPT = 1024
+
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -59,7 +63,9 @@ def record_check(
         shape = tuple(record)
         row = rows.get(shape)
         if row is None:
-            row = rows[shape] = tuple(allowed.get(name, _ANY_TYPE) for name in shape)
+            row = tuple(allowed.get(name, _ANY_TYPE) for name in shape)
+            if len(rows) < _SHAPES_KEPT:
+                rows[shape] = row
         return all(map(contains, row, map(type, record.values())))
 
     def check(record: Mapping[str, Any]) -> str | None:
@@ -121,7 +127,9 @@ def unchanged_by_conformance(
         if known is None:
             unknown = [] if open_ended else [key for key in shape if key not in properties]
             checks = [(key, check) for key in shape if (check := nested.get(key)) is not None]
-            known = shapes[shape] = (unknown, checks)
+            known = (unknown, checks)
+            if len(shapes) < _SHAPES_KEPT:
+                shapes[shape] = known
         unknown, checks = known
         for key, check in checks:
             if not check(record[key]):

@@ -211,6 +211,10 @@ class CometlyEmulator:
             return Reply(429, {"message": "Too Many Attempts."}, storm)
         if self.faults.take("server_errors"):
             return Reply(503, {"message": "Service Unavailable"}, rate_headers)
+        if self.faults.take("slow_responses"):
+            # Slow only after the request was admitted: a hold (429) is only ever set by an
+            # answer, so a client that gave up waiting was never told to hold anything.
+            time.sleep(self.faults.slow_seconds)
         try:
             if export_id is None:
                 reply = self._create(space, stream, _json_object(body))

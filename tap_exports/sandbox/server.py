@@ -13,7 +13,6 @@ import logging
 import re
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -98,8 +97,6 @@ class _ApiHandler(_Handler):
         if faults.take("connection_resets"):
             self.close_connection = True  # hang up without a word
             return
-        if faults.take("slow_responses"):
-            time.sleep(faults.slow_seconds)
         path = urlsplit(self.path).path
         if not path.startswith(API_PREFIX):
             reply = Reply(404, {"message": "Not found."})
