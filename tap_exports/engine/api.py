@@ -220,21 +220,20 @@ def api_error_message(response: requests.Response) -> str:
     except orjson.JSONDecodeError:
         document = None
     if isinstance(document, dict):
-        for candidate in (
-            document.get("message"),
-            (document.get("detail") or {}).get("message")
-            if isinstance(document.get("detail"), dict)
-            else document.get("detail"),
-            _first_error_message(document.get("errors")),
-        ):
-            if isinstance(candidate, str) and candidate:
-                return candidate
+        for key in ("message", "detail", "errors"):
+            message = _message_in(document.get(key))
+            if message:
+                return message
     text = response.text.strip().replace("\n", " ")
     return text[:200] or response.reason or "no message"
 
 
-def _first_error_message(errors: object) -> str | None:
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        message = errors[0].get("message")
-        return message if isinstance(message, str) else None
+def _message_in(part: object) -> str | None:
+    """The message in one part of an error body: a string, an object, or a list of them."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, dict):
+        return _message_in(part.get("message"))
+    if isinstance(part, list) and part:
+        return _message_in(part[0])
     return None
