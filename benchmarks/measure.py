@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def median_rate(run: Callable[[bytes], int], data: bytes, repeat: int) -> float:
@@ -15,3 +16,12 @@ def median_rate(run: Callable[[bytes], int], data: bytes, repeat: int) -> float:
         count = run(data)
         rates.append(count / (time.perf_counter() - started))
     return statistics.median(rates)
+
+
+def select_only(catalog: dict[str, Any], stream: str) -> dict[str, Any]:
+    """Mark `stream` selected and every other stream deselected, in place."""
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == stream
+    return catalog

@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from measure import select_only
+
 SANDBOX = """
 import sys, threading
 from datetime import date
@@ -69,10 +71,7 @@ def records_and_peak_rss_mib(records: int, workdir: Path) -> tuple[int, float]:
                 text=True,
             ).stdout
         )
-        for entry in catalog["streams"]:
-            for metadata in entry["metadata"]:
-                if metadata["breadcrumb"] == []:
-                    metadata["metadata"]["selected"] = entry["tap_stream_id"] == "events"
+        select_only(catalog, "events")
         catalog_file = workdir / "catalog.json"
         catalog_file.write_text(json.dumps(catalog))
         process = subprocess.Popen(

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 import requests
-from measure import median_rate
+from measure import median_rate, select_only
 from singer_sdk import Stream, Tap
 
 from tap_exports.providers.cometly import EVENTS
@@ -104,10 +104,7 @@ def tap_path(sandbox: Sandbox, records: int) -> Callable[[bytes], int]:
             "status_rate_limit": 1000,
         }
         catalog = TapExports(config=config, parse_env_config=False).catalog_dict
-        for entry in catalog["streams"]:
-            for metadata in entry["metadata"]:
-                if metadata["breadcrumb"] == []:
-                    metadata["metadata"]["selected"] = entry["tap_stream_id"] == "events"
+        select_only(catalog, "events")
         tap = TapExports(config=config, catalog=catalog, parse_env_config=False)
         with _stdout_to_devnull():
             tap.sync_all()
