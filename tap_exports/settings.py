@@ -116,6 +116,11 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
                 _LIFECYCLE_DEFAULTS.retry_cooldown_seconds,
                 0,
             ),
+            max_exports_in_flight=int(
+                _positive(
+                    config, "max_exports_in_flight", _LIFECYCLE_DEFAULTS.max_exports_in_flight
+                )
+            ),
             require_gzip=provider.gzip_files,
         ),
         retry=RetryPolicy(

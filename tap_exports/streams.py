@@ -24,7 +24,7 @@ from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
-from tap_exports.engine.progress import Progress
+from tap_exports.engine.progress import PlannedWindow, Progress
 from tap_exports.engine.timestamps import canonical_utc, parse_utc
 from tap_exports.engine.validate import record_check, unchanged_by_conformance
 from tap_exports.engine.windows import Window, split_window, sync_horizon
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
 
-    from tap_exports.engine.jobs import ExportJob
+    from tap_exports.engine.scheduler import Ticket
     from tap_exports.providers.base import StreamSpec
     from tap_exports.tap import TapExports
 
@@ -61,6 +61,8 @@ class ExportStream(Stream):
         # Messages of skipped lines, in order; a dict, as a file downloaded again would
         # report the same lines twice.
         self._skipped: dict[str, None] = {}
+        # This run's exports, queued by `schedule_exports`; None when not scheduled.
+        self._tickets: list[Ticket] | None = None
 
     @override
     def _sync_records(
@@ -119,8 +121,19 @@ class ExportStream(Stream):
             and all(self.mask.values())
         )
 
-    @override
-    def get_records(self, context: Context | None) -> Iterable[Record]:
+    def schedule_exports(self) -> None:
+        """Plan this stream's windows and queue their exports with the run's scheduler.
+
+        See `TapExports.schedule_exports`; `get_records` then takes them in order.
+        """
+        self._write_starting_replication_value(None)
+        services = self._exports_tap.services
+        plan = self._plan(None)
+        self._tickets = services.scheduler.submit(
+            self.name, services.port(self.name), [(p.window, p.attach) for p in plan]
+        )
+
+    def _plan(self, context: Context | None) -> list[PlannedWindow]:
         services = self._exports_tap.services
         settings = services.settings
         # A bookmark from a foreign state file may carry fractions of a second: round
@@ -128,8 +141,9 @@ class ExportStream(Stream):
         start = (self.get_starting_timestamp(context) or settings.start_date).replace(microsecond=0)
         horizon = sync_horizon(services.clock.now(), settings.settle_lag, settings.end_date)
         days = self._spec.fixed_window_days or settings.window_days
-        progress = Progress(self.get_context_state(context))
-        plan = progress.plan(start, horizon, settings.timezone, days)
+        plan = Progress(self.get_context_state(context)).plan(
+            start, horizon, settings.timezone, days
+        )
         self.logger.info(
             "%s: %d window(s) of up to %d day(s) from %s to %s",
             self.name,
@@ -138,9 +152,37 @@ class ExportStream(Stream):
             start.isoformat(),
             horizon.isoformat(),
         )
+        return plan
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[Record]:
+        """Deliver the scheduled windows in order.
+
+        With a record limit (`--test`, dry runs) nothing is queued ahead: each window's
+        export is created only when the previous one has been read.
+        """
+        progress = Progress(self.get_context_state(context))
         self._skipped = {}
-        for planned in plan:
-            yield from self._deliver(context, progress, planned.window, attach=planned.attach)
+        if self._tickets is None and self.ABORT_AT_RECORD_COUNT is None and context is None:
+            self._exports_tap.schedule_exports(self)
+        tickets, self._tickets = self._tickets, None
+        try:
+            if tickets is None:
+                services = self._exports_tap.services
+                port = services.port(self.name)
+                for planned in self._plan(context):
+                    (ticket,) = services.scheduler.submit(
+                        self.name, port, [(planned.window, planned.attach)]
+                    )
+                    yield from self._deliver(context, progress, ticket)
+            else:
+                for ticket in tickets:
+                    yield from self._deliver(context, progress, ticket)
+        except BaseException:
+            # Failed or stopped: later streams will not be synced by this run, so their
+            # exports need no more polling (created ones stay in state for the next run).
+            self._exports_tap.services.scheduler.abandon()
+            raise
         if self._skipped:
             self.logger.warning(
                 "%s: skipped %d bad line(s) (bad_record_policy=skip); the first: %s",
@@ -150,23 +192,19 @@ class ExportStream(Stream):
             )
 
     def _deliver(
-        self, context: Context | None, progress: Progress, window: Window, *, attach: str | None
+        self, context: Context | None, progress: Progress, ticket: Ticket
     ) -> Iterable[Record]:
-        """Export one window, splitting it in halves if the provider keeps failing it."""
+        """Download one window's export, splitting the window if the provider keeps failing it."""
         services = self._exports_tap.services
         settings = services.settings
-
-        def on_created(job: ExportJob) -> None:
-            progress.remember_export(job.export_id, job.window)
-            self._write_progress()
-
+        scheduler = services.scheduler
+        window = ticket.window
         try:
-            records = services.runner.records(
-                services.port(self.name),
-                self.name,
-                window,
-                attach=attach,
-                on_created=on_created,
+            job, report = scheduler.take(ticket, self._exports_tap.remember_export)
+            records = services.reader.records(
+                ticket.port,
+                job,
+                report,
                 check=self._check,
                 skip=self._skip if settings.skip_bad_records else None,
             )
@@ -178,17 +216,18 @@ class ExportStream(Stream):
             if isinstance(exc, ExportFailedError) and not self._spec.fixed_window_days:
                 halves = split_window(window, settings.min_window)
             if halves is None:
-                self._write_progress()
+                scheduler.release(ticket)
+                self.write_progress()
                 raise
-            first, second = halves
             self.logger.warning(
                 "%s window %s keeps failing: splitting it in two", self.name, window
             )
-            progress.remember_split(window.end, first.end - first.start)
-            self._write_progress()  # one STATE for both changes: a kill cannot split them
-            yield from self._deliver(context, progress, first, attach=None)
-            yield from self._deliver(context, progress, second, attach=None)
+            progress.remember_split(window.end, halves[0].end - halves[0].start)
+            self.write_progress()  # one STATE for both changes: a kill cannot split them
+            for half in scheduler.replace(ticket, halves):
+                yield from self._deliver(context, progress, half)
             return
+        scheduler.release(ticket)
         self._checkpoint(context, window)
 
     def _skip(self, problem: str) -> None:
@@ -200,8 +239,12 @@ class ExportStream(Stream):
         The decoder's check has made sure the key is present and a timestamp.
         """
         key = self._spec.replication_key
+        scheduler = self._exports_tap.services.scheduler
+        created = scheduler.notices
         outside = 0
         for record in records:
+            if created:  # an export was created meanwhile: its id goes to STATE now
+                scheduler.drain_notices(self._exports_tap.remember_export)
             stamp = record[key]
             if not window.contains(stamp):
                 outside += 1
@@ -211,7 +254,7 @@ class ExportStream(Stream):
         if outside:
             self.logger.debug("%s window %s: %d record(s) outside it", self.name, window, outside)
 
-    def _write_progress(self) -> None:
+    def write_progress(self) -> None:
         """Emit STATE now, so an export id or a split reaches the state store at once.
 
         The bookmark in it is whatever was already safe; only the extra keys changed.

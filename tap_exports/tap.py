@@ -19,8 +19,10 @@ from tap_exports.engine.budget import RateBudget
 from tap_exports.engine.clock import Clock, SystemClock
 from tap_exports.engine.download import Downloader
 from tap_exports.engine.errors import ConfigError
-from tap_exports.engine.jobs import ExportPort, ExportRunner
+from tap_exports.engine.jobs import ExportJob, ExportPort, ExportReader
+from tap_exports.engine.progress import Progress
 from tap_exports.engine.redact import install_log_redaction
+from tap_exports.engine.scheduler import ExportScheduler
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.cometly import (
     API_URL,
@@ -50,7 +52,8 @@ class SyncServices:
     settings: Settings
     clock: Clock
     client: ApiClient
-    runner: ExportRunner
+    reader: ExportReader
+    scheduler: ExportScheduler
     _ports: dict[str, ExportPort] = field(default_factory=dict)
 
     def port(self, stream: str) -> ExportPort:
@@ -76,7 +79,7 @@ def build_services(settings: Settings, clock: Clock) -> SyncServices:
         retry=settings.retry,
         clock=clock,
     )
-    runner = ExportRunner(
+    reader = ExportReader(
         downloader=Downloader(
             timeout_seconds=settings.request_timeout_seconds, retry=settings.retry, clock=clock
         ),
@@ -84,7 +87,15 @@ def build_services(settings: Settings, clock: Clock) -> SyncServices:
         retry=settings.retry,
         clock=clock,
     )
-    return SyncServices(settings=settings, clock=clock, client=client, runner=runner)
+    scheduler = ExportScheduler(
+        policy=settings.lifecycle,
+        clock=clock,
+        max_in_flight=settings.lifecycle.max_exports_in_flight,
+        status_budget=budgets.get(settings.provider.status_budget),
+    )
+    return SyncServices(
+        settings=settings, clock=clock, client=client, reader=reader, scheduler=scheduler
+    )
 
 
 class TapExports(Tap):
@@ -165,6 +176,15 @@ class TapExports(Tap):
             th.IntegerType,
             default=3,
             description="Exports created per window before a failed window stops the sync.",
+        ),
+        th.Property(
+            "max_exports_in_flight",
+            th.IntegerType,
+            default=10,
+            description=(
+                "Exports created ahead of the download, across streams: they process "
+                "while earlier windows download."
+            ),
         ),
         th.Property(
             "export_retry_cooldown_seconds",
@@ -294,6 +314,30 @@ class TapExports(Tap):
         install_log_redaction([settings.api_key])
         return build_services(settings, SystemClock())
 
+    def schedule_exports(self, first: ExportStream) -> None:
+        """Queue the exports of `first` and of every selected stream synced after it.
+
+        Called by the first stream to sync (`sync_all` is final in singer-sdk, and
+        syncs streams in this order), so the scheduler's threads create and poll the
+        exports of later streams while the main thread downloads earlier ones.
+        """
+        names = list(self.streams)
+        for name in names[names.index(first.name) :]:
+            stream = self.streams[name]
+            if stream.selected and isinstance(stream, ExportStream):
+                stream.schedule_exports()
+
+    def remember_export(self, job: ExportJob) -> None:
+        """Put a just-created export's id in its stream's state and emit STATE at once.
+
+        Runs on the main thread only (the scheduler hands ids over as notices), so
+        state is never changed while it is being written.
+        """
+        stream = self.streams[job.stream]
+        assert isinstance(stream, ExportStream)
+        Progress(stream.get_context_state(None)).remember_export(job.export_id, job.window)
+        stream.write_progress()
+
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """Write the last safe STATE (the SDK does), then exit 128 + signal, not 0.
@@ -302,6 +346,8 @@ class TapExports(Tap):
         sync succeeded. The state written holds only fully delivered windows (plus the
         export in flight, which the next run re-attaches to).
         """
+        if "services" in self.__dict__:  # exports created since the last STATE
+            self.services.scheduler.drain_notices(self.remember_export)
         with contextlib.suppress(SystemExit):
             super()._handle_termination(signum, frame)
         name = signal.Signals(signum).name

@@ -111,10 +111,12 @@ def test_stuck_export_is_recreated_then_fails_naming_export_and_window():
     config = sandbox_config(faults=Faults(stuck_exports=100))
     with Sandbox(config) as sandbox, pytest.raises(ExportTimeoutError) as raised:
         sync(tap_config(sandbox, export_timeout_seconds=0.2, **ONE_DAY))
-    assert sandbox.emulator.exports_created(DEMO_KEY) == 3  # max_export_attempts
+    assert sandbox.emulator.exports_created(DEMO_KEY, "companies") == 3  # max_export_attempts
     message = str(raised.value)
     window = "[2025-03-02T05:00:00Z, 2025-03-03T05:00:00Z)"
-    assert f"companies export 1003 for window {window}: still running after 0.2s" in message
+    last = max(i for i, (stream, _) in enumerate(sandbox.emulator.created) if stream == "companies")
+    last_id = 1001 + last  # the sandbox numbers exports from 1001 in creation order
+    assert f"companies export {last_id} for window {window}: still running after 0.2s" in message
     assert "export_timeout_seconds" in message
 
 

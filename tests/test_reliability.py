@@ -47,7 +47,11 @@ def assert_exactly_once(sandbox: Sandbox, result, start: str = START, end: str =
 
 def test_failed_export_is_recreated_after_the_cooldown():
     with Sandbox(sandbox_config(faults=Faults(failed_exports=2))) as sandbox:
-        result = sync(tap_config(sandbox, export_retry_cooldown_seconds=0.2, **FOUR_DAYS))
+        # One export at a time, so the two failures strike the companies window.
+        config = tap_config(
+            sandbox, export_retry_cooldown_seconds=0.2, max_exports_in_flight=1, **FOUR_DAYS
+        )
+        result = sync(config)
         assert_exactly_once(sandbox, result, **_range(FOUR_DAYS))
         # Two failures, each followed by a new export for the same window.
         companies = [body for stream, body in sandbox.emulator.created if stream == "companies"]
@@ -57,7 +61,10 @@ def test_failed_export_is_recreated_after_the_cooldown():
 
 def test_repeatedly_failing_window_is_split_in_half_and_delivered():
     with Sandbox(sandbox_config(faults=Faults(failed_exports=2))) as sandbox:
-        result = sync(tap_config(sandbox, max_export_attempts=2, window_days=4, **FOUR_DAYS))
+        config = tap_config(
+            sandbox, max_export_attempts=2, window_days=4, max_exports_in_flight=1, **FOUR_DAYS
+        )
+        result = sync(config)
         assert_exactly_once(sandbox, result, **_range(FOUR_DAYS))
         companies = [body for stream, body in sandbox.emulator.created if stream == "companies"]
         assert [(b["start_date"], b["end_date"]) for b in companies] == [
@@ -71,7 +78,10 @@ def test_repeatedly_failing_window_is_split_in_half_and_delivered():
 
 def test_a_split_survives_a_restart():
     with Sandbox(sandbox_config(faults=Faults(failed_exports=2))) as sandbox:
-        first = sync(tap_config(sandbox, max_export_attempts=2, window_days=4, **FOUR_DAYS))
+        config = tap_config(
+            sandbox, max_export_attempts=2, window_days=4, max_exports_in_flight=1, **FOUR_DAYS
+        )
+        first = sync(config)
     # The STATE after the first half: bookmark mid-way, split remembered.
     mid_split = next(
         state

@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import signal
-from collections import Counter
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -126,16 +125,21 @@ def test_records_at_local_midnight_and_one_second_before_are_delivered_once(sand
 def test_interrupted_backfill_resumes_from_emitted_state_without_loss(
     sandbox: Sandbox, tmp_path: Path
 ):
-    event_states = Counter[str]()
+    bookmarks: set[str] = set()
 
-    def fifth_events_state(message: dict) -> bool:
-        if message["type"] == "STATE" and "events" in message["value"]["bookmarks"]:
-            event_states["events"] += 1
-        return event_states["events"] == 5
+    def fifth_events_bookmark(message: dict) -> bool:
+        if message["type"] == "STATE":
+            events = message["value"]["bookmarks"].get("events", {})
+            if "replication_key_value" in events:
+                bookmarks.add(events["replication_key_value"])
+        return len(bookmarks) == 5
 
     # Killed mid-backfill, as a scheduler or the OOM killer would.
     first = run_and_signal(
-        tap_config(sandbox, window_days=2), tmp_path, when=fifth_events_state, signum=signal.SIGKILL
+        tap_config(sandbox, window_days=2),
+        tmp_path,
+        when=fifth_events_bookmark,
+        signum=signal.SIGKILL,
     )
     assert first.last_state["bookmarks"]["events"]["replication_key_value"] < END
 

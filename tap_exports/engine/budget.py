@@ -49,6 +49,15 @@ class RateBudget:
                 self._in_flight -= 1
                 self._finished.append(self._clock.monotonic())
 
+    def wait_time(self, *, spare: int = 0) -> float:
+        """Seconds until a request could start while leaving `spare` slots for others.
+
+        A caller that must never delay a more urgent one asks with `spare=1` before
+        taking a slot (a budget of one slot has nothing to spare and is not reserved).
+        """
+        with self._lock:
+            return self._wait_time_locked(self._clock.monotonic(), spare=spare)
+
     def hold_for(self, seconds: float) -> None:
         """Send nothing on this budget for `seconds` (a server's `Retry-After`)."""
         with self._lock:
@@ -73,15 +82,16 @@ class RateBudget:
                     return
             self._clock.sleep(wait)
 
-    def _wait_time_locked(self, now: float) -> float:
+    def _wait_time_locked(self, now: float, *, spare: int = 0) -> float:
         while self._finished and self._finished[0] <= now - self.period:
             self._finished.popleft()
         wait = max(0.0, self._hold_until - now)
+        limit = self.limit - min(spare, self.limit - 1)
         used = len(self._finished) + self._in_flight
-        if used >= self.limit:
-            if len(self._finished) > used - self.limit:
+        if used >= limit:
+            if len(self._finished) > used - limit:
                 # The slot frees when enough finished requests age out of the period.
-                frees_at = self._finished[used - self.limit] + self.period
+                frees_at = self._finished[used - limit] + self.period
                 wait = max(wait, frees_at - now)
             else:
                 # Every slot is taken by requests still running: check back shortly.

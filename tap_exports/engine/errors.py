@@ -7,6 +7,9 @@ traceback and exits non-zero. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class TapExportsError(Exception):
     """Base class for failures the user can act on."""
@@ -64,3 +67,13 @@ class DownloadError(TapExportsError):
 
 class DecodeError(TapExportsError):
     """A line of an export file is not a usable record."""
+
+
+@contextmanager
+def naming(subject: str) -> Iterator[None]:
+    """Prefix an API error raised inside the block with the export or window it concerns."""
+    try:
+        yield
+    except ApiError as exc:
+        exc.args = (f"{subject}: {exc}",)
+        raise

@@ -1,4 +1,4 @@
-"""The export job lifecycle: create (or re-attach), poll until terminal, download, decode.
+"""The export job lifecycle's parts: statuses, the provider port, the policy, and the reader.
 
 ```
 create ──> queued ──> processing ──> completed ──> download ──> records
@@ -7,14 +7,11 @@ create ──> queued ──> processing ──> completed ──> download ─�
                  still running at timeout ───┘
 ```
 
-Polling is not retrying: a job that is still running is a normal answer, so the poll
-loop has its own interval and deadline (`LifecyclePolicy`), and every status request
-still goes through the API client's rate budget. A `failed` job is never polled again;
-a new one is created after a cooldown, and so is one still running at its deadline.
-
-Exports are scarce (Cometly: 5 per minute), so an export created by an earlier run
-that was killed can be *re-attached* by id instead of created again; the caller is
-told each new id as soon as it exists (`on_created`) to keep it in state.
+Polling is not retrying: a job that is still running is a normal answer, so polling
+has its own interval and deadline (`LifecyclePolicy`), and every status request still
+goes through the API client's rate budget. A `failed` job is never polled again; a
+new one is created after a cooldown, and so is one still running at its deadline.
+`scheduler.ExportScheduler` drives this for every window of a run at once.
 
 Downloads: a dropped connection is resumed inside `Downloader`; a file that still
 cannot be read whole (cut short, bad CRC, no Range support) is downloaded again and
@@ -26,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -36,13 +32,7 @@ from tap_exports.engine.api import RetryPolicy
 from tap_exports.engine.clock import Clock
 from tap_exports.engine.decode import iter_ndjson
 from tap_exports.engine.download import Downloader
-from tap_exports.engine.errors import (
-    ApiError,
-    DownloadError,
-    ExportFailedError,
-    ExportTimeoutError,
-    NotFoundError,
-)
+from tap_exports.engine.errors import DownloadError, naming
 from tap_exports.engine.validate import RecordCheck
 from tap_exports.engine.windows import Window
 
@@ -114,11 +104,12 @@ class LifecyclePolicy:
     retry_cooldown_seconds: float = 60.0
     max_url_refreshes: int = 3
     max_download_attempts: int = 3
+    max_exports_in_flight: int = 10
     require_gzip: bool = False
 
 
-class ExportRunner:
-    """Runs one export per window and yields its records."""
+class ExportReader:
+    """Downloads a completed export's file and yields its records."""
 
     def __init__(
         self,
@@ -137,113 +128,25 @@ class ExportRunner:
     def records(
         self,
         port: ExportPort,
-        stream: str,
-        window: Window,
-        *,
-        attach: str | None = None,
-        on_created: Callable[[ExportJob], None] = lambda job: None,
-        check: RecordCheck | None = None,
-        skip: Callable[[str], None] | None = None,
-    ) -> Iterator[Record]:
-        """Export `window` of `stream` and yield every record of the file, in file order.
-
-        `attach` names an export an earlier run created for this very window: it is
-        polled instead of creating a new one (unless the provider no longer knows it).
-        `check` and `skip` go to the decoder (see `decode.iter_ndjson`).
-
-        Raises:
-            ExportFailedError: the provider failed the export on every attempt.
-            ExportTimeoutError: the last attempt was still running at its deadline.
-            DownloadError, DecodeError: the file could not be read completely.
-        """
-        attempts = self._policy.max_export_attempts
-        outcome = "no attempt made"
-        timed_out = False
-        for attempt in range(1, attempts + 1):
-            if attempt > 1:
-                self._clock.sleep(self._policy.retry_cooldown_seconds)
-            job, report = self._start(
-                port, stream, window, attach=attach, on_created=on_created, attempt=attempt
-            )
-            attach = None
-            timed_out = report is None
-            if report is None:
-                outcome = f"{job}: still running after {self._policy.export_timeout_seconds:g}s"
-            elif report.status is JobStatus.COMPLETED:
-                yield from self._download(port, job, report, check=check, skip=skip)
-                return
-            else:
-                outcome = f"{job}: failed ({report.message or 'no reason given'})"
-            logger.warning("%s (attempt %d of %d)", outcome, attempt, attempts)
-        if timed_out:
-            raise ExportTimeoutError(
-                f"{outcome} (attempt {attempts} of {attempts}); raise "
-                "'export_timeout_seconds' or try again later"
-            )
-        raise ExportFailedError(
-            f"{stream} window {window}: export failed {attempts} times (last: {outcome}); "
-            "try again later or contact the provider's support"
-        )
-
-    def _start(
-        self,
-        port: ExportPort,
-        stream: str,
-        window: Window,
-        *,
-        attach: str | None,
-        on_created: Callable[[ExportJob], None],
-        attempt: int,
-    ) -> tuple[ExportJob, StatusReport | None]:
-        """Re-attach or create, then wait: the terminal report, or None at the deadline."""
-        if attach is not None:
-            job = ExportJob(attach, stream, window)
-            try:
-                report = self._status(port, job)
-            except NotFoundError:
-                logger.warning("%s: the provider no longer has it; creating a new one", job)
-            else:
-                if report.status is not JobStatus.FAILED:
-                    logger.info("%s: re-attached (created by an earlier run)", job)
-                    return job, self._wait_until_terminal(port, job, report)
-                # Failed while no one was watching: not this run's attempt to spend.
-                logger.warning("%s: failed before this run re-attached; creating a new one", job)
-        with _named(f"{stream} window {window}"):
-            job = ExportJob(port.create(window), stream, window)
-        logger.info("%s: created (attempt %d)", job, attempt)
-        on_created(job)
-        return job, self._wait_until_terminal(port, job, self._status(port, job))
-
-    @staticmethod
-    def _status(port: ExportPort, job: ExportJob) -> StatusReport:
-        with _named(str(job)):
-            return port.status(job.export_id)
-
-    def _wait_until_terminal(
-        self, port: ExportPort, job: ExportJob, report: StatusReport
-    ) -> StatusReport | None:
-        deadline = self._clock.monotonic() + self._policy.export_timeout_seconds
-        while not report.status.is_terminal:
-            if self._clock.monotonic() + self._policy.poll_interval_seconds > deadline:
-                return None
-            self._clock.sleep(self._policy.poll_interval_seconds)
-            report = self._status(port, job)
-        return report
-
-    def _download(
-        self,
-        port: ExportPort,
         job: ExportJob,
         report: StatusReport,
         *,
-        check: RecordCheck | None,
-        skip: Callable[[str], None] | None,
+        check: RecordCheck | None = None,
+        skip: Callable[[str], None] | None = None,
     ) -> Iterator[Record]:
+        """Yield every record of `job`'s file, in file order, exactly once.
+
+        `report` is the completed status that carries the first download URL; `check`
+        and `skip` go to the decoder (see `decode.iter_ndjson`).
+
+        Raises:
+            DownloadError, DecodeError: the file could not be read completely.
+        """
         label = str(job)
         urls = _DownloadUrls(
             job,
             report,
-            read_status=lambda: self._status(port, job),
+            read_status=lambda: _read_status(port, job),
             expiring=self._url_expiring,
             refreshes=self._policy.max_url_refreshes,
         )
@@ -336,11 +239,6 @@ class _DownloadUrls:
         return self._report.download_url
 
 
-@contextmanager
-def _named(label: str) -> Iterator[None]:
-    """Prefix an API error with the export it concerns, so the message names it."""
-    try:
-        yield
-    except ApiError as exc:
-        exc.args = (f"{label}: {exc}",)
-        raise
+def _read_status(port: ExportPort, job: ExportJob) -> StatusReport:
+    with naming(str(job)):
+        return port.status(job.export_id)

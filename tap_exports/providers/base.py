@@ -58,6 +58,9 @@ class Provider:
     export_port: PortFactory
     # Whether export files are always gzip: then anything else is a failed download.
     gzip_files: bool = False
+    # The `rate_limits` entry status reads use: the scheduler keeps one of its
+    # requests free for the export the tap is waiting on.
+    status_budget: str = "status"
 
     def stream(self, name: str) -> StreamSpec:
         """Look a stream up by name."""

@@ -170,9 +170,13 @@ class CometlyEmulator:
                 self._datasets[api_key] = generate(space.data, self._zones[api_key])
             return self._datasets[api_key]
 
-    def exports_created(self, api_key: str) -> int:
-        """How many exports the space has created."""
-        return sum(1 for export in self._exports.values() if export.api_key == api_key)
+    def exports_created(self, api_key: str, stream: str | None = None) -> int:
+        """How many exports the space has created (of `stream`, if given)."""
+        return sum(
+            1
+            for export in self._exports.values()
+            if export.api_key == api_key and stream in (None, export.stream)
+        )
 
     def forget(self, export_id: int) -> None:
         """Drop an export, as the provider does after its (undocumented) retention."""
