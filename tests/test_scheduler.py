@@ -1,0 +1,236 @@
+"""The export scheduler on its own, with an in-memory provider port.
+
+The port is a plain object (no HTTP, nothing patched): exports complete after a set
+number of status reads, or fail, as each test tells it. The sandbox-level tests of the
+pipeline are in `test_pipeline.py`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tap_exports.engine.budget import RateBudget
+from tap_exports.engine.clock import SystemClock
+from tap_exports.engine.errors import (
+    AuthenticationError,
+    ExportFailedError,
+    ExportTimeoutError,
+    NotFoundError,
+)
+from tap_exports.engine.jobs import ExportJob, JobStatus, LifecyclePolicy, StatusReport
+from tap_exports.engine.scheduler import ExportScheduler, Ticket
+from tap_exports.engine.windows import Window
+
+POLICY = LifecyclePolicy(
+    poll_interval_seconds=0.01,
+    export_timeout_seconds=5.0,
+    max_export_attempts=3,
+    retry_cooldown_seconds=0.01,
+)
+
+
+class FakePort:
+    """Exports that complete on their `reads_to_complete`-th status read."""
+
+    def __init__(self, *, reads_to_complete: int = 2, failures: int = 0) -> None:
+        self.reads_to_complete = reads_to_complete
+        self.failures_left = failures
+        self.created: list[Window] = []
+        self.reads: dict[str, int] = {}
+        self.failed: set[str] = set()
+        self.create_error: Exception | None = None
+        self.known_failed: set[str] = set()
+        self.outstanding = 0
+        self.most_outstanding = 0
+        self._lock = threading.Lock()
+
+    def create(self, window: Window) -> str:
+        with self._lock:
+            if self.create_error is not None:
+                raise self.create_error
+            self.created.append(window)
+            export_id = f"x{len(self.created)}"
+            self.reads[export_id] = 0
+            if self.failures_left > 0:
+                self.failures_left -= 1
+                self.failed.add(export_id)
+            return export_id
+
+    def status(self, export_id: str) -> StatusReport:
+        with self._lock:
+            if export_id in self.known_failed:
+                return StatusReport(JobStatus.FAILED, message="failed overnight")
+            if export_id not in self.reads:
+                raise NotFoundError(f"export {export_id} not found", status=404)
+            self.reads[export_id] += 1
+            if self.reads[export_id] < self.reads_to_complete:
+                return StatusReport(JobStatus.PROCESSING)
+            if export_id in self.failed:
+                return StatusReport(JobStatus.FAILED, message="boom")
+            return StatusReport(JobStatus.COMPLETED, download_url=f"https://files/{export_id}")
+
+
+def windows(count: int) -> list[tuple[Window, str | None]]:
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    return [
+        (Window(start + timedelta(days=i), start + timedelta(days=i + 1)), None)
+        for i in range(count)
+    ]
+
+
+def take_all(tickets: list[Ticket], sched: ExportScheduler) -> list[ExportJob]:
+    jobs = []
+    for ticket in tickets:
+        job, report = sched.take(ticket, lambda job: None)
+        assert report.status is JobStatus.COMPLETED
+        jobs.append(job)
+        sched.release(ticket)
+    return jobs
+
+
+def test_exports_are_created_in_submission_order_and_taken_in_order():
+    port = FakePort()
+    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=3)
+    planned = windows(7)
+    jobs = take_all(sched.submit("events", port, planned), sched)
+    assert port.created == [window for window, _ in planned]
+    assert [job.window for job in jobs] == [window for window, _ in planned]
+
+
+def test_never_more_exports_ahead_than_allowed():
+    port = FakePort(reads_to_complete=1)
+    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=2)
+    tickets = sched.submit("events", port, windows(6))
+    for index, ticket in enumerate(tickets):
+        sched.take(ticket, lambda job: None)
+        time.sleep(0.05)  # time enough for the creator to run ahead, if it could
+        # Taken so far: index + 1; created at most two beyond the last released.
+        assert len(port.created) <= index + 2
+        sched.release(ticket)
+
+
+def test_notices_name_every_created_export_and_reach_the_taker():
+    port = FakePort()
+    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=5)
+    seen: list[str] = []
+    tickets = sched.submit("events", port, windows(5))
+    for ticket in tickets:
+        sched.take(ticket, lambda job: seen.append(job.export_id))
+        sched.release(ticket)
+    sched.drain_notices(lambda job: seen.append(job.export_id))
+    assert sorted(seen) == sorted(port.reads)
+
+
+def test_failed_export_is_created_again_then_gives_up_naming_the_window():
+    port = FakePort(failures=3)
+    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=1)
+    (ticket,) = sched.submit("companies", port, windows(1))
+    with pytest.raises(ExportFailedError, match=r"companies window \[2025-03-01.*failed 3 times"):
+        sched.take(ticket, lambda job: None)
+    assert len(port.created) == 3
+
+
+def test_a_failure_is_retried_while_later_windows_keep_going():
+    port = FakePort(failures=1)
+    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=4)
+    jobs = take_all(sched.submit("companies", port, windows(4)), sched)
+    assert jobs[0].export_id not in port.failed  # the failed one was replaced
+    assert len(port.created) == 5
+
+
+def test_still_running_at_the_deadline_times_out():
+    port = FakePort(reads_to_complete=10**6)
+    policy = replace(POLICY, export_timeout_seconds=0.05, max_export_attempts=2)
+    sched = ExportScheduler(policy=policy, clock=SystemClock(), max_in_flight=1)
+    (ticket,) = sched.submit("companies", port, windows(1))
+    with pytest.raises(ExportTimeoutError, match=r"still running after 0\.05s"):
+        sched.take(ticket, lambda job: None)
+    assert len(port.created) == 2
+
+
+def test_reattaching_a_vanished_or_failed_export_creates_one_without_spending_an_attempt():
+    port = FakePort()
+    port.known_failed.add("old-failed")
+    sched = ExportScheduler(
+        policy=replace(POLICY, max_export_attempts=1),
+        clock=SystemClock(),
+        max_in_flight=2,
+    )
+    (first, second), ids = windows(2), ["gone", "old-failed"]
+    tickets = sched.submit("companies", port, [(first[0], ids[0]), (second[0], ids[1])])
+    jobs = take_all(tickets, sched)
+    assert [job.export_id for job in jobs] == ["x1", "x2"]
+
+
+def test_reattaching_a_running_export_creates_nothing():
+    port = FakePort()
+    port.reads["kept"] = 0
+    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=1)
+    ((window, _),) = windows(1)
+    (ticket,) = sched.submit("companies", port, [(window, "kept")])
+    (job,) = take_all([ticket], sched)
+    assert job.export_id == "kept"
+    assert port.created == []
+
+
+def test_an_error_of_the_whole_key_fails_every_ticket():
+    port = FakePort()
+    port.create_error = AuthenticationError("401: check the 'api_key' setting", status=401)
+    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=2)
+    tickets = sched.submit("companies", port, windows(4))
+    for ticket in tickets:
+        with pytest.raises(AuthenticationError, match=r"companies window .*api_key"):
+            sched.take(ticket, lambda job: None)
+
+
+def test_the_export_waited_for_is_polled_first_when_the_status_budget_is_tight():
+    """Ten exports in flight, one status read per 50 ms: the one the taker waits for is
+    still seen completed within about one poll interval of its completion."""
+    clock = SystemClock()
+    budget = RateBudget("status", limit=2, period=0.1, clock=clock)
+    port = BudgetedPort(budget)
+    policy = replace(POLICY, poll_interval_seconds=0.1, max_export_attempts=1)
+    sched = ExportScheduler(policy=policy, clock=clock, max_in_flight=10, status_budget=budget)
+    tickets = sched.submit("events", port, windows(10))
+    time.sleep(0.3)  # all created, the others being polled with the spare budget
+    port.complete_at = time.monotonic() + 0.2
+    started = time.monotonic()
+    sched.take(tickets[0], lambda job: None)
+    latency = time.monotonic() - port.complete_at
+    assert time.monotonic() - started >= 0.2
+    assert latency <= policy.poll_interval_seconds + 0.1  # a read's own slot, on a busy box
+    sched.abandon()
+
+
+def test_abandon_stops_the_workers():
+    port = FakePort(reads_to_complete=10**6)
+    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=3)
+    sched.submit("companies", port, windows(3))
+    time.sleep(0.05)
+    sched.abandon()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and any(
+        t.name.startswith("exports-") for t in threading.enumerate()
+    ):
+        time.sleep(0.01)
+    assert not [t for t in threading.enumerate() if t.name.startswith("exports-")]
+
+
+class BudgetedPort(FakePort):
+    """Status reads go through a real `RateBudget`; exports complete at `complete_at`."""
+
+    def __init__(self, budget: RateBudget) -> None:
+        super().__init__()
+        self.budget = budget
+        self.complete_at = float("inf")
+
+    def status(self, export_id: str) -> StatusReport:
+        with self.budget.slot():
+            if time.monotonic() >= self.complete_at:
+                return StatusReport(JobStatus.COMPLETED, download_url="https://files/x")
+            return StatusReport(JobStatus.PROCESSING)
