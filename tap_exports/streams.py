@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from singer_sdk import Stream
@@ -23,22 +24,29 @@ from singer_sdk.helpers.types import Context, Record
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
+from tap_exports.batch_files import WindowBatches, can_pass_through
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
+from tap_exports.engine.passthrough import file_check_for
 from tap_exports.engine.progress import PlannedWindow, Progress
 from tap_exports.engine.timestamps import canonical_utc, parse_utc
 from tap_exports.engine.validate import record_check, unchanged_by_conformance
 from tap_exports.engine.windows import Window, split_window, sync_horizon
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable
+    from collections.abc import Generator
 
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
 
+    from tap_exports.engine.jobs import ExportJob, ExportPort, StatusReport
     from tap_exports.engine.scheduler import Ticket
     from tap_exports.providers.base import StreamSpec
     from tap_exports.tap import TapExports
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+# Reads one window's completed export: its records, or its BATCH manifests.
+_WindowReader = Callable[["ExportPort", "ExportJob", "StatusReport"], Iterable[_T]]
 
 
 class ExportStream(Stream):
@@ -46,6 +54,8 @@ class ExportStream(Stream):
 
     #: Write records that need no SDK processing straight to stdout (see `_sync_records`).
     fast_path = True
+    #: In BATCH mode, hand export files to the target as they are (see `batch_files`).
+    pass_through = True
 
     def __init__(self, tap: TapExports, spec: StreamSpec) -> None:
         """Declare the stream from its provider spec."""
@@ -58,6 +68,10 @@ class ExportStream(Stream):
         self._check = record_check(
             spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
         )
+        self._file_rows = file_check_for(
+            spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
+        )
+        self._passing_through = False
         # Messages of skipped lines, in order; a dict, as a file downloaded again would
         # report the same lines twice.
         self._skipped: dict[str, None] = {}
@@ -77,7 +91,9 @@ class ExportStream(Stream):
         write it; anything else goes through the SDK, record by record. The test
         comparing both paths' messages keeps them identical.
         """
-        if not (write_messages and context is None and self._sdk_path_is_a_no_op()):
+        if not (
+            self.fast_path and write_messages and context is None and self._sdk_path_is_a_no_op()
+        ):
             yield from super()._sync_records(context, write_messages=write_messages)
             return
         record_counter = self.get_record_counter()
@@ -108,8 +124,7 @@ class ExportStream(Stream):
     def _sdk_path_is_a_no_op(self) -> bool:
         maps = self.stream_maps
         return (
-            self.fast_path
-            and self.ABORT_AT_RECORD_COUNT is None
+            self.ABORT_AT_RECORD_COUNT is None
             and self._stream_version is None  # RECORDs would need a `version`
             and self.partitions is None
             and type(self).post_process is Stream.post_process
@@ -156,7 +171,11 @@ class ExportStream(Stream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
-        """Deliver the scheduled windows in order.
+        """Deliver the scheduled windows' records in order."""
+        yield from self._by_window(context, self._window_records)
+
+    def _by_window(self, context: Context | None, read: _WindowReader[_T]) -> Iterator[_T]:
+        """Take each window's export in order, `read` it, and checkpoint after it.
 
         With a record limit (`--test`, dry runs) nothing is queued ahead: each window's
         export is created only when the previous one has been read.
@@ -174,10 +193,10 @@ class ExportStream(Stream):
                     (ticket,) = services.scheduler.submit(
                         self.name, port, [(planned.window, planned.attach)]
                     )
-                    yield from self._deliver(context, progress, ticket)
+                    yield from self._deliver(context, progress, ticket, read)
             else:
                 for ticket in tickets:
-                    yield from self._deliver(context, progress, ticket)
+                    yield from self._deliver(context, progress, ticket, read)
         except BaseException:
             # Failed or stopped: later streams will not be synced by this run, so their
             # exports need no more polling (created ones stay in state for the next run).
@@ -192,23 +211,16 @@ class ExportStream(Stream):
             )
 
     def _deliver(
-        self, context: Context | None, progress: Progress, ticket: Ticket
-    ) -> Iterable[Record]:
-        """Download one window's export, splitting the window if the provider keeps failing it."""
+        self, context: Context | None, progress: Progress, ticket: Ticket, read: _WindowReader[_T]
+    ) -> Iterator[_T]:
+        """Read one window's export, splitting the window if the provider keeps failing it."""
         services = self._exports_tap.services
         settings = services.settings
         scheduler = services.scheduler
         window = ticket.window
         try:
             job, report = scheduler.take(ticket, self._exports_tap.remember_export)
-            records = services.reader.records(
-                ticket.port,
-                job,
-                report,
-                check=self._check,
-                skip=self._skip if settings.skip_bad_records else None,
-            )
-            yield from self._window_records(records, window)
+            yield from read(ticket.port, job, report)
         except (ExportFailedError, ExportTimeoutError, DownloadError) as exc:
             # Given up on: the next run must create a new export, not re-attach this one.
             progress.forget_export(window)
@@ -225,7 +237,7 @@ class ExportStream(Stream):
             progress.remember_split(window.end, halves[0].end - halves[0].start)
             self.write_progress()  # one STATE for both changes: a kill cannot split them
             for half in scheduler.replace(ticket, halves):
-                yield from self._deliver(context, progress, half)
+                yield from self._deliver(context, progress, half, read)
             return
         scheduler.release(ticket)
         self._checkpoint(context, window)
@@ -233,11 +245,25 @@ class ExportStream(Stream):
     def _skip(self, problem: str) -> None:
         self._skipped[problem] = None
 
-    def _window_records(self, records: Iterable[Record], window: Window) -> Iterable[Record]:
-        """Keep the records inside the window, with the replication key canonical.
+    def _window_records(
+        self, port: ExportPort, job: ExportJob, report: StatusReport
+    ) -> Iterator[Record]:
+        """Read the export's records inside its window, with the replication key canonical.
 
         The decoder's check has made sure the key is present and a timestamp.
         """
+        services = self._exports_tap.services
+        records = services.reader.records(
+            port,
+            job,
+            report,
+            check=self._check,
+            skip=self._skip if services.settings.skip_bad_records else None,
+        )
+        yield from self.in_window(records, job.window)
+
+    def in_window(self, records: Iterable[Record], window: Window) -> Iterator[Record]:
+        """Keep the records inside `window`, with the replication key made canonical."""
         key = self._spec.replication_key
         scheduler = self._exports_tap.services.scheduler
         created = scheduler.notices
@@ -271,7 +297,7 @@ class ExportStream(Stream):
         yet announced, so the bookmark waits in `_pending_bookmark` (see `get_batches`):
         even the state the SDK writes on SIGTERM must not pass them.
         """
-        if self.get_batch_config(self.config) is not None:
+        if self.get_batch_config(self.config) is not None and not self._passing_through:
             self._pending_bookmark = (context, window.end_text)
             return
         self._set_bookmark(context, window.end_text)
@@ -281,15 +307,41 @@ class ExportStream(Stream):
     def get_batches(
         self, batch_config: BatchConfig, context: Context | None = None
     ) -> Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
-        """Apply a window's bookmark only once the batch holding its records is announced.
+        """Hand over export files as they are where possible, else the SDK's batches.
 
         The SDK writes the BATCH message (then STATE) for each yielded manifest before
-        asking for the next, so on resuming every record pulled so far is delivered.
+        asking for the next, so on resuming every record pulled so far is delivered:
+        that is when a window's bookmark may move. Files handed over as they are hold
+        whole windows, so the window's checkpoint comes right after its manifest; the
+        SDK's batches cut across windows, so the bookmark waits for the next one.
         """
+        if self.pass_through and can_pass_through(batch_config) and self._sdk_path_is_a_no_op():
+            self._write_starting_replication_value(context)  # else sdk#976: no start
+            self._passing_through = True
+            try:
+                yield from self._by_window(context, self._window_batches(batch_config))
+            finally:
+                self._passing_through = False
+            return
         for batch in super().get_batches(batch_config, context):
             yield batch
             self._apply_pending_bookmark()
         self._apply_pending_bookmark()
+
+    def _window_batches(self, batch_config: BatchConfig) -> WindowBatches:
+        services = self._exports_tap.services
+        return WindowBatches(
+            tap_name=self.tap_name,
+            stream_name=self.name,
+            batch_config=batch_config,
+            reader=services.reader,
+            rows=self._file_rows,
+            replication_key=self._spec.replication_key,
+            record_path=self.in_window,
+            check=self._check,
+            skip=self._skip if services.settings.skip_bad_records else None,
+            require_gzip=services.settings.lifecycle.require_gzip,
+        )
 
     def _apply_pending_bookmark(self) -> None:
         if self._pending_bookmark is not None:

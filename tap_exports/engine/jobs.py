@@ -21,18 +21,21 @@ same bytes, so the same order.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from tap_exports.engine.api import RetryPolicy
 from tap_exports.engine.clock import Clock
 from tap_exports.engine.decode import iter_ndjson
 from tap_exports.engine.download import Downloader
 from tap_exports.engine.errors import DownloadError, naming
+from tap_exports.engine.passthrough import FileCheck, Verdict
 from tap_exports.engine.validate import RecordCheck
 from tap_exports.engine.windows import Window
 
@@ -43,6 +46,9 @@ logger = logging.getLogger(__name__)
 _URL_EXPIRY_MARGIN = timedelta(seconds=5)
 
 Record = dict[str, Any]
+
+# Bytes read per chunk when copying a file as it is.
+_COPY_CHUNK_BYTES = 1 << 20
 
 
 class JobStatus(Enum):
@@ -142,26 +148,13 @@ class ExportReader:
         Raises:
             DownloadError, DecodeError: the file could not be read completely.
         """
-        label = str(job)
-        urls = _DownloadUrls(
-            job,
-            report,
-            read_status=lambda: _read_status(port, job),
-            expiring=self._url_expiring,
-            refreshes=self._policy.max_url_refreshes,
-        )
         delivered = 0
-        attempts = self._policy.max_download_attempts
-        delays = self._retry.delays()
-        for attempt in range(1, attempts + 1):
-            if attempt > 1:
-                self._clock.sleep(next(delays))
-            urls.renew_allowance()
+        for attempt in self._attempts(port, job, report):
             try:
-                with self._downloader.open(urls, label=label) as raw:
+                with attempt.open() as raw:
                     decoded = iter_ndjson(
                         raw,
-                        source=label,
+                        source=str(job),
                         check=check,
                         skip=skip,
                         require_gzip=self._policy.require_gzip,
@@ -172,19 +165,76 @@ class ExportReader:
                             yield record
                 return
             except DownloadError as exc:
-                if attempt == attempts:
-                    raise
-                logger.warning(
-                    "%s; downloading again (skipping the %d records already delivered)",
-                    exc,
-                    delivered,
-                )
+                attempt.failed(exc, f"skipping the {delivered} records already delivered")
+
+    def save(
+        self,
+        port: ExportPort,
+        job: ExportJob,
+        report: StatusReport,
+        *,
+        open_sink: Callable[[], AbstractContextManager[IO[Any]]],
+        check: Callable[[], FileCheck],
+    ) -> Verdict:
+        """Copy `job`'s file, byte for byte, into a fresh `open_sink()`, checking it on the way.
+
+        A failed attempt starts over in a new sink with a new check.
+
+        Raises:
+            DownloadError: the file could not be fetched whole, or is not valid gzip.
+        """
+        for attempt in self._attempts(port, job, report):
+            try:
+                with attempt.open() as raw, open_sink() as sink:
+                    file_check = check()
+                    while chunk := raw.read(_COPY_CHUNK_BYTES):
+                        sink.write(chunk)
+                        file_check.feed(chunk)
+                    return file_check.verdict()
+            except DownloadError as exc:
+                attempt.failed(exc, "starting over")
+        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+
+    def _attempts(
+        self, port: ExportPort, job: ExportJob, report: StatusReport
+    ) -> Iterator[_DownloadAttempt]:
+        """Download attempts with backoff between them, each with fresh URL refreshes."""
+        urls = _DownloadUrls(
+            job,
+            report,
+            read_status=lambda: _read_status(port, job),
+            expiring=self._url_expiring,
+            refreshes=self._policy.max_url_refreshes,
+        )
+        attempts = self._policy.max_download_attempts
+        delays = self._retry.delays()
+        for number in range(1, attempts + 1):
+            if number > 1:
+                self._clock.sleep(next(delays))
+            urls.renew_allowance()
+            yield _DownloadAttempt(
+                lambda: self._downloader.open(urls, label=str(job)), last=number == attempts
+            )
 
     def _url_expiring(self, report: StatusReport) -> bool:
         """Tell whether a URL from `report` would expire before a request starts."""
         return report.expires_at is not None and (
             report.expires_at - self._clock.now() < _URL_EXPIRY_MARGIN
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _DownloadAttempt:
+    """One try at reading an export's file."""
+
+    open: Callable[[], AbstractContextManager[io.RawIOBase]]
+    last: bool
+
+    def failed(self, error: DownloadError, then: str) -> None:
+        """Raise `error` on the last attempt; otherwise log it and what happens next."""
+        if self.last:
+            raise error
+        logger.warning("%s; downloading again (%s)", error, then)
 
 
 class _DownloadUrls:

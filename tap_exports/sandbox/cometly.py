@@ -178,6 +178,15 @@ class CometlyEmulator:
             if export.api_key == api_key and stream in (None, export.stream)
         )
 
+    def completed_at(self, export_id: int) -> float:
+        """When the export turns `completed`, on `time.monotonic()`'s clock.
+
+        Its creation plus the queued and processing time; for a failed or stuck export,
+        when it would have completed.
+        """
+        with self._lock:
+            return self._exports[export_id].ready_at
+
     def forget(self, export_id: int) -> None:
         """Drop an export, as the provider does after its (undocumented) retention."""
         with self._lock:

@@ -1,0 +1,177 @@
+"""BATCH mode: each window's export file goes to the target as it is, whenever it can.
+
+singer-sdk's own BATCH path decodes every record and encodes it again into gzipped
+JSONL files. Cometly's export files already are gzipped JSONL, so for each window the
+file is downloaded into the batch storage (a presigned URL cannot go into a manifest:
+its query string would be stripped) and checked on the way (`engine/passthrough.py`).
+Then one of three things happens:
+
+- the file holds exactly what the per-record path would deliver and no more than
+  `batch_size` records: it is the batch file, byte for byte;
+- it holds such records but more of them: it is cut at line boundaries into files of
+  `batch_size` records, recompressed (fast gzip level) but never re-encoded, because
+  SDK targets read each batch file wholly into memory;
+- anything else (records outside the window, a bad line, a timestamp to rewrite): its
+  records are read one by one from the stored copy, exactly as in RECORD mode, and
+  written with singer-sdk's own JSONL batcher.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from uuid import uuid4
+
+from singer_sdk.batch import Batcher
+from singer_sdk.helpers._batch import BatchFileFormat
+from upath import UPath
+
+from tap_exports.engine.decode import iter_ndjson
+from tap_exports.engine.passthrough import FileCheck
+
+if TYPE_CHECKING:
+    import msgspec
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
+
+    from tap_exports.engine.jobs import ExportJob, ExportPort, ExportReader, StatusReport
+    from tap_exports.engine.validate import RecordCheck
+    from tap_exports.engine.windows import Window
+
+logger = logging.getLogger(__name__)
+
+Manifest = tuple["BaseBatchFileEncoding", list[str]]
+Record = dict[str, Any]
+
+# Decompressed bytes read at a time when cutting a file into parts.
+_CUT_CHUNK_BYTES = 1 << 20
+# gzip level for cut parts: fast; the target decompresses them once.
+_CUT_LEVEL = 1
+
+
+def can_pass_through(batch_config: BatchConfig) -> bool:
+    """True when the target expects gzipped JSONL, which export files already are."""
+    encoding = batch_config.encoding
+    return encoding.format == BatchFileFormat.JSONL and encoding.compression == "gzip"
+
+
+class WindowBatches:
+    """Turns one window's completed export into BATCH manifests (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        tap_name: str,
+        stream_name: str,
+        batch_config: BatchConfig,
+        reader: ExportReader,
+        rows: msgspec.json.Decoder[list[Any]] | None,
+        replication_key: str,
+        record_path: Callable[[Iterable[Record], Window], Iterable[Record]],
+        check: RecordCheck,
+        skip: Callable[[str], None] | None,
+        require_gzip: bool,
+    ) -> None:
+        """`record_path` keeps a window's records, canonical, as RECORD mode does."""
+        self._tap_name = tap_name
+        self._stream = stream_name
+        self._config = batch_config
+        self._reader = reader
+        self._rows = rows
+        self._key = replication_key
+        self._record_path = record_path
+        self._check = check
+        self._skip = skip
+        self._require_gzip = require_gzip
+
+    def __call__(
+        self, port: ExportPort, job: ExportJob, report: StatusReport
+    ) -> Iterator[Manifest]:
+        """Download `job`'s file into storage and yield the manifest of its batch files."""
+        storage = self._config.storage
+        name = self._file_name(job.export_id, "export")
+        verdict = self._reader.save(
+            port,
+            job,
+            report,
+            open_sink=lambda: storage.open(name, "wb"),
+            check=lambda: FileCheck(self._rows, self._key, job.window),
+        )
+        limit = self._config.batch_size
+        if verdict.usable_as_is and verdict.records <= limit:
+            logger.info("%s: %d records handed over as they are", job, verdict.records)
+            if verdict.records:
+                yield self._config.encoding, [storage.get_url(name)]
+            else:
+                self._remove(name)
+            return
+        try:
+            if verdict.usable_as_is:
+                logger.info("%s: %d records cut into files of %d", job, verdict.records, limit)
+                parts = self._cut(name, job.export_id, limit)
+            else:
+                logger.info("%s: records re-encoded (%s)", job, verdict.refusal)
+                parts = self._re_encoded(name, job)
+            yield self._config.encoding, parts
+        finally:
+            self._remove(name)
+
+    def _cut(self, name: str, export_id: str, limit: int) -> list[str]:
+        """Cut a checked file into gzipped parts of `limit` lines each."""
+        storage = self._config.storage
+        urls: list[str] = []
+        with storage.open(name, "rb") as source, gzip.GzipFile(fileobj=source) as lines:
+            pending = b""
+            part: list[bytes] = []
+            count = 0
+            while chunk := lines.read(_CUT_CHUNK_BYTES):
+                data = pending + chunk
+                start = 0
+                while (end := data.find(b"\n", start)) >= 0:
+                    part.append(data[start : end + 1])
+                    start = end + 1
+                    count += 1
+                    if count == limit:
+                        urls.append(self._write_part(export_id, len(urls) + 1, part))
+                        part, count = [], 0
+                pending = data[start:]
+            if pending.strip():
+                part.append(pending + b"\n")
+            if part:
+                urls.append(self._write_part(export_id, len(urls) + 1, part))
+        return urls
+
+    def _write_part(self, export_id: str, number: int, lines: list[bytes]) -> str:
+        storage = self._config.storage
+        name = self._file_name(export_id, f"part{number}")
+        with storage.open(name, "wb") as sink:
+            sink.write(gzip.compress(b"".join(lines), compresslevel=_CUT_LEVEL, mtime=0))
+        return storage.get_url(name)
+
+    def _re_encoded(self, name: str, job: ExportJob) -> list[str]:
+        """Read the stored file record by record (as RECORD mode does) and batch them."""
+        with self._config.storage.open(name, "rb") as source:
+            records = iter_ndjson(
+                cast("BinaryIO", source),
+                source=str(job),
+                check=self._check,
+                skip=self._skip,
+                require_gzip=self._require_gzip,
+            )
+            batcher = Batcher(self._tap_name, self._stream, self._config)
+            return [
+                url
+                for manifest in batcher.get_batches(
+                    records=iter(self._record_path(records, job.window))
+                )
+                for url in manifest
+            ]
+
+    def _file_name(self, export_id: str, part: str) -> str:
+        prefix = self._config.storage.prefix or ""
+        return f"{prefix}{self._tap_name}--{self._stream}-{export_id}-{part}-{uuid4().hex}.json.gz"
+
+    def _remove(self, name: str) -> None:
+        storage = self._config.storage
+        UPath(storage.get_url(name), **storage.params).unlink(missing_ok=True)
