@@ -3,14 +3,15 @@
 singer-sdk's own BATCH path decodes every record and encodes it again into gzipped
 JSONL files. Cometly's export files already are gzipped JSONL, so for each window the
 file is downloaded into the batch storage (a presigned URL cannot go into a manifest:
-its query string would be stripped) and checked on the way (`engine/passthrough.py`).
+its query string would be stripped) and checked on the way (`engine/bulk.py`).
 Then one of three things happens:
 
 - the file holds exactly what the per-record path would deliver and no more than
   `batch_size` records: it is the batch file, byte for byte;
-- it holds such records but more of them: it is cut at line boundaries into files of
-  `batch_size` records, recompressed (fast gzip level) but never re-encoded, because
-  SDK targets read each batch file wholly into memory;
+- it holds such records but more of them (SDK targets read each batch file wholly into
+  memory), or also a few just outside the window: its lines are regrouped into files
+  of at most `batch_size`, those outside dropped, and recompressed (fast gzip level);
+  no record is re-encoded;
 - anything else (records outside the window, a bad line, a timestamp to rewrite): its
   records are read one by one from the stored copy, exactly as in RECORD mode, and
   written with singer-sdk's own JSONL batcher.
@@ -28,8 +29,8 @@ from singer_sdk.batch import Batcher
 from singer_sdk.helpers._batch import BatchFileFormat
 from upath import UPath
 
+from tap_exports.engine.bulk import FileCheck
 from tap_exports.engine.decode import iter_ndjson
-from tap_exports.engine.passthrough import FileCheck
 
 if TYPE_CHECKING:
     import msgspec
@@ -107,46 +108,61 @@ class WindowBatches:
                 self._remove(name)
             return
         try:
-            if verdict.usable_as_is:
-                logger.info("%s: %d records cut into files of %d", job, verdict.records, limit)
-                parts = self._cut(name, job.export_id, limit)
+            if verdict.lines_usable:
+                logger.info(
+                    "%s: %d lines regrouped in files of up to %d (%d outside the window dropped)",
+                    job,
+                    verdict.records - verdict.outside,
+                    limit,
+                    verdict.outside,
+                )
+                keep = FileCheck(self._rows, self._key, job.window).inside
+                parts = self._regrouped(
+                    name, job.export_id, limit, keep if verdict.outside else None
+                )
             else:
                 logger.info("%s: records re-encoded (%s)", job, verdict.refusal)
                 parts = self._re_encoded(name, job)
-            yield self._config.encoding, parts
+            if parts:
+                yield self._config.encoding, parts
         finally:
             self._remove(name)
 
-    def _cut(self, name: str, export_id: str, limit: int) -> list[str]:
-        """Cut a checked file into gzipped parts of `limit` lines each."""
-        storage = self._config.storage
+    def _regrouped(
+        self,
+        name: str,
+        export_id: str,
+        limit: int,
+        keep: Callable[[list[bytes]], list[bytes]] | None,
+    ) -> list[str]:
+        """Regroup a checked file's lines, unchanged, into gzip files of `limit` lines.
+
+        `keep` filters each run of lines (dropping those outside the window).
+        """
         urls: list[str] = []
-        with storage.open(name, "rb") as source, gzip.GzipFile(fileobj=source) as lines:
+        part: list[bytes] = []
+        with self._config.storage.open(name, "rb") as source, gzip.GzipFile(fileobj=source) as raw:
             pending = b""
-            part: list[bytes] = []
-            count = 0
-            while chunk := lines.read(_CUT_CHUNK_BYTES):
-                data = pending + chunk
-                start = 0
-                while (end := data.find(b"\n", start)) >= 0:
-                    part.append(data[start : end + 1])
-                    start = end + 1
-                    count += 1
-                    if count == limit:
-                        urls.append(self._write_part(export_id, len(urls) + 1, part))
-                        part, count = [], 0
-                pending = data[start:]
+            while chunk := raw.read(_CUT_CHUNK_BYTES):
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                part += keep(lines) if keep else lines
+                while len(part) >= limit:
+                    urls.append(self._write_part(export_id, len(urls) + 1, part[:limit]))
+                    part = part[limit:]
             if pending.strip():
-                part.append(pending + b"\n")
-            if part:
-                urls.append(self._write_part(export_id, len(urls) + 1, part))
+                part += keep([pending]) if keep else [pending]
+        while part:
+            urls.append(self._write_part(export_id, len(urls) + 1, part[:limit]))
+            part = part[limit:]
         return urls
 
     def _write_part(self, export_id: str, number: int, lines: list[bytes]) -> str:
         storage = self._config.storage
         name = self._file_name(export_id, f"part{number}")
         with storage.open(name, "wb") as sink:
-            sink.write(gzip.compress(b"".join(lines), compresslevel=_CUT_LEVEL, mtime=0))
+            body = b"\n".join(lines) + b"\n"
+            sink.write(gzip.compress(body, compresslevel=_CUT_LEVEL, mtime=0))
         return storage.get_url(name)
 
     def _re_encoded(self, name: str, job: ExportJob) -> list[str]:

@@ -25,8 +25,9 @@ from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_exports.batch_files import WindowBatches, can_pass_through
+from tap_exports.engine.bulk import LineSorter, row_type, rows_decoder
+from tap_exports.engine.decode import decode_line
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
-from tap_exports.engine.passthrough import file_check_for
 from tap_exports.engine.progress import PlannedWindow, Progress
 from tap_exports.engine.timestamps import canonical_utc, parse_utc
 from tap_exports.engine.validate import record_check, unchanged_by_conformance
@@ -68,9 +69,25 @@ class ExportStream(Stream):
         self._check = record_check(
             spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
         )
-        self._file_rows = file_check_for(
-            spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
+        self._file_rows = rows_decoder(
+            row_type(
+                spec.schema,
+                primary_keys=spec.primary_keys,
+                replication_key=spec.replication_key,
+                exact=False,
+            )
         )
+        exact, dropping = (
+            row_type(
+                spec.schema,
+                primary_keys=spec.primary_keys,
+                replication_key=spec.replication_key,
+                exact=True,
+                drop_unknown=drop_unknown,
+            )
+            for drop_unknown in (False, True)
+        )
+        self._exact_rows = (exact, dropping) if exact and dropping else None
         self._passing_through = False
         # Messages of skipped lines, in order; a dict, as a file downloaded again would
         # report the same lines twice.
@@ -81,15 +98,17 @@ class ExportStream(Stream):
     @override
     def _sync_records(
         self, context: Context | None = None, *, write_messages: bool = True
-    ) -> Generator[dict[str, Any], Any, Any]:
-        """Sync records, writing those that need no SDK processing directly.
+    ) -> Generator[Any, Any, Any]:
+        """Sync records, forwarding those that need no SDK processing directly.
 
         singer-sdk's per-record path (selection, type conformance, stream maps, its JSON
         writer) costs several times what decoding does. When it would be a no-op (the
-        default identity map, nothing deselected, RECORD mode, no `--test` limit) and a
-        record already conforms, the record is written with orjson as the SDK would
-        write it; anything else goes through the SDK, record by record. The test
-        comparing both paths' messages keeps them identical.
+        default identity map, nothing deselected, RECORD mode, no `--test` limit), the
+        lines of a file that already conform are forwarded inside RECORD messages
+        without being parsed and dumped again (`bulk.LineSorter` decides, a run of
+        lines at a time); other lines are parsed, and a record that conforms except for
+        undeclared keys is written with orjson; anything else goes through the SDK.
+        The tests comparing both paths' messages keep them identical.
         """
         if not (
             self.fast_path and write_messages and context is None and self._sdk_path_is_a_no_op()
@@ -98,28 +117,79 @@ class ExportStream(Stream):
             return
         record_counter = self.get_record_counter()
         timer = self.get_sync_timer()
-        writer = _RecordWriter(self.name)
-        # The schema the SDK conforms to: the catalog's, which may differ from ours.
-        unchanged = unchanged_by_conformance(self.effective_schema)
         with record_counter, timer:
             record_counter.with_context({})
             timer.with_context({})
             self._write_starting_replication_value(None)
-            for record in self.get_records(None):
-                as_is, unknown = unchanged(record)
-                if as_is:
-                    for key in unknown:
-                        del record[key]
-                    if unknown:
-                        _warn_unmapped_properties(self.name, tuple(unknown), self.logger)
-                    writer.write(record)
-                    self.state_manager.is_flushed = False
-                else:
-                    self._write_record_message(record)
-                record_counter.increment()
-                yield record
+            for written in self._by_window(None, self._forwarded(_RecordWriter(self.name))):
+                record_counter.increment(written)
+                self.state_manager.is_flushed = False
+                yield written
             self._finalize_state(self.stream_state)
         self._write_state_message()
+
+    def _forwarded(self, writer: _RecordWriter) -> _WindowReader[int]:
+        """A window reader that writes RECORD messages itself and yields how many."""
+        services = self._exports_tap.services
+        skip = self._skip if services.settings.skip_bad_records else None
+        # The schema the SDK conforms to is the catalog's, which may differ from ours:
+        # then no line is forwarded unparsed.
+        unchanged = unchanged_by_conformance(self.effective_schema)
+        exact_rows = self._exact_rows if self.effective_schema == self._spec.schema else None
+        key = self._spec.replication_key
+
+        def warn(unknown: tuple[str, ...]) -> None:
+            _warn_unmapped_properties(self.name, unknown, self.logger)
+
+        def read(port: ExportPort, job: ExportJob, report: StatusReport) -> Iterator[int]:
+            sorter = None
+            if exact_rows is not None:
+                sorter = LineSorter(exact_rows, key, job.window, on_unknown=warn)
+            for run in services.reader.line_runs(port, job, report):
+                self._drain_notices()
+                plan = sorter.sort(run.lines) if sorter is not None else range(len(run.lines))
+                if plan is run.lines:
+                    writer.write_lines(run.lines)
+                    yield len(run.lines)
+                    continue
+                written = 0
+                forward: list[bytes] = []
+                for item in plan:
+                    if isinstance(item, bytes):
+                        forward.append(item)
+                        continue
+                    written += writer.write_lines(forward)
+                    forward = []
+                    record = decode_line(
+                        run.lines[item],
+                        run.first_line + item,
+                        source=str(job),
+                        check=self._check,
+                        skip=skip,
+                    )
+                    if record is not None and self._keep(record, job.window):
+                        self._write_parsed(record, writer, unchanged)
+                        written += 1
+                yield written + writer.write_lines(forward)
+
+        return read
+
+    def _write_parsed(
+        self,
+        record: Record,
+        writer: _RecordWriter,
+        unchanged: Callable[[Record], tuple[bool, list[str]]],
+    ) -> None:
+        """Write a parsed record with orjson if conformance would only drop keys, else via SDK."""
+        as_is, unknown = unchanged(record)
+        if not as_is:
+            self._write_record_message(record)
+            return
+        for key in unknown:
+            del record[key]
+        if unknown:
+            _warn_unmapped_properties(self.name, tuple(unknown), self.logger)
+        writer.write_lines([orjson.dumps(record)])
 
     def _sdk_path_is_a_no_op(self) -> bool:
         maps = self.stream_maps
@@ -264,21 +334,33 @@ class ExportStream(Stream):
 
     def in_window(self, records: Iterable[Record], window: Window) -> Iterator[Record]:
         """Keep the records inside `window`, with the replication key made canonical."""
-        key = self._spec.replication_key
-        scheduler = self._exports_tap.services.scheduler
-        created = scheduler.notices
         outside = 0
         for record in records:
-            if created:  # an export was created meanwhile: its id goes to STATE now
-                scheduler.drain_notices(self._exports_tap.remember_export)
-            stamp = record[key]
-            if not window.contains(stamp):
+            self._drain_notices()
+            if self._keep(record, window):
+                yield record
+            else:
                 outside += 1
-                continue
-            record[key] = canonical_utc(stamp)
-            yield record
         if outside:
             self.logger.debug("%s window %s: %d record(s) outside it", self.name, window, outside)
+
+    def _keep(self, record: Record, window: Window) -> bool:
+        """Tell whether `record` is inside `window`; if so, make its key canonical.
+
+        The decoder's check has made sure the key is present and a timestamp.
+        """
+        key = self._spec.replication_key
+        stamp = record[key]
+        if not window.contains(stamp):
+            return False
+        record[key] = canonical_utc(stamp)
+        return True
+
+    def _drain_notices(self) -> None:
+        """Put exports created meanwhile into STATE now (cheap when there are none)."""
+        scheduler = self._exports_tap.services.scheduler
+        if scheduler.notices:
+            scheduler.drain_notices(self._exports_tap.remember_export)
 
     def write_progress(self) -> None:
         """Emit STATE now, so an export id or a split reaches the state store at once.
@@ -363,7 +445,7 @@ class ExportStream(Stream):
 
 
 class _RecordWriter:
-    """Writes RECORD messages the way singer-sdk does, with orjson and no flush per line.
+    """Writes RECORD messages as singer-sdk would, around records already serialised.
 
     Bytes go to stdout's binary buffer; singer-sdk writes STATE through the text layer
     and flushes it, which flushes these bytes first, so message order is kept.
@@ -377,14 +459,18 @@ class _RecordWriter:
         self._tail = b""
         self._read_at = float("-inf")
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write_lines(self, records: list[bytes]) -> int:
+        """Write one RECORD message per serialised record; return how many."""
+        if not records:
+            return 0
         now = time.monotonic()
         if now - self._read_at >= 1.0:
             extracted = datetime.now(UTC).isoformat()
             self._tail = b',"time_extracted":"' + extracted.encode() + b'"}\n'
             self._read_at = now
-        line = self._head + orjson.dumps(record) + self._tail
+        data = self._head + (self._tail + self._head).join(records) + self._tail
         if self._binary is not None:
-            self._binary.write(line)
+            self._binary.write(data)
         else:  # a text-only stdout (a test capturing output)
-            self._out.write(line.decode())
+            self._out.write(data.decode())
+        return len(records)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import io
-import json
 import signal
 from datetime import date
 from pathlib import Path
@@ -15,7 +11,6 @@ import pytest
 
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.sandbox import DEMO_KEY, DataSpec, Sandbox, Space
-from tap_exports.tap import TapExports
 from tests.conftest import (
     END,
     REPLICATION_KEYS,
@@ -163,82 +158,6 @@ def test_start_after_the_horizon_exports_nothing_and_is_not_an_error(sandbox: Sa
     result = sync(tap_config(sandbox, start_date="2099-01-01T00:00:00Z", end_date=None))
     assert all(result.records(stream) == [] for stream in STREAMS)
     assert sandbox.emulator.exports_created(DEMO_KEY) == 0
-
-
-def test_batch_mode_never_emits_state_ahead_of_the_batch_holding_its_records(
-    sandbox: Sandbox, tmp_path: Path
-):
-    batch_config = {
-        "encoding": {"format": "jsonl", "compression": "gzip"},
-        "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
-        "batch_size": 25,
-    }
-    result = sync(tap_config(sandbox, window_days=2, batch_config=batch_config))
-    delivered: dict[str, list[dict]] = {stream: [] for stream in STREAMS}
-    for message in result.messages:
-        if message["type"] == "BATCH":
-            for uri in message["manifest"]:
-                with gzip.open(Path(uri.removeprefix("file://")), "rt") as handle:
-                    delivered[message["stream"]] += [json.loads(line) for line in handle]
-        elif message["type"] == "STATE":
-            for stream, state in message["value"]["bookmarks"].items():
-                bookmark = state.get("replication_key_value")
-                if bookmark is None:
-                    continue
-                key = REPLICATION_KEYS[stream]
-                owed = [r for r in expected(sandbox, stream) if r[key] < bookmark]
-                missing = set(ids(owed)) - set(ids(delivered[stream]))
-                assert not missing, f"{stream} STATE {bookmark} ran ahead of records {missing}"
-    for stream in STREAMS:
-        assert ids(delivered[stream]) == ids(expected(sandbox, stream))
-
-
-def test_batch_mode_state_in_memory_never_passes_unannounced_records(
-    sandbox: Sandbox, tmp_path: Path
-):
-    """On SIGTERM the SDK writes the tap's in-memory state, whatever it holds at that
-    moment; so at every moment it must only cover records already in a BATCH message."""
-    batch_config = {
-        "encoding": {"format": "jsonl", "compression": "gzip"},
-        "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
-        "batch_size": 25,
-    }
-    tap = TapExports(
-        config=tap_config(sandbox, window_days=2, batch_config=batch_config),
-        parse_env_config=False,
-    )
-    announced: dict[str, set[int]] = {stream: set() for stream in STREAMS}
-    truth = {stream: expected(sandbox, stream) for stream in STREAMS}
-    checks = 0
-
-    def check_state() -> None:
-        nonlocal checks
-        checks += 1
-        for stream, state in tap.state.get("bookmarks", {}).items():
-            bookmark = state.get("replication_key_value")
-            if bookmark:
-                key = REPLICATION_KEYS[stream]
-                owed = {r["id"] for r in truth[stream] if r[key] < bookmark}
-                assert owed <= announced[stream], f"{stream} state {bookmark} ran ahead"
-
-    class Probe(io.StringIO):
-        def write(self, text: str) -> int:
-            check_state()  # the state as it stood since the previous message
-            for line in filter(str.strip, text.splitlines()):
-                message = json.loads(line)
-                if message["type"] == "BATCH":
-                    for uri in message["manifest"]:
-                        with gzip.open(Path(uri.removeprefix("file://")), "rt") as handle:
-                            announced[message["stream"]] |= {
-                                json.loads(row)["id"] for row in handle
-                            }
-            return super().write(text)
-
-    with contextlib.redirect_stdout(Probe()):
-        tap.sync_all()
-    check_state()
-    assert checks > 20
-    assert tap.state["bookmarks"]["events"]["replication_key_value"] == END
 
 
 def test_fractional_bookmark_from_a_foreign_state_rounds_down_never_skips(sandbox: Sandbox):

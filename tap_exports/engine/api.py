@@ -25,7 +25,7 @@ import orjson
 import requests
 
 from tap_exports.engine.budget import RateBudget
-from tap_exports.engine.clock import Clock
+from tap_exports.engine.clock import Clock, raise_if_cancelled
 from tap_exports.engine.errors import (
     ApiError,
     AuthenticationError,
@@ -113,6 +113,7 @@ class ApiClient:
         delays = self._retry.delays()
         failures = 0
         while True:
+            raise_if_cancelled()
             problem: str
             try:
                 with rate.slot():

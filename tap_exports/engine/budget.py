@@ -6,7 +6,9 @@ allows at most `limit` in any `period`: that satisfies a sliding window, and the
 a fixed one too, and stamping completion rather than sending time absorbs network
 latency (the server counted the request no later than we saw its answer).
 
-On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
+A budget lets one request out at a time (the scheduler's threads share it): the
+answer to a request in flight may be a 429, and its `Retry-After` holds every later
+request. On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
 request of the budget until then, and an `X-RateLimit-Remaining` lower than the budget
 expects means another client is using the same key: the difference is logged as spent
 now, so the budget slows down before the server has to refuse anything.
@@ -20,6 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tap_exports.engine.clock import Clock
+
+# How soon a caller looks again while another caller's request is in flight.
+_BUSY_RECHECK_SECONDS = 0.002
 
 
 class RateBudget:
@@ -86,6 +91,10 @@ class RateBudget:
         while self._finished and self._finished[0] <= now - self.period:
             self._finished.popleft()
         wait = max(0.0, self._hold_until - now)
+        if self._in_flight:
+            # One request at a time: the answer to the one in flight may be a 429 whose
+            # hold a request sent meanwhile would break.
+            wait = max(wait, _BUSY_RECHECK_SECONDS)
         limit = self.limit - min(spare, self.limit - 1)
         used = len(self._finished) + self._in_flight
         if used >= limit:

@@ -6,7 +6,10 @@ without patching `time.sleep`; production and the integration tests use `SystemC
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -39,6 +42,47 @@ class SystemClock:
         return datetime.now(UTC)
 
     def sleep(self, seconds: float) -> None:
-        """Sleep for a positive duration."""
-        if seconds > 0:
+        """Sleep for a positive duration; in a `cancellable` block, until cancelled.
+
+        Raises:
+            Cancelled: the block's event was set before or during the sleep.
+        """
+        stop = getattr(_scope, "stop", None)
+        if stop is not None:
+            if stop.wait(max(seconds, 0.0)):
+                raise Cancelled
+        elif seconds > 0:
             time.sleep(seconds)
+
+
+class Cancelled(Exception):
+    """The work was called off (see `cancellable`)."""
+
+
+_scope = threading.local()
+
+
+@contextmanager
+def cancellable(stop: threading.Event) -> Iterator[None]:
+    """Let this thread's waits end early once `stop` is set (they raise `Cancelled`).
+
+    The scheduler runs its worker threads' requests inside one, so that a run that
+    stops does not leave them sending requests (or sleeping through a `Retry-After`)
+    behind it. Waits of other threads are not affected.
+    """
+    _scope.stop = stop
+    try:
+        yield
+    finally:
+        _scope.stop = None
+
+
+def raise_if_cancelled() -> None:
+    """Raise `Cancelled` if this thread's `cancellable` event is set.
+
+    Raises:
+        Cancelled: it is.
+    """
+    stop = getattr(_scope, "stop", None)
+    if stop is not None and stop.is_set():
+        raise Cancelled

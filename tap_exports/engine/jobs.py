@@ -31,11 +31,11 @@ from enum import Enum
 from typing import IO, Any, Protocol
 
 from tap_exports.engine.api import RetryPolicy
+from tap_exports.engine.bulk import FileCheck, Verdict
 from tap_exports.engine.clock import Clock
-from tap_exports.engine.decode import iter_ndjson
+from tap_exports.engine.decode import LineRun, decode_run, iter_line_runs
 from tap_exports.engine.download import Downloader
 from tap_exports.engine.errors import DownloadError, naming
-from tap_exports.engine.passthrough import FileCheck, Verdict
 from tap_exports.engine.validate import RecordCheck
 from tap_exports.engine.windows import Window
 
@@ -143,29 +143,43 @@ class ExportReader:
         """Yield every record of `job`'s file, in file order, exactly once.
 
         `report` is the completed status that carries the first download URL; `check`
-        and `skip` go to the decoder (see `decode.iter_ndjson`).
+        and `skip` go to the decoder (see `decode.decode_line`).
 
         Raises:
             DownloadError, DecodeError: the file could not be read completely.
+        """
+        for run in self.line_runs(port, job, report):
+            yield from decode_run(run, source=str(job), check=check, skip=skip)
+
+    def line_runs(
+        self, port: ExportPort, job: ExportJob, report: StatusReport
+    ) -> Iterator[LineRun]:
+        """Yield the lines of `job`'s file in runs, each line exactly once.
+
+        A file downloaded again after a failure has the same bytes, so the same lines:
+        those already handed on are skipped by count.
+
+        Raises:
+            DownloadError: the file could not be read completely.
         """
         delivered = 0
         for attempt in self._attempts(port, job, report):
             try:
                 with attempt.open() as raw:
-                    decoded = iter_ndjson(
-                        raw,
-                        source=str(job),
-                        check=check,
-                        skip=skip,
-                        require_gzip=self._policy.require_gzip,
+                    runs = iter_line_runs(
+                        raw, source=str(job), require_gzip=self._policy.require_gzip
                     )
-                    for index, record in enumerate(decoded):
-                        if index >= delivered:
-                            delivered += 1
-                            yield record
+                    for run in runs:
+                        already = delivered - (run.first_line - 1)  # of this run's lines
+                        if already >= len(run.lines):
+                            continue
+                        if already > 0:
+                            run = LineRun(run.first_line + already, run.lines[already:])  # noqa: PLW2901
+                        delivered = run.first_line - 1 + len(run.lines)
+                        yield run
                 return
             except DownloadError as exc:
-                attempt.failed(exc, f"skipping the {delivered} records already delivered")
+                attempt.failed(exc, f"skipping the {delivered} lines already read")
 
     def save(
         self,

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import TYPE_CHECKING
 
+from tap_exports.engine.clock import Cancelled, cancellable
 from tap_exports.engine.errors import (
     ApiError,
     ExportFailedError,
@@ -52,6 +53,10 @@ logger = logging.getLogger(__name__)
 
 # Errors that concern one window only; any other stops every ticket of the run.
 _ONE_WINDOW_ERRORS = (RequestRejectedError, NotFoundError, ExportFailedError, ExportTimeoutError)
+
+# How long `abandon` waits for the workers to stop (an HTTP request in flight is not
+# interrupted; past this the daemon threads finish it on their own).
+_ABANDON_JOIN_SECONDS = 5.0
 
 # The longest a worker sleeps without looking again (closing, new work).
 _IDLE_SECONDS = 1.0
@@ -120,7 +125,9 @@ class ExportScheduler:
         self._urgent: Ticket | None = None
         self._sequence = 0
         self._changed = threading.Condition()
-        self._workers: set[str] = set()  # the names of the running worker threads
+        # The running worker threads by role, and the event that calls them off.
+        self._workers: dict[str, threading.Thread] = {}
+        self._stop = threading.Event()
 
     # -- the main thread's side --------------------------------------------------------
 
@@ -202,14 +209,22 @@ class ExportScheduler:
             self._changed.notify_all()
 
     def abandon(self) -> None:
-        """Stop all work (the sync failed or was stopped); workers exit when they see it.
+        """Stop all work (the sync failed or was stopped) and wait briefly for the workers.
 
-        Exports already created stay in state for the next run to re-attach.
+        A worker waiting on a budget, a `Retry-After` or a retry delay stops at once; one
+        inside an HTTP request stops when it returns. Exports already created stay in
+        state for the next run to re-attach. Tickets submitted later get new workers.
         """
         with self._changed:
             for ticket in self._tickets:
                 ticket.phase = _Phase.RELEASED
+            self._stop.set()
+            self._stop = threading.Event()
+            workers = list(self._workers.values())
+            self._workers.clear()
             self._changed.notify_all()
+        for thread in workers:
+            thread.join(timeout=_ABANDON_JOIN_SECONDS)
 
     def drain_notices(self, on_notice: Callable[[ExportJob], None]) -> None:
         """Hand every export created since the last call to `on_notice` (main thread)."""
@@ -230,22 +245,34 @@ class ExportScheduler:
         """Start whichever worker is not running (they stop when nothing is left to do)."""
         for name, work in (("creator", self._create_loop), ("poller", self._poll_loop)):
             if name not in self._workers:
-                self._workers.add(name)
                 thread = threading.Thread(
-                    target=self._guarded(name, work), name=f"exports-{name}", daemon=True
+                    target=self._guarded(name, work, self._stop),
+                    name=f"exports-{name}",
+                    daemon=True,  # a worker inside an HTTP request must not hold up exit
                 )
+                self._workers[name] = thread
                 thread.start()
+
+    def _retire(self, name: str) -> None:
+        """Forget the calling worker (under the lock), unless it was already replaced."""
+        if self._workers.get(name) is threading.current_thread():
+            del self._workers[name]
 
     def _idle(self) -> bool:
         """True when no ticket needs a worker: the caller then stops (under the lock)."""
         return not any(t.phase in _ACTIVE for t in self._tickets)
 
-    def _guarded(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
-        """Run a worker; a crash becomes every open ticket's error instead of a hang."""
+    def _guarded(
+        self, name: str, work: Callable[[threading.Event], None], stop: threading.Event
+    ) -> Callable[[], None]:
+        """Run a worker until `stop`; a crash becomes every open ticket's error, not a hang."""
 
         def run() -> None:
             try:
-                work()
+                with cancellable(stop):
+                    work(stop)
+            except Cancelled:
+                pass
             except Exception as exc:  # reported to the main thread as each ticket's error
                 logger.exception("export scheduler: the %s stopped", name)
                 with self._changed:
@@ -253,17 +280,19 @@ class ExportScheduler:
                     self._changed.notify_all()
             finally:
                 with self._changed:
-                    self._workers.discard(name)
+                    self._retire(name)
 
         return run
 
-    def _create_loop(self) -> None:
+    def _create_loop(self, stop: threading.Event) -> None:
         while True:
             with self._changed:
+                if stop.is_set():
+                    return
                 ticket = self._next_to_create()
                 if ticket is None:
                     if self._idle():
-                        self._workers.discard("creator")
+                        self._retire("creator")
                         return
                     self._changed.wait(self._until_create_possible())
                     continue
@@ -310,11 +339,13 @@ class ExportScheduler:
         ]
         return max(0.0, min([_IDLE_SECONDS, *cooling]))
 
-    def _poll_loop(self) -> None:
+    def _poll_loop(self, stop: threading.Event) -> None:
         while True:
             with self._changed:
+                if stop.is_set():
+                    return
                 if self._idle():
-                    self._workers.discard("poller")
+                    self._retire("poller")
                     return
                 ticket, wait = self._next_to_poll()
                 if ticket is None:

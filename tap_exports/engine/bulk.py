@@ -1,0 +1,414 @@
+"""Which export lines can go on as they are? Checked in bulk, at C speed.
+
+Two callers: BATCH mode asks it of a whole file (`FileCheck`), RECORD mode of each run
+of lines (`LineSorter`), to forward lines inside RECORD messages without parsing and
+dumping each record again.
+
+In BATCH mode the target reads gzipped JSONL files, which is what Cometly's export
+files already are. Handing the downloaded file over unchanged skips decoding and
+re-encoding every record, but only if the file holds exactly the records the
+per-record path would have delivered:
+
+- every line is one JSON object whose top-level fields have the types the schema
+  allows, with the primary key present (what `validate.record_check` enforces);
+- its replication key is a canonical UTC timestamp (`YYYY-MM-DDTHH:MM:SSZ`, what the
+  per-record path rewrites every key to) inside the window. Records just outside (an
+  API's inclusive end bound lets in the next window's first second) are counted: the
+  caller then drops those lines, still without re-encoding any record.
+
+`FileCheck` is fed the compressed bytes as they are downloaded. It decompresses them
+(which also verifies the gzip CRC and length), decodes complete lines many at a time
+with a msgspec decoder built from the schema, and checks the keys with `min`, `max`
+and one regular expression over them all: no Python code runs per record. Anything
+it cannot prove is a verdict of "no", never an error: the caller then reads the file
+record by record, which names the bad line or skips it as configured.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, Union
+
+import msgspec
+import orjson
+
+from tap_exports.engine.errors import DownloadError
+from tap_exports.engine.windows import Window
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
+_CANONICAL_STAMPS = re.compile(rb"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)*")
+
+_MSGSPEC_TYPES: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": int | float,  # each decoded, and encoded again, as it was written
+    "boolean": bool,
+    "null": None,
+    "array": list[msgspec.Raw],  # nested values are left to the target, as per record
+    "object": dict[str, msgspec.Raw],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the check found in a file.
+
+    `records` counts the lines; `outside` those whose key falls outside the window
+    (edge records an inclusive API bound lets in). `refusal` says why the lines
+    cannot be used as they are, if so.
+    """
+
+    records: int
+    outside: int = 0
+    refusal: str | None = None
+
+    @property
+    def lines_usable(self) -> bool:
+        """True when every line is a record the per-record path would keep or filter."""
+        return self.refusal is None
+
+    @property
+    def usable_as_is(self) -> bool:
+        """True when the file holds exactly what the per-record path would deliver."""
+        return self.refusal is None and self.outside == 0
+
+
+class FileCheck:
+    """Checks one export file fed in compressed chunks (see the module docstring)."""
+
+    def __init__(
+        self, rows: msgspec.json.Decoder[list[Any]] | None, key: str, window: Window
+    ) -> None:
+        """Use `rows` (`rows_decoder(row_type(exact=False))`) to check a file of `window`.
+
+        Without `rows` (a schema msgspec cannot express) only the gzip stream is
+        checked, and the verdict is always "no".
+        """
+        self._rows = rows
+        self._key_of = attrgetter(_field_name(key))
+        self._start = window.start_text
+        self._end = window.end_text
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._head = b""
+        self._not_gzip = False
+        self._partial = b""
+        self._records = 0
+        self._outside = 0
+        self._refusal: str | None = None if rows is not None else "a schema not checkable in bulk"
+
+    def feed(self, compressed: bytes) -> None:
+        """Check the next compressed bytes of the file.
+
+        Raises:
+            DownloadError: the bytes are not a valid gzip stream (corrupt, not gzip).
+        """
+        if self._not_gzip or not compressed:
+            return
+        if len(self._head) < len(_GZIP_MAGIC):
+            self._head += compressed[: len(_GZIP_MAGIC)]
+            if not _GZIP_MAGIC.startswith(self._head[: len(_GZIP_MAGIC)]):
+                self._not_gzip = True  # read record by record, which says what it is
+                self._refusal = "the file is not gzip"
+                return
+        try:
+            inflated = self._inflated(compressed)
+        except zlib.error as exc:
+            raise DownloadError(f"the file is corrupt: {exc}") from None
+        if self._refusal is None:
+            self._lines(inflated)
+
+    def verdict(self) -> Verdict:
+        """The verdict once the whole file was fed.
+
+        Raises:
+            DownloadError: the gzip stream ended early (the file was cut short).
+        """
+        if not self._not_gzip and not self._inflate.eof:
+            raise DownloadError("the file ends before its gzip stream does (cut short)")
+        if self._partial:
+            self._check(self._partial)
+            self._partial = b""
+        return Verdict(self._records, self._outside, self._refusal)
+
+    def _inflated(self, compressed: bytes) -> bytes:
+        """Decompress, following gzip members one after the other (as `gzip` does)."""
+        out = [self._inflate.decompress(compressed)]
+        while self._inflate.eof and self._inflate.unused_data:
+            rest = self._inflate.unused_data
+            self._inflate = zlib.decompressobj(wbits=31)
+            out.append(self._inflate.decompress(rest))
+        return b"".join(out)
+
+    def _lines(self, data: bytes) -> None:
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._partial += data
+            return
+        complete = self._partial + data[:cut]
+        self._partial = data[cut + 1 :]
+        self._check(complete)
+
+    def _check(self, lines: bytes) -> None:
+        """Check complete lines (without the final newline): all of them in one call."""
+        if self._refusal is not None or not lines:
+            return
+        assert self._rows is not None  # a refusal is set without them
+        # A blank line becomes an empty array element, which the decoder refuses.
+        body = lines.replace(b"\r\n", b"\n").replace(b"\n", b",")
+        try:
+            rows = self._rows.decode(b"[" + body + b"]")
+        except msgspec.DecodeError as exc:
+            self._refusal = f"a line is not a conforming record ({exc})"
+            return
+        stamps = list(map(self._key_of, rows))
+        if not _CANONICAL_STAMPS.fullmatch("".join(stamps).encode()):
+            self._refusal = "timestamps not in canonical form"
+            return
+        self._records += len(rows)
+        self._outside += self._count_outside(stamps)
+
+    def _count_outside(self, stamps: list[str]) -> int:
+        """How many canonical stamps fall outside the window (compared as text)."""
+        if min(stamps) >= self._start and max(stamps) < self._end:
+            return 0
+        ordered = sorted(stamps)
+        return bisect_left(ordered, self._start) + len(ordered) - bisect_left(ordered, self._end)
+
+    def inside(self, lines: list[bytes]) -> list[bytes]:
+        """Of complete lines already found usable, those whose record is in the window."""
+        assert self._rows is not None
+        rows = self._rows.decode(b"[" + b",".join(lines) + b"]")
+        return [
+            line
+            for line, stamp in zip(lines, map(self._key_of, rows), strict=True)
+            if self._start <= stamp < self._end
+        ]
+
+
+class LineSorter:
+    """Sorts a run of lines for RECORD mode: forwarded, re-encoded in C, dropped, or parsed.
+
+    A line can be forwarded inside a RECORD message without being parsed and dumped
+    again when singer-sdk would write exactly its content: it passes `record_check`,
+    conformance leaves it unchanged (`row_type(exact=True)`), its replication key is
+    canonical and inside the window. A line whose only difference is undeclared keys
+    is decoded and encoded again by msgspec, which leaves them out as conformance does
+    (`drop_unknown`). A canonical line outside the window is dropped, as the record
+    path drops it. Anything else goes to the record path, to be parsed and checked.
+    """
+
+    def __init__(
+        self,
+        rows: tuple[type[msgspec.Struct], type[msgspec.Struct]],
+        key: str,
+        window: Window,
+        *,
+        on_unknown: Callable[[tuple[str, ...]], None],
+    ) -> None:
+        """Sort lines of `window`'s file with `rows` (exact, and exact but dropping).
+
+        `on_unknown` hears the undeclared keys of the first record of a run that had
+        some (singer-sdk warns about them).
+        """
+        exact, dropping = rows
+        self._many = msgspec.json.Decoder(list[exact])  # type: ignore[valid-type]
+        self._one = msgspec.json.Decoder(exact)
+        self._many_dropping = msgspec.json.Decoder(list[dropping])  # type: ignore[valid-type]
+        self._one_dropping = msgspec.json.Decoder(dropping)
+        self._declared = frozenset(dropping.__struct_encode_fields__)
+        self._encoder = msgspec.json.Encoder()
+        self._key_of = attrgetter(_field_name(key))
+        self._start = window.start_text
+        self._end = window.end_text
+        self._on_unknown = on_unknown
+
+    def sort(self, lines: list[bytes]) -> Sequence[bytes | int]:
+        """In file order: each record to forward (bytes) or the index of a line to parse.
+
+        Returns `lines` itself when every line can be forwarded, the common case,
+        decided for the whole run with one decode and one regular expression.
+        """
+        joined = b"[" + b",".join(lines) + b"]"
+        forward: Sequence[bytes] = lines
+        try:
+            rows = self._many.decode(joined)
+        except msgspec.DecodeError as exc:
+            try:
+                rows = self._many_dropping.decode(joined)
+            except msgspec.DecodeError:
+                return self._one_by_one(lines)
+            self._report_unknown(str(exc), lines)
+            forward = self._encoder.encode_lines(rows).split(b"\n")[:-1]
+        stamps = list(map(self._key_of, rows))
+        if not _CANONICAL_STAMPS.fullmatch("".join(stamps).encode()):
+            return self._one_by_one(lines)
+        if not stamps or (min(stamps) >= self._start and max(stamps) < self._end):
+            return forward
+        start, end = self._start, self._end
+        return [out for out, stamp in zip(forward, stamps, strict=True) if start <= stamp < end]
+
+    def _one_by_one(self, lines: list[bytes]) -> list[bytes | int]:
+        plan: list[bytes | int] = []
+        for index, line in enumerate(lines):
+            out: bytes | None = line
+            try:
+                row = self._one.decode(line)
+            except msgspec.DecodeError:
+                try:
+                    row = self._one_dropping.decode(line)
+                except msgspec.DecodeError:
+                    plan.append(index)  # blank, bad or to be conformed: the record path says
+                    continue
+                out = None
+            stamp = self._key_of(row)
+            if _CANONICAL_STAMPS.fullmatch(stamp.encode()) is None:
+                plan.append(index)
+            elif self._start <= stamp < self._end:
+                if out is None:
+                    self._report_unknown("", [line])
+                    out = self._encoder.encode(row)
+                plan.append(out)
+        return plan
+
+    def _report_unknown(self, error: str, lines: list[bytes]) -> None:
+        """Name the undeclared keys of the line the exact decoder stopped at."""
+        at = _LINE_IN_ERROR.search(error)
+        line = lines[int(at.group(1))] if at else lines[0]
+        try:
+            keys = tuple(key for key in orjson.loads(line) if key not in self._declared)
+        except (orjson.JSONDecodeError, TypeError):
+            return
+        if keys:
+            self._on_unknown(keys)
+
+
+def row_type(
+    schema: Mapping[str, Any],
+    *,
+    primary_keys: Sequence[str],
+    replication_key: str,
+    exact: bool,
+    drop_unknown: bool = False,
+) -> type[msgspec.Struct] | None:
+    """A msgspec type for one line: the checks of `validate.record_check`, in C.
+
+    Keys other than the primary and replication keys may be missing, as in
+    `record_check`, and top-level types are enforced. With `exact`, a line also has to
+    be one that singer-sdk's conformance would leave unchanged: no undeclared key (at
+    any depth), nested values of the declared types; with `drop_unknown` as well,
+    undeclared keys are accepted and left out when the row is encoded again, which is
+    what conformance does to them. Without `exact`, undeclared keys pass and nested
+    values are not looked into (BATCH files carry what the stream yields). None when
+    the schema has what msgspec cannot express unambiguously: then lines are always
+    read one by one.
+    """
+    properties = schema.get("properties", {})
+    if replication_key not in properties:
+        return None
+    build = _RowBuilder(exact=exact, drop_unknown=drop_unknown)
+    required: list[tuple[str, Any]] = []
+    optional: list[tuple[str, Any, Any]] = []
+    try:
+        for name, spec in properties.items():
+            python_type: Any = str  # the replication key: a timestamp, its form checked later
+            if name != replication_key:
+                try:
+                    python_type = build.value(spec)
+                except _Inexpressible:
+                    if exact:
+                        raise
+                    python_type = msgspec.Raw  # not enforced, as for an untyped field
+            if name in primary_keys or name == replication_key:
+                required.append((_field_name(name), python_type))
+            else:
+                optional.append(build.optional(name, python_type))
+        required += [(_field_name(k), msgspec.Raw) for k in primary_keys if k not in properties]
+        row: type[msgspec.Struct] = build.struct(
+            [*required, *optional], [*properties, *primary_keys], schema
+        )
+        return row
+    except _Inexpressible:
+        return None
+
+
+class _Inexpressible(Exception):
+    """The schema has what msgspec cannot express unambiguously."""
+
+
+class _RowBuilder:
+    """Turns JSON-schema properties into msgspec types (see `row_type`)."""
+
+    def __init__(self, *, exact: bool, drop_unknown: bool) -> None:
+        self._exact = exact
+        self._drop_unknown = drop_unknown
+
+    def value(self, spec: Any) -> Any:
+        """The msgspec type of one property's values."""
+        if not isinstance(spec, Mapping):
+            raise _Inexpressible
+        types = spec.get("type")
+        types = [types] if isinstance(types, str) else types
+        combines = any(key in spec for key in ("anyOf", "oneOf", "allOf", "not", "$ref"))
+        if not types:
+            if self._exact and ("properties" in spec or "items" in spec or combines):
+                raise _Inexpressible
+            return msgspec.Raw  # untyped: any value passes, as in `record_check`
+        if any(t not in _MSGSPEC_TYPES for t in types) or (self._exact and combines):
+            raise _Inexpressible
+        members = []
+        for json_type in types:
+            member = _MSGSPEC_TYPES[json_type]
+            if self._exact and json_type == "array" and spec.get("items"):
+                member = list[self.value(spec["items"])]  # type: ignore[misc]
+            elif self._exact and json_type == "object" and "properties" in spec:
+                member = self.struct(
+                    [
+                        self.optional(name, self.value(sub))
+                        for name, sub in spec["properties"].items()
+                    ],
+                    list(spec["properties"]),
+                    spec,
+                )
+            members.append(member)
+        return Union[tuple(members)]  # noqa: UP007
+
+    @staticmethod
+    def optional(name: str, python_type: Any) -> tuple[str, Any, Any]:
+        """A field that may be missing: left out again when the row is encoded."""
+        return (_field_name(name), Union[python_type, msgspec.UnsetType], msgspec.UNSET)  # noqa: UP007
+
+    def struct(
+        self, fields: Sequence[tuple[Any, ...]], names: Sequence[str], schema: Mapping[str, Any]
+    ) -> Any:
+        """A struct of `fields`, decoding and encoding the JSON keys `names`."""
+        forbid = self._exact and not self._drop_unknown and not schema.get("additionalProperties")
+        try:
+            return msgspec.defstruct(
+                "Row",
+                fields,
+                rename={_field_name(n): n for n in names},
+                forbid_unknown_fields=forbid,
+            )
+        except TypeError:  # a union msgspec cannot decode unambiguously
+            raise _Inexpressible from None
+
+
+def rows_decoder(row: type[msgspec.Struct] | None) -> msgspec.json.Decoder[list[Any]] | None:
+    """A decoder of many lines at once (joined as one JSON array)."""
+    if row is None:
+        return None
+    try:
+        return msgspec.json.Decoder(list[row])  # type: ignore[valid-type]
+    except TypeError:
+        return None
+
+
+def _field_name(name: str) -> str:
+    """A valid identifier for any JSON key (msgspec renames it back when decoding)."""
+    return "f_" + name.encode().hex()

@@ -1,0 +1,104 @@
+"""The bulk checks that decide which export lines can go on as they are."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from tap_exports.engine.bulk import FileCheck, Verdict, row_type, rows_decoder
+from tap_exports.engine.errors import DownloadError
+from tap_exports.engine.timestamps import parse_utc
+from tap_exports.engine.windows import Window
+from tap_exports.providers.cometly import COMETLY
+
+EVENTS = COMETLY.stream("events")
+KEYS = {"primary_keys": EVENTS.primary_keys, "replication_key": EVENTS.replication_key}
+ROWS = rows_decoder(row_type(EVENTS.schema, **KEYS, exact=False))
+WINDOW = Window(parse_utc("2025-03-04T05:00:00Z"), parse_utc("2025-03-05T05:00:00Z"))
+GOOD = [
+    b'{"id":1,"event_time_utc":"2025-03-04T05:00:00Z","event_name":"purchase","amount":9.5}',
+    b'{"id":"e2","event_time_utc":"2025-03-05T04:59:59Z","is_upsell":false,"x_extra":[1]}',
+    b'{"id":3,"event_time_utc":"2025-03-04T12:00:00Z","amount":10,"event_name":null}',
+]
+
+
+def check(lines: list[bytes], *, chunk: int = 7, data: bytes | None = None) -> Verdict:
+    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW)
+    data = gzip.compress(b"\n".join(lines) + b"\n") if data is None else data
+    for at in range(0, len(data), chunk):
+        file_check.feed(data[at : at + chunk])
+    return file_check.verdict()
+
+
+def test_a_conforming_file_inside_its_window_can_go_as_it_is():
+    assert check(GOOD) == Verdict(3)
+    assert check(GOOD, chunk=1) == Verdict(3)
+    assert check(GOOD, chunk=10**6) == Verdict(3)
+
+
+def test_files_of_several_gzip_members_are_read_whole():
+    data = gzip.compress(GOOD[0] + b"\n") + gzip.compress(b"\n".join(GOOD[1:]) + b"\n")
+    assert check([], data=data) == Verdict(3)
+
+
+def test_an_empty_file_has_no_records():
+    assert check([], data=gzip.compress(b"")) == Verdict(0)
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        (b'{"id":true,"event_time_utc":"2025-03-04T06:00:00Z"}', "not a conforming record"),
+        (b'{"event_time_utc":"2025-03-04T06:00:00Z"}', "not a conforming record"),
+        (b'{"id":4}', "not a conforming record"),
+        (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00Z","amount":"9"}', "not a conforming"),
+        (b'{"id":4, "trunc', "not a conforming record"),
+        (b"[1, 2]", "not a conforming record"),
+        (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00.5Z"}', "canonical"),
+        (b'{"id":4,"event_time_utc":"2025-03-04 06:00:00Z"}', "canonical"),
+        (b"", "not a conforming record"),  # a blank line: the target would choke on it
+    ],
+)
+def test_anything_the_record_path_would_change_or_refuse_is_a_no(line: bytes, why: str):
+    verdict = check([*GOOD[:2], line, GOOD[2]])
+    assert not verdict.usable_as_is
+    assert verdict.refusal is not None and why in verdict.refusal
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2025-03-05T05:00:00Z", "2025-03-04T04:59:59Z", "2024-12-31T23:59:59Z"]
+)
+def test_records_just_outside_the_window_are_counted_for_dropping(stamp: str):
+    line = b'{"id":4,"event_time_utc":"%s"}' % stamp.encode()
+    verdict = check([GOOD[0], line, *GOOD[1:], line])
+    assert verdict == Verdict(5, outside=2)
+    assert verdict.lines_usable and not verdict.usable_as_is
+    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW)
+    assert file_check.inside([GOOD[0], line, GOOD[1]]) == [GOOD[0], GOOD[1]]
+
+
+def test_a_file_that_is_not_gzip_is_a_no_and_read_record_by_record():
+    verdict = check([], data=b"\n".join(GOOD) + b"\n")
+    assert verdict.refusal == "the file is not gzip"
+
+
+def test_a_file_cut_short_or_corrupt_is_a_failed_download():
+    data = gzip.compress(b"\n".join(GOOD) + b"\n")
+    with pytest.raises(DownloadError, match="cut short"):
+        check([], data=data[:-10])
+    corrupt = bytearray(data)
+    corrupt[-6] ^= 0xFF  # the CRC
+    with pytest.raises(DownloadError, match="corrupt"):
+        check([], data=bytes(corrupt))
+
+
+def test_untyped_fields_pass_and_without_a_decoder_only_the_gzip_is_checked():
+    schema = {"properties": {"id": {"type": "integer"}, "at": {"type": "string"}, "v": {}}}
+    rows = rows_decoder(row_type(schema, primary_keys=("id",), replication_key="at", exact=False))
+    assert rows is not None
+    assert rows.decode(b'[{"id":1,"at":"x","v":[{"any":"thing"}]}]')
+    file_check = FileCheck(None, "at", WINDOW)
+    file_check.feed(gzip.compress(b'{"id":1}\n')[:-3])
+    with pytest.raises(DownloadError, match="cut short"):
+        file_check.verdict()
