@@ -1,11 +1,48 @@
-"""Shared timing for the benchmarks: the median rate of a few runs on the same input."""
+"""Shared parts of the benchmarks: median rates, catalog selection, a sandbox process."""
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+# One day (2025-03-04) of `sys.argv[1]` events in the demo space, with limits that never
+# bind; generated before its URL is printed.
+_SANDBOX = """
+import sys, threading
+from datetime import date
+from tap_exports.sandbox import DEMO_KEY, DataSpec, Limits, Sandbox, SandboxConfig, Space, Timing
+spec = DataSpec(start=date(2025, 3, 4), days=1, companies_per_day=0, contacts_per_day=0,
+                events_per_day=int(sys.argv[1]))
+config = SandboxConfig(spaces=[Space(api_key=DEMO_KEY, data=spec)],
+                       timing=Timing(0.0, 0.0, 900), limits=Limits(1000, 1000, 1))
+with Sandbox(config) as sandbox:
+    sandbox.emulator.dataset(DEMO_KEY)
+    print(sandbox.api_url, flush=True)
+    threading.Event().wait()
+"""
+
+
+@contextlib.contextmanager
+def sandbox_process(events: int) -> Iterator[str]:
+    """Run a sandbox with one day of `events` in a process of its own; yield its API URL.
+
+    Its own process, so that serving files does not compete for the GIL of the process
+    being measured.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SANDBOX, str(events)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait()
 
 
 def median_rate(run: Callable[[bytes], int], data: bytes, repeat: int) -> float:

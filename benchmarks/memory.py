@@ -16,21 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import select_only
-
-SANDBOX = """
-import sys, threading
-from datetime import date
-from tap_exports.sandbox import DEMO_KEY, DataSpec, Limits, Sandbox, SandboxConfig, Space, Timing
-spec = DataSpec(start=date(2025, 3, 4), days=1, companies_per_day=0, contacts_per_day=0,
-                events_per_day=int(sys.argv[1]))
-config = SandboxConfig(spaces=[Space(api_key=DEMO_KEY, data=spec)],
-                       timing=Timing(0.0, 0.0, 900), limits=Limits(1000, 1000, 1))
-with Sandbox(config) as sandbox:
-    sandbox.emulator.dataset(DEMO_KEY)  # generate before announcing the URL
-    print(sandbox.api_url, flush=True)
-    threading.Event().wait()
-"""
+from measure import sandbox_process, select_only
 
 TAP = """
 import resource, sys
@@ -44,12 +30,7 @@ finally:
 
 
 def records_and_peak_rss_mib(records: int, workdir: Path) -> tuple[int, float]:
-    sandbox = subprocess.Popen(
-        [sys.executable, "-c", SANDBOX, str(records)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert sandbox.stdout is not None
-        api_url = sandbox.stdout.readline().strip()
+    with sandbox_process(records) as api_url:
         config = {
             "api_key": "demo-key",
             "api_url": api_url,
@@ -101,9 +82,6 @@ def records_and_peak_rss_mib(records: int, workdir: Path) -> tuple[int, float]:
         if outcome.returncode != 0 or not marker:
             raise SystemExit(f"tap failed:\n{outcome.stderr[-2000:]}")
         return written, int(marker[-1].split("=")[1]) / 1024
-    finally:
-        sandbox.terminate()
-        sandbox.wait()
 
 
 def main() -> None:

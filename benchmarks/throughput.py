@@ -4,9 +4,13 @@ One export file, one run:
 - floor: gunzip the file, parse each line with orjson, serialise a RECORD message;
 - sdk default: a minimal singer-sdk stream with the same schema yielding the same rows,
   through the SDK's per-record path (conformance, maps, writer);
-- tap: the whole tap against the sandbox: create, poll, download over loopback,
-  decode, check, filter, emit.
-All write to /dev/null. Ratios against the floor are what to compare across machines.
+- tap: the whole tap against the sandbox (in a process of its own): create, poll,
+  download over loopback,
+  decode, check, filter, emit. In RECORD mode, and in BATCH mode three ways: the
+  export file handed over as it is, its lines regrouped into files of 10,000, and
+  singer-sdk's own batcher (every record decoded and encoded again).
+All write to /dev/null (BATCH files go to a temporary directory). Ratios against the
+floor and against the SDK's default path are what to compare across machines.
 
     .venv/bin/python benchmarks/throughput.py [--records 200000] [--repeat 3]
 """
@@ -19,32 +23,34 @@ import gzip
 import io
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import orjson
 import requests
-from measure import median_rate, select_only
+from measure import median_rate, sandbox_process, select_only
 from singer_sdk import Stream, Tap
 
 from tap_exports.providers.cometly import EVENTS
-from tap_exports.sandbox import DEMO_KEY, DataSpec, Limits, Sandbox, SandboxConfig, Space, Timing
+from tap_exports.sandbox import DEMO_KEY
 from tap_exports.tap import TapExports
 
 DAY = date(2025, 3, 4)
 START, END = "2025-03-04T05:00:00Z", "2025-03-05T05:00:00Z"
 
 
-def export_file(sandbox: Sandbox) -> bytes:
+def export_file(api_url: str) -> bytes:
     """Fetch the day's events export once, as the tap would see it."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {DEMO_KEY}"
-    created = session.post(f"{sandbox.api_url}/events/exports", json={"date": DAY.isoformat()})
+    created = session.post(f"{api_url}/events/exports", json={"date": DAY.isoformat()})
     export_id = created.json()["export_id"]
     while True:
-        status = session.get(f"{sandbox.api_url}/events/exports/{export_id}").json()
+        status = session.get(f"{api_url}/events/exports/{export_id}").json()
         if status["status"] == "completed":
             return requests.get(status["download_url"], timeout=60).content
         time.sleep(0.05)
@@ -90,24 +96,37 @@ def sdk_default(data: bytes) -> int:
     return sum(1 for _ in gzip.GzipFile(fileobj=io.BytesIO(data)))
 
 
-def tap_path(sandbox: Sandbox, records: int) -> Callable[[bytes], int]:
+def tap_path(
+    api_url: str, records: int, *, batch_size: int | None = None, pass_through: bool = True
+) -> Callable[[bytes], int]:
+    """The whole tap; with `batch_size`, in BATCH mode (files in a temporary directory)."""
+    config: dict[str, Any] = {
+        "api_key": DEMO_KEY,
+        "api_url": api_url,
+        "start_date": START,
+        "end_date": END,
+        "timezone": "America/New_York",
+        "poll_interval_seconds": 0.02,
+        "rate_limit_period_seconds": 1,
+        "create_rate_limit": 1000,
+        "status_rate_limit": 1000,
+    }
+    # Discovery is the harness's part (Meltano runs it apart): not timed.
+    catalog = TapExports(config=config, parse_env_config=False).catalog_dict
+    select_only(catalog, "events")
+
     def run(_: bytes) -> int:
-        config = {
-            "api_key": DEMO_KEY,
-            "api_url": sandbox.api_url,
-            "start_date": START,
-            "end_date": END,
-            "timezone": "America/New_York",
-            "poll_interval_seconds": 0.02,
-            "rate_limit_period_seconds": 1,
-            "create_rate_limit": 1000,
-            "status_rate_limit": 1000,
-        }
-        catalog = TapExports(config=config, parse_env_config=False).catalog_dict
-        select_only(catalog, "events")
-        tap = TapExports(config=config, catalog=catalog, parse_env_config=False)
-        with _stdout_to_devnull():
-            tap.sync_all()
+        with tempfile.TemporaryDirectory() as storage:
+            if batch_size is not None:
+                config["batch_config"] = {
+                    "encoding": {"format": "jsonl", "compression": "gzip"},
+                    "storage": {"root": Path(storage).as_uri()},
+                    "batch_size": batch_size,
+                }
+            tap = TapExports(config=config, catalog=catalog, parse_env_config=False)
+            tap.streams["events"].pass_through = pass_through  # type: ignore[attr-defined]
+            with _stdout_to_devnull():
+                tap.sync_all()
         return records
 
     return run
@@ -124,31 +143,28 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    per_day = args.records
-    data_spec = DataSpec(
-        start=DAY, days=1, companies_per_day=0, contacts_per_day=0, events_per_day=per_day
-    )
-    config = SandboxConfig(
-        spaces=[Space(api_key=DEMO_KEY, data=data_spec)],
-        timing=Timing(queued_seconds=0.0, processing_seconds=0.0, url_ttl_seconds=900),
-        limits=Limits(create=1000, status=1000, period_seconds=1),
-    )
-    with Sandbox(config) as sandbox:
+    with sandbox_process(args.records) as sandbox:
         data = export_file(sandbox)
         count = floor(data)
         print(f"file: {count} events, {len(data) / 1e6:.1f} MB gzip; median of {args.repeat}")
-        print(f"{'path':<36}{'records/s':>12}{'vs floor':>10}")
+        print(f"{'path':<44}{'records/s':>12}{'vs floor':>10}{'vs sdk':>8}")
         base = median_rate(floor, data, args.repeat)
-        rows = [
+        sdk = median_rate(sdk_default, data, args.repeat)
+        whole = count + 1  # every record fits one batch file
+        rows: list[tuple[str, float | Callable[[bytes], int]]] = [
             ("raw gunzip+orjson+dumps (floor)", base),
-            ("singer-sdk default per-record path", median_rate(sdk_default, data, args.repeat)),
+            ("singer-sdk default per-record path", sdk),
+            ("tap RECORD mode (sandbox, end to end)", tap_path(sandbox, count)),
+            ("tap BATCH, file as it is", tap_path(sandbox, count, batch_size=whole)),
+            ("tap BATCH, lines regrouped per 10,000", tap_path(sandbox, count, batch_size=10_000)),
             (
-                "tap-exports (sandbox, end to end)",
-                median_rate(tap_path(sandbox, count), data, args.repeat),
+                "tap BATCH, singer-sdk batcher",
+                tap_path(sandbox, count, batch_size=10_000, pass_through=False),
             ),
         ]
-        for label, value in rows:
-            print(f"{label:<36}{value:>12,.0f}{value / base:>10.2f}")
+        for label, path in rows:
+            value = path if isinstance(path, float) else median_rate(path, data, args.repeat)
+            print(f"{label:<44}{value:>12,.0f}{value / base:>10.2f}{value / sdk:>8.1f}")
     sys.stdout.flush()
 
 

@@ -67,7 +67,7 @@ class WindowBatches:
         stream_name: str,
         batch_config: BatchConfig,
         reader: ExportReader,
-        rows: msgspec.json.Decoder[list[Any]] | None,
+        row: type[msgspec.Struct] | None,
         replication_key: str,
         record_path: Callable[[Iterable[Record], Window], Iterable[Record]],
         check: RecordCheck,
@@ -79,7 +79,7 @@ class WindowBatches:
         self._stream = stream_name
         self._config = batch_config
         self._reader = reader
-        self._rows = rows
+        self._row = row
         self._key = replication_key
         self._record_path = record_path
         self._check = check
@@ -97,7 +97,7 @@ class WindowBatches:
             job,
             report,
             open_sink=lambda: storage.open(name, "wb"),
-            check=lambda: FileCheck(self._rows, self._key, job.window),
+            check=lambda: FileCheck(self._row, self._key, job.window),
         )
         limit = self._config.batch_size
         if verdict.usable_as_is and verdict.records <= limit:
@@ -116,7 +116,7 @@ class WindowBatches:
                     limit,
                     verdict.outside,
                 )
-                keep = FileCheck(self._rows, self._key, job.window).inside
+                keep = FileCheck(self._row, self._key, job.window).inside
                 parts = self._regrouped(
                     name, job.export_id, limit, keep if verdict.outside else None
                 )

@@ -25,7 +25,7 @@ from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_exports.batch_files import WindowBatches, can_pass_through
-from tap_exports.engine.bulk import LineSorter, row_type, rows_decoder
+from tap_exports.engine.bulk import LineSorter, row_type
 from tap_exports.engine.decode import decode_line
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
 from tap_exports.engine.progress import PlannedWindow, Progress
@@ -69,13 +69,11 @@ class ExportStream(Stream):
         self._check = record_check(
             spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
         )
-        self._file_rows = rows_decoder(
-            row_type(
-                spec.schema,
-                primary_keys=spec.primary_keys,
-                replication_key=spec.replication_key,
-                exact=False,
-            )
+        self._file_row = row_type(
+            spec.schema,
+            primary_keys=spec.primary_keys,
+            replication_key=spec.replication_key,
+            exact=False,
         )
         exact, dropping = (
             row_type(
@@ -417,7 +415,7 @@ class ExportStream(Stream):
             stream_name=self.name,
             batch_config=batch_config,
             reader=services.reader,
-            rows=self._file_rows,
+            row=self._file_row,
             replication_key=self._spec.replication_key,
             record_path=self.in_window,
             check=self._check,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 
+import msgspec
 import pytest
 
-from tap_exports.engine.bulk import FileCheck, Verdict, row_type, rows_decoder
+from tap_exports.engine.bulk import FileCheck, LineSorter, Verdict, row_type
 from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.engine.windows import Window
@@ -14,7 +16,7 @@ from tap_exports.providers.cometly import COMETLY
 
 EVENTS = COMETLY.stream("events")
 KEYS = {"primary_keys": EVENTS.primary_keys, "replication_key": EVENTS.replication_key}
-ROWS = rows_decoder(row_type(EVENTS.schema, **KEYS, exact=False))
+ROWS = row_type(EVENTS.schema, **KEYS, exact=False)
 WINDOW = Window(parse_utc("2025-03-04T05:00:00Z"), parse_utc("2025-03-05T05:00:00Z"))
 GOOD = [
     b'{"id":1,"event_time_utc":"2025-03-04T05:00:00Z","event_name":"purchase","amount":9.5}',
@@ -57,7 +59,7 @@ def test_an_empty_file_has_no_records():
         (b"[1, 2]", "not a conforming record"),
         (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00.5Z"}', "canonical"),
         (b'{"id":4,"event_time_utc":"2025-03-04 06:00:00Z"}', "canonical"),
-        (b"", "not a conforming record"),  # a blank line: the target would choke on it
+        (b"", "blank lines"),  # the target would choke on them
     ],
 )
 def test_anything_the_record_path_would_change_or_refuse_is_a_no(line: bytes, why: str):
@@ -95,10 +97,55 @@ def test_a_file_cut_short_or_corrupt_is_a_failed_download():
 
 def test_untyped_fields_pass_and_without_a_decoder_only_the_gzip_is_checked():
     schema = {"properties": {"id": {"type": "integer"}, "at": {"type": "string"}, "v": {}}}
-    rows = rows_decoder(row_type(schema, primary_keys=("id",), replication_key="at", exact=False))
-    assert rows is not None
-    assert rows.decode(b'[{"id":1,"at":"x","v":[{"any":"thing"}]}]')
+    row = row_type(schema, primary_keys=("id",), replication_key="at", exact=False)
+    assert row is not None
+    assert msgspec.json.decode(b'{"id":1,"at":"x","v":[{"any":"thing"}]}', type=row)
     file_check = FileCheck(None, "at", WINDOW)
     file_check.feed(gzip.compress(b'{"id":1}\n')[:-3])
     with pytest.raises(DownloadError, match="cut short"):
         file_check.verdict()
+
+
+def sorter(unknown: list[tuple[str, ...]]) -> LineSorter:
+    exact = row_type(EVENTS.schema, **KEYS, exact=True)
+    dropping = row_type(EVENTS.schema, **KEYS, exact=True, drop_unknown=True)
+    assert exact is not None and dropping is not None
+    return LineSorter((exact, dropping), EVENTS.replication_key, WINDOW, on_unknown=unknown.append)
+
+
+def test_conforming_lines_are_forwarded_as_they_are():
+    assert sorter([]).sort([GOOD[0], GOOD[2]]) == [GOOD[0], GOOD[2]]
+
+
+def test_undeclared_keys_are_dropped_by_encoding_again_and_reported():
+    unknown: list[tuple[str, ...]] = []
+    plan = sorter(unknown).sort(GOOD)  # GOOD[1] has "x_extra"
+    assert [json.loads(item) for item in plan] == [
+        json.loads(GOOD[0]),
+        {k: v for k, v in json.loads(GOOD[1]).items() if k != "x_extra"},
+        json.loads(GOOD[2]),
+    ]
+    assert json.loads(plan[0])["amount"] == 9.5 and json.loads(plan[2])["amount"] == 10
+    assert type(json.loads(plan[2])["amount"]) is int  # 10 stays 10, never 10.0
+    assert unknown == [("x_extra",)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"id":true,"event_time_utc":"2025-03-04T06:00:00Z"}',  # refused by record_check
+        b'{"id":4,"event_time_utc":"2025-03-04T06:00:00+00:00"}',  # key to rewrite
+        b'{"id":4,"event_time_utc":"2025-03-04T06:00:00Z","is_upsell":1}',  # to conform
+        b'{"id":4, "trunc',
+        b"",
+    ],
+)
+def test_lines_the_record_path_must_see_keep_their_place(line: bytes):
+    lines = [GOOD[0], line, GOOD[2]]
+    assert sorter([]).sort(lines) == [GOOD[0], 1, GOOD[2]]
+
+
+def test_lines_outside_the_window_are_dropped():
+    outside = b'{"id":5,"event_time_utc":"2025-03-05T05:00:00Z"}'
+    assert sorter([]).sort([GOOD[0], outside, GOOD[2]]) == [GOOD[0], GOOD[2]]
+    assert sorter([]).sort([GOOD[1], outside]) == [sorter([]).sort([GOOD[1]])[0]]

@@ -42,7 +42,7 @@ from tap_exports.engine.windows import Window
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
-_CANONICAL_STAMPS = re.compile(rb"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)*")
+_CANONICAL_TEXT = re.compile(r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)*", re.ASCII)
 
 _MSGSPEC_TYPES: dict[str, Any] = {
     "string": str,
@@ -82,15 +82,13 @@ class Verdict:
 class FileCheck:
     """Checks one export file fed in compressed chunks (see the module docstring)."""
 
-    def __init__(
-        self, rows: msgspec.json.Decoder[list[Any]] | None, key: str, window: Window
-    ) -> None:
-        """Use `rows` (`rows_decoder(row_type(exact=False))`) to check a file of `window`.
+    def __init__(self, row: type[msgspec.Struct] | None, key: str, window: Window) -> None:
+        """Use `row` (`row_type(exact=False)`) to check a file of `window`.
 
-        Without `rows` (a schema msgspec cannot express) only the gzip stream is
+        Without `row` (a schema msgspec cannot express) only the gzip stream is
         checked, and the verdict is always "no".
         """
-        self._rows = rows
+        self._rows = None if row is None else msgspec.json.Decoder(row)
         self._key_of = attrgetter(_field_name(key))
         self._start = window.start_text
         self._end = window.end_text
@@ -100,7 +98,7 @@ class FileCheck:
         self._partial = b""
         self._records = 0
         self._outside = 0
-        self._refusal: str | None = None if rows is not None else "a schema not checkable in bulk"
+        self._refusal: str | None = None if row is not None else "a schema not checkable in bulk"
 
     def feed(self, compressed: bytes) -> None:
         """Check the next compressed bytes of the file.
@@ -132,7 +130,7 @@ class FileCheck:
         if not self._not_gzip and not self._inflate.eof:
             raise DownloadError("the file ends before its gzip stream does (cut short)")
         if self._partial:
-            self._check(self._partial)
+            self._check(self._partial, 0)
             self._partial = b""
         return Verdict(self._records, self._outside, self._refusal)
 
@@ -146,28 +144,36 @@ class FileCheck:
         return b"".join(out)
 
     def _lines(self, data: bytes) -> None:
-        cut = data.rfind(b"\n")
-        if cut < 0:
+        """Check the complete lines in `data`, keeping the last, partial one for later.
+
+        The lines between the first and last line break are checked in place (a
+        memoryview, no copy); only the line straddling two chunks is joined.
+        """
+        last = data.rfind(b"\n")
+        if last < 0:
             self._partial += data
             return
-        complete = self._partial + data[:cut]
-        self._partial = data[cut + 1 :]
-        self._check(complete)
+        first = data.find(b"\n")
+        self._check(self._partial + data[:first], 0)
+        if first < last:
+            self._check(memoryview(data)[first + 1 : last], data.count(b"\n", first + 1, last))
+        self._partial = data[last + 1 :]
 
-    def _check(self, lines: bytes) -> None:
-        """Check complete lines (without the final newline): all of them in one call."""
-        if self._refusal is not None or not lines:
+    def _check(self, lines: bytes | memoryview, breaks: int) -> None:
+        """Check complete lines (`breaks` line breaks between them): all in one call."""
+        if self._refusal is not None:
             return
         assert self._rows is not None  # a refusal is set without them
-        # A blank line becomes an empty array element, which the decoder refuses.
-        body = lines.replace(b"\r\n", b"\n").replace(b"\n", b",")
         try:
-            rows = self._rows.decode(b"[" + body + b"]")
+            rows = self._rows.decode_lines(lines)
         except msgspec.DecodeError as exc:
             self._refusal = f"a line is not a conforming record ({exc})"
             return
+        if len(rows) != breaks + 1:
+            self._refusal = "the file has blank lines"  # the target would choke on them
+            return
         stamps = list(map(self._key_of, rows))
-        if not _CANONICAL_STAMPS.fullmatch("".join(stamps).encode()):
+        if not _CANONICAL_TEXT.fullmatch("".join(stamps)):
             self._refusal = "timestamps not in canonical form"
             return
         self._records += len(rows)
@@ -183,7 +189,7 @@ class FileCheck:
     def inside(self, lines: list[bytes]) -> list[bytes]:
         """Of complete lines already found usable, those whose record is in the window."""
         assert self._rows is not None
-        rows = self._rows.decode(b"[" + b",".join(lines) + b"]")
+        rows = self._rows.decode_lines(b"\n".join(lines))
         return [
             line
             for line, stamp in zip(lines, map(self._key_of, rows), strict=True)
@@ -246,7 +252,7 @@ class LineSorter:
             self._report_unknown(str(exc), lines)
             forward = self._encoder.encode_lines(rows).split(b"\n")[:-1]
         stamps = list(map(self._key_of, rows))
-        if not _CANONICAL_STAMPS.fullmatch("".join(stamps).encode()):
+        if not _CANONICAL_TEXT.fullmatch("".join(stamps)):
             return self._one_by_one(lines)
         if not stamps or (min(stamps) >= self._start and max(stamps) < self._end):
             return forward
@@ -267,7 +273,7 @@ class LineSorter:
                     continue
                 out = None
             stamp = self._key_of(row)
-            if _CANONICAL_STAMPS.fullmatch(stamp.encode()) is None:
+            if _CANONICAL_TEXT.fullmatch(stamp) is None:
                 plan.append(index)
             elif self._start <= stamp < self._end:
                 if out is None:
@@ -397,16 +403,6 @@ class _RowBuilder:
             )
         except TypeError:  # a union msgspec cannot decode unambiguously
             raise _Inexpressible from None
-
-
-def rows_decoder(row: type[msgspec.Struct] | None) -> msgspec.json.Decoder[list[Any]] | None:
-    """A decoder of many lines at once (joined as one JSON array)."""
-    if row is None:
-        return None
-    try:
-        return msgspec.json.Decoder(list[row])  # type: ignore[valid-type]
-    except TypeError:
-        return None
 
 
 def _field_name(name: str) -> str:

@@ -48,7 +48,7 @@ _URL_EXPIRY_MARGIN = timedelta(seconds=5)
 Record = dict[str, Any]
 
 # Bytes read per chunk when copying a file as it is.
-_COPY_CHUNK_BYTES = 1 << 20
+_COPY_CHUNK_BYTES = 1 << 18
 
 
 class JobStatus(Enum):

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from tap_exports.sandbox.data import Dataset, DataSpec, Record, generate
-from tap_exports.sandbox.faults import Faults
+from tap_exports.sandbox.faults import DATA_FAULTS, Faults
 from tap_exports.sandbox.ratelimit import SlidingWindowLimiter
 
 WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -255,6 +255,8 @@ class CometlyEmulator:
             lines = [orjson.dumps(record) for record in export.selection(dataset)]
             clean = _gzip_lines(lines)
             self._rendered[export.query] = clean
+        if not self.faults.may_strike(DATA_FAULTS):
+            return clean  # the common case: no need to look inside
         lines = gzip.decompress(clean).splitlines()
         if self._damage(lines, export.stream):
             return _gzip_lines(lines)

@@ -67,6 +67,14 @@ class Faults:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         self._random = random.Random(self.seed)
 
+    def may_strike(self, kinds: frozenset[str]) -> bool:
+        """Tell whether any fault of `kinds` could strike now (consuming nothing)."""
+        with self._lock:
+            return any(
+                getattr(self, kind) > 0 or (kind in self.chaos_kinds and self.chaos > 0)
+                for kind in kinds
+            )
+
     def take(self, kind: str) -> bool:
         """Tell whether fault `kind` strikes now (consuming one of its countdown)."""
         with self._lock:
