@@ -14,13 +14,16 @@ fresh sandbox each time, in two modes per repeat:
 - sequential: `max_exports_in_flight=1`, the create-poll-download-repeat baseline.
 
 Printed: each mode's wall time (tap start to exit, median of --repeat runs), its ratio to
-the floor, the startup before the first export was created, and the speed-up; for the
-pipelined runs, the time from an export completing (the sandbox's clock, shared with this
-process) to its window's first RECORD reaching the tap's stdout, over the windows the tap
-was waiting for (their export completed after the previous window's last record): it
-should stay within one poll interval. As checks: RECORDs per stream against the sandbox's
-count, exports created against the plan, and the sandbox's 429s (refused requests, and
-requests sent during a hold), which should be 0.
+the floor and the speed-up, with the wall time cut into startup (to the first create),
+creating (first to last create; its floor is the first term above), the export time T and
+the tail (last export completed to exit). For the pipelined runs: the time from an export
+completing (the sandbox's clock, shared with this process) to its window's first RECORD
+reaching the tap's stdout, over the windows the tap was waiting for (their export completed
+after the previous window's last record): it should stay within one poll interval. As
+checks: RECORDs per stream against the sandbox's count, exports created against the plan,
+and the sandbox's 429s (refused requests, and requests sent during a hold), which should
+be 0. The tap gets the caller's environment without TAP_EXPORTS_* and PYTHONUNBUFFERED,
+so its settings and stdout buffering are those of a plain run.
 
     .venv/bin/python benchmarks/backfill.py [--days 30] [--processing-seconds 1] [--repeat 1]
 """
@@ -144,7 +147,12 @@ def run_tap(setup: Setup, in_flight: int | None, workdir: Path) -> Run:
             tap_config["max_exports_in_flight"] = in_flight
         config_file = workdir / "config.json"
         config_file.write_text(json.dumps(tap_config))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_EXPORTS_")}
+        # The caller's TAP_EXPORTS_* settings and PYTHONUNBUFFERED would change the run.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("TAP_EXPORTS_") and k != "PYTHONUNBUFFERED"
+        }
         with (workdir / "stderr.log").open("w+b") as stderr:
             started = time.monotonic()
             process = subprocess.Popen(
@@ -237,8 +245,11 @@ def scan(
 def waited_latencies(
     windows: dict[tuple[str, str], _Window], completed: dict[tuple[str, str], float]
 ) -> list[float]:
-    """Export completed -> first RECORD, for windows whose export completed after the
-    previous window's last RECORD (the first window: after the tap started)."""
+    """Export completed -> first RECORD, for the windows the tap had to wait for.
+
+    That is, whose export completed after the previous window's last RECORD (the first
+    window's: after the tap started).
+    """
     delivered = sorted((w.first, key) for key, w in windows.items() if w.first < math.inf)
     latencies = []
     previous_last = -math.inf

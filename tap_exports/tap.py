@@ -180,10 +180,11 @@ class TapExports(Tap):
         th.Property(
             "max_exports_in_flight",
             th.IntegerType,
-            default=10,
+            default=25,
             description=(
-                "Exports created ahead of the download, across streams: they process "
-                "while earlier windows download."
+                "Exports created ahead of the download, across streams, processing while "
+                "earlier windows download. To keep the create budget busy it must exceed "
+                "creations per minute x minutes an export takes (5 x 5 by default)."
             ),
         ),
         th.Property(

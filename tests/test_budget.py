@@ -40,13 +40,28 @@ def test_server_reporting_zero_remaining_waits_out_the_period():
     clock = ManualClock()
     budget = RateBudget("create", limit=5, period=60, clock=clock)
     send(budget, clock, 1)
-    budget.observe_remaining(0)  # someone else used the rest of the budget
+    budget.observe_remaining(0, used=1)  # someone else used the rest of the budget
     assert send(budget, clock, 1) == [60]
+
+
+def test_our_own_request_aging_out_before_the_answer_is_not_taken_for_a_strangers():
+    """The server counted 5 of ours (one sent 59.9 s ago included); by the time the
+    answer is read that one has aged out here. Still no stranger: nothing is booked."""
+    clock = ManualClock()
+    budget = RateBudget("create", limit=5, period=60, clock=clock)
+    send(budget, clock, 4)
+    clock.sleep(59.9)
+    with budget.slot() as used:
+        clock.sleep(0.2)  # the answer comes back after the first request aged out
+    budget.observe_remaining(0, used=used)
+    assert used == 5
+    now = clock.monotonic()
+    assert send(budget, clock, 4) == [now] * 4  # the four first have aged out: no wait
 
 
 def test_server_count_lower_than_ours_means_another_client_shares_the_key():
     clock = ManualClock()
     budget = RateBudget("create", limit=5, period=60, clock=clock)
     send(budget, clock, 1)
-    budget.observe_remaining(1)  # the server has seen 4 requests, we sent 1
+    budget.observe_remaining(1, used=1)  # the server has seen 4 requests, we sent 1
     assert send(budget, clock, 2) == [0, 60]

@@ -116,7 +116,7 @@ class ApiClient:
             raise_if_cancelled()
             problem: str
             try:
-                with rate.slot():
+                with rate.slot() as used:
                     response = self._session.request(
                         method,
                         url,
@@ -124,7 +124,7 @@ class ApiClient:
                         headers={"Content-Type": "application/json"} if payload else None,
                         timeout=self._timeout,
                     )
-                self._observe_rate_headers(response, rate)
+                self._observe_rate_headers(response, rate, used)
             except _TRANSIENT_ERRORS as exc:
                 problem = type(exc).__name__
             except requests.RequestException as exc:
@@ -163,10 +163,10 @@ class ApiClient:
             self._clock.sleep(delay)
 
     @staticmethod
-    def _observe_rate_headers(response: requests.Response, rate: RateBudget) -> None:
+    def _observe_rate_headers(response: requests.Response, rate: RateBudget, used: int) -> None:
         remaining = response.headers.get("X-RateLimit-Remaining")
         if remaining is not None and remaining.strip().isdigit():
-            rate.observe_remaining(int(remaining))
+            rate.observe_remaining(int(remaining), used=used)
 
 
 def _retry_after_seconds(response: requests.Response, *, default: float) -> float:

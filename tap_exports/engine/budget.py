@@ -44,11 +44,16 @@ class RateBudget:
         self._lock = threading.Lock()
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Wait for a free slot, hold it while the request runs, then log its end."""
-        self._acquire()
+    def slot(self) -> Iterator[int]:
+        """Wait for a free slot, hold it while the request runs, then log its end.
+
+        Yields how many requests of the period this budget had counted when the request
+        was sent, itself included: what to compare the server's count with (see
+        `observe_remaining`).
+        """
+        used = self._acquire()
         try:
-            yield
+            yield used
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -68,23 +73,27 @@ class RateBudget:
         with self._lock:
             self._hold_until = max(self._hold_until, self._clock.monotonic() + seconds)
 
-    def observe_remaining(self, remaining: int) -> None:
-        """Count requests the server saw but this budget did not (another client's)."""
+    def observe_remaining(self, remaining: int, *, used: int) -> None:
+        """Count requests the server saw but this budget did not (another client's).
+
+        `used` is this budget's count when the request was sent (from `slot`). The
+        server counted between sending and answering, so comparing with the count at
+        the answer instead would take one of ours that aged out meanwhile for a
+        stranger's, and book a request that never happened for a whole period.
+        """
         with self._lock:
             now = self._clock.monotonic()
-            self._wait_time_locked(now)  # drop what has aged out first
-            free = self.limit - len(self._finished) - self._in_flight
-            for _ in range(free - max(remaining, 0)):
+            for _ in range(self.limit - used - max(remaining, 0)):
                 self._finished.append(now)
 
-    def _acquire(self) -> None:
+    def _acquire(self) -> int:
         while True:
             with self._lock:
                 now = self._clock.monotonic()
                 wait = self._wait_time_locked(now)
                 if wait <= 0:
                     self._in_flight += 1
-                    return
+                    return len(self._finished) + self._in_flight
             self._clock.sleep(wait)
 
     def _wait_time_locked(self, now: float, *, spare: int = 0) -> float:

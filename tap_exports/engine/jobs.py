@@ -110,7 +110,7 @@ class LifecyclePolicy:
     retry_cooldown_seconds: float = 60.0
     max_url_refreshes: int = 3
     max_download_attempts: int = 3
-    max_exports_in_flight: int = 10
+    max_exports_in_flight: int = 25
     require_gzip: bool = False
 
 
