@@ -15,8 +15,9 @@ new one is created after a cooldown, and so is one still running at its deadline
 
 Downloads: a dropped connection is resumed inside `Downloader`; a file that still
 cannot be read whole (cut short, bad CRC, no Range support) is downloaded again and
-the records already delivered are skipped by count: the same export's file has the
-same bytes, so the same order.
+the lines already read are skipped by count: the same export's file has the same
+bytes, so the same lines in the same order. In BATCH mode the file is copied, checked
+on the way (`bulk.FileCheck`), and a failed copy starts over.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, auto
 from typing import TYPE_CHECKING
 
@@ -94,7 +94,6 @@ class Ticket:
     admitted: bool = False
     report: StatusReport | None = None
     error: Exception | None = None
-    outcome: str = field(default="no attempt made")
 
     @property
     def in_flight(self) -> bool:
@@ -442,7 +441,6 @@ class ExportScheduler:
     def _attempt_over(self, ticket: Ticket, outcome: str, *, timed_out: bool = False) -> None:
         attempts = self._policy.max_export_attempts
         logger.warning("%s (attempt %d of %d)", outcome, ticket.attempt, attempts)
-        ticket.outcome = outcome
         if ticket.attempt < attempts:
             self._to_create(ticket, after=self._policy.retry_cooldown_seconds)
         elif timed_out:
