@@ -9,6 +9,7 @@ window's end, so a stopped backfill resumes at the next window with nothing lost
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -267,8 +268,12 @@ class ExportStream(Stream):
                     yield from self._deliver(context, progress, ticket, read)
         except BaseException:
             # Failed or stopped: later streams will not be synced by this run, so their
-            # exports need no more polling (created ones stay in state for the next run).
-            self._exports_tap.services.scheduler.abandon()
+            # exports need no more polling. Those created stay in state for the next run,
+            # written now if possible (stdout may be what failed: then the error stands).
+            scheduler = self._exports_tap.services.scheduler
+            scheduler.abandon()
+            with contextlib.suppress(Exception):
+                scheduler.drain_notices(self._exports_tap.remember_export)
             raise
         if self._skipped:
             self.logger.warning(

@@ -57,9 +57,16 @@ def test_an_empty_file_has_no_records():
         (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00Z","amount":"9"}', "not a conforming"),
         (b'{"id":4, "trunc', "not a conforming record"),
         (b"[1, 2]", "not a conforming record"),
-        (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00.5Z"}', "canonical"),
-        (b'{"id":4,"event_time_utc":"2025-03-04 06:00:00Z"}', "canonical"),
-        (b"", "blank lines"),  # the target would choke on them
+        (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00.5Z"}', "not a conforming record"),
+        (b'{"id":4,"event_time_utc":"2025-03-04T25:61:00Z"}', "not a conforming record"),
+        (b'{"id":4,"event_time_utc":"2025-02-30T06:00:00Z"}', "not a real date"),
+        (b'{"id":4,"event_time_utc":"2025-03-04T06:00"}', "not a conforming record"),
+        (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00Z","amount":1e400}', "not a conforming"),
+        (b'{"id":123456789012345678901234567890,"event_time_utc":"2025-03-04T06:00:00Z"}', "not a"),
+        (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00Z","event_name":"\xff"}', "not a"),
+        (GOOD[0] + b"," + GOOD[2], "not a conforming record"),  # two records on a line
+        (b'{"id":4,"event_time_utc":"2025-03-04 06:00:00Z"}', "not a conforming record"),
+        (b"", "exactly one record"),  # a blank line: the target would choke on it
     ],
 )
 def test_anything_the_record_path_would_change_or_refuse_is_a_no(line: bytes, why: str):
@@ -99,7 +106,9 @@ def test_untyped_fields_pass_and_without_a_decoder_only_the_gzip_is_checked():
     schema = {"properties": {"id": {"type": "integer"}, "at": {"type": "string"}, "v": {}}}
     row = row_type(schema, primary_keys=("id",), replication_key="at", exact=False)
     assert row is not None
-    assert msgspec.json.decode(b'{"id":1,"at":"x","v":[{"any":"thing"}]}', type=row)
+    assert msgspec.json.decode(
+        b'{"id":1,"at":"2025-03-04T06:00:00Z","v":[{"any":"thing"}]}', type=row
+    )
     file_check = FileCheck(None, "at", WINDOW)
     file_check.feed(gzip.compress(b'{"id":1}\n')[:-3])
     with pytest.raises(DownloadError, match="cut short"):
@@ -138,6 +147,10 @@ def test_undeclared_keys_are_dropped_by_encoding_again_and_reported():
         b'{"id":4,"event_time_utc":"2025-03-04T06:00:00Z","is_upsell":1}',  # to conform
         b'{"id":4, "trunc',
         b"",
+        b'{"id":4,"event_time_utc":"2025-02-29T06:00:00Z"}',  # 2025 is a common year
+        b'{"id":4,"event_time_utc":"2025-03-04T06:00:00Z","event_name":"\xff"}',
+        b'{"id":18446744073709551615,"event_time_utc":"2025-03-04T06:00:00Z"}',
+        GOOD[0] + b"," + GOOD[2],  # two records on one line
     ],
 )
 def test_lines_the_record_path_must_see_keep_their_place(line: bytes):

@@ -234,3 +234,15 @@ class BudgetedPort(FakePort):
             if time.monotonic() >= self.complete_at:
                 return StatusReport(JobStatus.COMPLETED, download_url="https://files/x")
             return StatusReport(JobStatus.PROCESSING)
+
+
+def test_the_window_waited_for_is_created_even_when_reattached_exports_fill_every_place():
+    """Resumed with exports of later windows in state (and a lower cap than the killed
+    run had): the earlier window is still created, not left waiting for a place."""
+    port = FakePort()
+    port.reads.update({"later-1": 0, "later-2": 0})
+    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=1)
+    (first, _), (second, _), (third, _) = windows(3)
+    tickets = sched.submit("events", port, [(first, None), (second, "later-1"), (third, "later-2")])
+    jobs = take_all(tickets, sched)
+    assert [job.export_id for job in jobs] == ["x1", "later-1", "later-2"]

@@ -31,8 +31,9 @@ import zlib
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from operator import attrgetter
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 import orjson
@@ -42,12 +43,26 @@ from tap_exports.engine.windows import Window
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
-_CANONICAL_TEXT = re.compile(r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)*", re.ASCII)
+# A canonical UTC timestamp with a real month, day, hour, minute and second, checked by
+# msgspec as it decodes; what a pattern cannot tell (February 29 of a common year, April
+# 31) is checked afterwards on the few candidates (`_impossible_dates`).
+_CANONICAL = (
+    r"\A[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z\Z"
+)
+_STAMP = Annotated[str, msgspec.Meta(pattern=_CANONICAL)]
+_SHORT_MONTH_ENDS = ("-02-29T", "-02-30T", "-02-31T", "-04-31T", "-06-31T", "-09-31T", "-11-31T")
+# Integers orjson also reads as integers (beyond 64 bits it reads floats): a line the
+# record path would see differently is never forwarded. (msgspec bounds stop at int64;
+# the few integers above go the record path's way.)
+_INT = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+# A line msgspec cannot decode: not JSON, not UTF-8, or not of the declared types.
+_UNDECODABLE = (msgspec.DecodeError, UnicodeDecodeError)
 
 _MSGSPEC_TYPES: dict[str, Any] = {
     "string": str,
-    "integer": int,
-    "number": int | float,  # each decoded, and encoded again, as it was written
+    "integer": _INT,
+    "number": _INT | float,  # each decoded, and encoded again, as it was written
     "boolean": bool,
     "null": None,
     "array": list[msgspec.Raw],  # nested values are left to the target, as per record
@@ -166,15 +181,16 @@ class FileCheck:
         assert self._rows is not None  # a refusal is set without them
         try:
             rows = self._rows.decode_lines(lines)
-        except msgspec.DecodeError as exc:
+        except _UNDECODABLE as exc:
             self._refusal = f"a line is not a conforming record ({exc})"
             return
         if len(rows) != breaks + 1:
-            self._refusal = "the file has blank lines"  # the target would choke on them
+            # A blank line (the target would choke on it), or two records on one line.
+            self._refusal = "a line does not hold exactly one record"
             return
         stamps = list(map(self._key_of, rows))
-        if not _CANONICAL_TEXT.fullmatch("".join(stamps)):
-            self._refusal = "timestamps not in canonical form"
+        if _impossible_dates(stamps):
+            self._refusal = "a replication key is not a real date"
             return
         self._records += len(rows)
         self._outside += self._count_outside(stamps)
@@ -244,16 +260,16 @@ class LineSorter:
         forward: Sequence[bytes] = lines
         try:
             rows = self._many.decode(joined)
-        except msgspec.DecodeError as exc:
+        except _UNDECODABLE as exc:
             try:
                 rows = self._many_dropping.decode(joined)
-            except msgspec.DecodeError:
+            except _UNDECODABLE:
                 return self._one_by_one(lines)
             self._report_unknown(str(exc), lines)
             forward = self._encoder.encode_lines(rows).split(b"\n")[:-1]
         stamps = list(map(self._key_of, rows))
-        if not _CANONICAL_TEXT.fullmatch("".join(stamps)):
-            return self._one_by_one(lines)
+        if len(rows) != len(lines) or _impossible_dates(stamps):
+            return self._one_by_one(lines)  # a line holding two records, or a bad date
         if not stamps or (min(stamps) >= self._start and max(stamps) < self._end):
             return forward
         start, end = self._start, self._end
@@ -265,15 +281,15 @@ class LineSorter:
             out: bytes | None = line
             try:
                 row = self._one.decode(line)
-            except msgspec.DecodeError:
+            except _UNDECODABLE:
                 try:
                     row = self._one_dropping.decode(line)
-                except msgspec.DecodeError:
+                except _UNDECODABLE:
                     plan.append(index)  # blank, bad or to be conformed: the record path says
                     continue
                 out = None
             stamp = self._key_of(row)
-            if _CANONICAL_TEXT.fullmatch(stamp) is None:
+            if _impossible_dates([stamp]):
                 plan.append(index)
             elif self._start <= stamp < self._end:
                 if out is None:
@@ -292,6 +308,19 @@ class LineSorter:
             return
         if keys:
             self._on_unknown(keys)
+
+
+def _impossible_dates(stamps: list[str]) -> bool:
+    """Tell whether any canonical stamp names a day its month does not have."""
+    joined = "".join(stamps)
+    if not any(end in joined for end in _SHORT_MONTH_ENDS):
+        return False
+    for stamp in stamps:
+        try:
+            datetime.fromisoformat(stamp)
+        except ValueError:
+            return True
+    return False
 
 
 def row_type(
@@ -322,7 +351,7 @@ def row_type(
     optional: list[tuple[str, Any, Any]] = []
     try:
         for name, spec in properties.items():
-            python_type: Any = str  # the replication key: a timestamp, its form checked later
+            python_type: Any = _STAMP  # the replication key: a canonical timestamp
             if name != replication_key:
                 try:
                     python_type = build.value(spec)

@@ -195,6 +195,8 @@ class ExportScheduler:
                     if ticket.phase is _Phase.GAVE_UP:
                         assert ticket.error is not None
                         raise ticket.error
+                    if ticket.phase is _Phase.RELEASED:
+                        raise RuntimeError(f"{ticket.stream} window {ticket.window}: abandoned")
                     if not self._notices:
                         self._changed.wait(_IDLE_SECONDS)
         finally:
@@ -322,10 +324,13 @@ class ExportScheduler:
         now = self._clock.monotonic()
         waiting = [t for t in self._tickets if t.phase is _Phase.TO_CREATE]
         # A retry after a cooldown already holds its place; a new window needs a free one.
+        # The window waited for is always admitted: exports re-attached from state can
+        # fill every place with later windows, and nothing would ever release one.
         ready = [
             t
             for t in waiting
-            if t.create_after <= now and (t.admitted or in_flight < self._max_in_flight)
+            if t.create_after <= now
+            and (t.admitted or in_flight < self._max_in_flight or t is self._urgent)
         ]
         return min(ready, key=lambda t: t.order, default=None)
 
