@@ -43,14 +43,15 @@ from tap_exports.engine.windows import Window
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
-# A canonical UTC timestamp with a real month, day, hour, minute and second, checked by
-# msgspec as it decodes; what a pattern cannot tell (February 29 of a common year, April
-# 31) is checked afterwards on the few candidates (`_impossible_dates`).
-_CANONICAL = (
-    r"\A[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z\Z"
+# Canonical UTC timestamps with a real month, day, hour, minute and second, any number of
+# them joined: all of them checked by one regular expression (each exactly 20
+# characters, so the fixed-width pattern cannot straddle two). What a pattern cannot
+# tell (February 29 of a common year, April 31) is checked on the few candidates.
+_STAMP_WIDTH = 20
+_CANONICAL_STAMPS = re.compile(
+    r"(?:[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z)*"
 )
-_STAMP = Annotated[str, msgspec.Meta(pattern=_CANONICAL)]
 _SHORT_MONTH_ENDS = ("-02-29T", "-02-30T", "-02-31T", "-04-31T", "-06-31T", "-09-31T", "-11-31T")
 # Integers orjson also reads as integers (beyond 64 bits it reads floats): a line the
 # record path would see differently is never forwarded. (msgspec bounds stop at int64;
@@ -189,8 +190,8 @@ class FileCheck:
             self._refusal = "a line does not hold exactly one record"
             return
         stamps = list(map(self._key_of, rows))
-        if _impossible_dates(stamps):
-            self._refusal = "a replication key is not a real date"
+        if not _canonical(stamps):
+            self._refusal = "a replication key is not a canonical timestamp of a real date"
             return
         self._records += len(rows)
         self._outside += self._count_outside(stamps)
@@ -268,7 +269,7 @@ class LineSorter:
             self._report_unknown(str(exc), lines)
             forward = self._encoder.encode_lines(rows).split(b"\n")[:-1]
         stamps = list(map(self._key_of, rows))
-        if len(rows) != len(lines) or _impossible_dates(stamps):
+        if len(rows) != len(lines) or not _canonical(stamps):
             return self._one_by_one(lines)  # a line holding two records, or a bad date
         if not stamps or (min(stamps) >= self._start and max(stamps) < self._end):
             return forward
@@ -289,7 +290,7 @@ class LineSorter:
                     continue
                 out = None
             stamp = self._key_of(row)
-            if _impossible_dates([stamp]):
+            if not _canonical([stamp]):
                 plan.append(index)
             elif self._start <= stamp < self._end:
                 if out is None:
@@ -310,17 +311,19 @@ class LineSorter:
             self._on_unknown(keys)
 
 
-def _impossible_dates(stamps: list[str]) -> bool:
-    """Tell whether any canonical stamp names a day its month does not have."""
+def _canonical(stamps: list[str]) -> bool:
+    """Tell whether every stamp is a canonical UTC timestamp of a real date and time."""
     joined = "".join(stamps)
-    if not any(end in joined for end in _SHORT_MONTH_ENDS):
+    if len(joined) != _STAMP_WIDTH * len(stamps) or not _CANONICAL_STAMPS.fullmatch(joined):
         return False
-    for stamp in stamps:
-        try:
+    if not any(end in joined for end in _SHORT_MONTH_ENDS):
+        return True
+    try:
+        for stamp in stamps:
             datetime.fromisoformat(stamp)
-        except ValueError:
-            return True
-    return False
+    except ValueError:
+        return False
+    return True
 
 
 def row_type(
@@ -351,7 +354,7 @@ def row_type(
     optional: list[tuple[str, Any, Any]] = []
     try:
         for name, spec in properties.items():
-            python_type: Any = _STAMP  # the replication key: a canonical timestamp
+            python_type: Any = str  # the replication key: its form is checked afterwards
             if name != replication_key:
                 try:
                     python_type = build.value(spec)
