@@ -10,6 +10,7 @@ window's end, so a stopped backfill resumes at the next window with nothing lost
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import time
@@ -70,22 +71,14 @@ class ExportStream(Stream):
         self._check = record_check(
             spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
         )
-        self._file_row = row_type(
+        row = functools.partial(
+            row_type,
             spec.schema,
             primary_keys=spec.primary_keys,
             replication_key=spec.replication_key,
-            exact=False,
         )
-        exact, dropping = (
-            row_type(
-                spec.schema,
-                primary_keys=spec.primary_keys,
-                replication_key=spec.replication_key,
-                exact=True,
-                drop_unknown=drop_unknown,
-            )
-            for drop_unknown in (False, True)
-        )
+        self._file_row = row(exact=False)  # BATCH files: see `batch_files`
+        exact, dropping = row(exact=True), row(exact=True, drop_unknown=True)
         self._exact_rows = (exact, dropping) if exact and dropping else None
         self._passing_through = False
         # Messages of skipped lines, in order; a dict, as a file downloaded again would
