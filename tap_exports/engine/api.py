@@ -124,7 +124,9 @@ class ApiClient:
                         headers={"Content-Type": "application/json"} if payload else None,
                         timeout=self._timeout,
                     )
-                self._observe_rate_headers(response, rate, used)
+                    # Still holding the slot: no other thread may send before a 429's
+                    # hold is in place.
+                    wait = self._obey_rate_headers(response, rate, used)
             except _TRANSIENT_ERRORS as exc:
                 problem = type(exc).__name__
             except requests.RequestException as exc:
@@ -132,10 +134,8 @@ class ApiClient:
                 # exception's text may quote a header (the key) or a query string.
                 raise ApiError(f"{what} could not be sent ({type(exc).__name__})") from None
             else:
-                if response.status_code == _TOO_MANY_REQUESTS:
-                    wait = _retry_after_seconds(response, default=rate.period / rate.limit)
+                if wait is not None:
                     logger.info("%s: 429 Too Many Requests, waiting %.1fs as asked", what, wait)
-                    rate.hold_for(wait)
                     if self._clock.monotonic() + wait - started > self._retry.max_elapsed_seconds:
                         raise RetriesExhaustedError(
                             f"{what} is still rate limited after "
@@ -163,10 +163,18 @@ class ApiClient:
             self._clock.sleep(delay)
 
     @staticmethod
-    def _observe_rate_headers(response: requests.Response, rate: RateBudget, used: int) -> None:
+    def _obey_rate_headers(
+        response: requests.Response, rate: RateBudget, used: int
+    ) -> float | None:
+        """Apply the answer's rate headers to `rate`; for a 429, the hold it asks for."""
         remaining = response.headers.get("X-RateLimit-Remaining")
         if remaining is not None and remaining.strip().isdigit():
             rate.observe_remaining(int(remaining), used=used)
+        if response.status_code != _TOO_MANY_REQUESTS:
+            return None
+        wait = _retry_after_seconds(response, default=rate.period / rate.limit)
+        rate.hold_for(wait)
+        return wait
 
 
 def _retry_after_seconds(response: requests.Response, *, default: float) -> float:
