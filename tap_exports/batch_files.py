@@ -30,7 +30,7 @@ from singer_sdk.helpers._batch import BatchFileFormat
 from upath import UPath
 
 from tap_exports.engine.bulk import FileCheck
-from tap_exports.engine.decode import iter_ndjson
+from tap_exports.engine.decode import iter_line_runs, iter_ndjson
 
 if TYPE_CHECKING:
     import msgspec
@@ -45,8 +45,6 @@ logger = logging.getLogger(__name__)
 Manifest = tuple["BaseBatchFileEncoding", list[str]]
 Record = dict[str, Any]
 
-# Decompressed bytes read at a time when cutting a file into parts.
-_CUT_CHUNK_BYTES = 1 << 20
 # gzip level for cut parts: fast; the target decompresses them once.
 _CUT_LEVEL = 1
 
@@ -141,20 +139,17 @@ class WindowBatches:
         """
         urls: list[str] = []
         part: list[bytes] = []
-        with self._config.storage.open(name, "rb") as source, gzip.GzipFile(fileobj=source) as raw:
-            pending = b""
-            while chunk := raw.read(_CUT_CHUNK_BYTES):
-                lines = (pending + chunk).split(b"\n")
-                pending = lines.pop()
-                part += keep(lines) if keep else lines
-                while len(part) >= limit:
-                    urls.append(self._write_part(export_id, len(urls) + 1, part[:limit]))
-                    part = part[limit:]
-            if pending.strip():
-                part += keep([pending]) if keep else [pending]
-        while part:
-            urls.append(self._write_part(export_id, len(urls) + 1, part[:limit]))
-            part = part[limit:]
+        with self._config.storage.open(name, "rb") as source:
+            for run in iter_line_runs(cast("BinaryIO", source), source=name, require_gzip=True):
+                part += keep(run.lines) if keep else run.lines
+                full = len(part) - len(part) % limit
+                for start in range(0, full, limit):
+                    urls.append(
+                        self._write_part(export_id, len(urls) + 1, part[start : start + limit])
+                    )
+                part = part[full:]
+        if part:
+            urls.append(self._write_part(export_id, len(urls) + 1, part))
         return urls
 
     def _write_part(self, export_id: str, number: int, lines: list[bytes]) -> str:

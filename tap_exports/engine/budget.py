@@ -6,12 +6,12 @@ allows at most `limit` in any `period`: that satisfies a sliding window, and the
 a fixed one too, and stamping completion rather than sending time absorbs network
 latency (the server counted the request no later than we saw its answer).
 
-A budget lets one request out at a time (the scheduler's threads share it): the
-answer to a request in flight may be a 429, and its `Retry-After` holds every later
-request. On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
+On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
 request of the budget until then, and an `X-RateLimit-Remaining` lower than the budget
 expects means another client is using the same key: the difference is logged as spent
-now, so the budget slows down before the server has to refuse anything.
+now, so the budget slows down before the server has to refuse anything. The
+scheduler's threads share a budget, and it lets one request out at a time: the answer
+to a request in flight may be a 429 whose hold a request sent meanwhile would break.
 """
 
 from __future__ import annotations

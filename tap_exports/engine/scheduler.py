@@ -207,7 +207,12 @@ class ExportScheduler:
         """Free the ticket's place: downloaded, or given up on by the main thread."""
         with self._changed:
             ticket.phase = _Phase.RELEASED
+            self._forget_released()
             self._changed.notify_all()
+
+    def _forget_released(self) -> None:
+        """Drop finished tickets, so the workers' scans stay as short as what is open."""
+        self._tickets = [t for t in self._tickets if t.phase is not _Phase.RELEASED]
 
     def abandon(self) -> None:
         """Stop all work (the sync failed or was stopped) and wait briefly for the workers.
@@ -219,6 +224,7 @@ class ExportScheduler:
         with self._changed:
             for ticket in self._tickets:
                 ticket.phase = _Phase.RELEASED
+            self._forget_released()
             self._stop.set()
             self._stop = threading.Event()
             workers = list(self._workers.values())
