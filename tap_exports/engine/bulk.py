@@ -38,10 +38,10 @@ from typing import Annotated, Any, Union
 import msgspec
 import orjson
 
+from tap_exports.engine.decode import GZIP_MAGIC
 from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.windows import Window
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
 # Canonical UTC timestamps with a real month, day, hour, minute and second, any number of
 # them joined: all of them checked by one regular expression (each exactly 20
@@ -124,9 +124,9 @@ class FileCheck:
         """
         if self._not_gzip or not compressed:
             return
-        if len(self._head) < len(_GZIP_MAGIC):
-            self._head += compressed[: len(_GZIP_MAGIC)]
-            if not _GZIP_MAGIC.startswith(self._head[: len(_GZIP_MAGIC)]):
+        if len(self._head) < len(GZIP_MAGIC):
+            self._head += compressed[: len(GZIP_MAGIC)]
+            if not GZIP_MAGIC.startswith(self._head[: len(GZIP_MAGIC)]):
                 self._not_gzip = True  # read record by record, which says what it is
                 self._refusal = "the file is not gzip"
                 return

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 import orjson
-import requests
-import urllib3.exceptions
 
+from tap_exports.engine.download import NETWORK_ERRORS
 from tap_exports.engine.errors import DecodeError, DownloadError
 from tap_exports.engine.validate import RecordCheck
 
@@ -26,12 +25,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 _READ_BUFFER = 1 << 16
 # Decompressed bytes split into lines at a time.
 _RUN_BYTES = 1 << 20
-_NETWORK_ERRORS = (
-    urllib3.exceptions.HTTPError,
-    requests.RequestException,
-    ConnectionError,
-    TimeoutError,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +82,7 @@ def iter_line_runs(
         raise DownloadError(
             f"{source}: corrupt gzip data after line {line_number} ({exc})"
         ) from None
-    except _NETWORK_ERRORS as exc:
+    except NETWORK_ERRORS as exc:
         raise DownloadError(
             f"{source}: the connection failed after line {line_number} ({type(exc).__name__})"
         ) from None

@@ -32,7 +32,8 @@ from tap_exports.engine.redact import is_loopback_url, strip_query
 
 logger = logging.getLogger(__name__)
 
-_NETWORK_ERRORS = (
+# Network trouble while reading a body: the one list the reader and the decoder share.
+NETWORK_ERRORS = (
     urllib3.exceptions.HTTPError,
     requests.RequestException,
     ConnectionError,
@@ -158,7 +159,7 @@ class _ResumingStream(io.RawIOBase):
             assert self._response is not None
             try:
                 count = self._response.raw.readinto(buffer)
-            except _NETWORK_ERRORS as exc:
+            except NETWORK_ERRORS as exc:
                 self._resume(type(exc).__name__)
                 continue
             if count == 0 and self._total is not None and self._offset < self._total:
@@ -193,7 +194,7 @@ class _ResumingStream(io.RawIOBase):
                 )
             try:
                 response = self._downloader.get(url, offset=self._offset, etag=self._etag)
-            except _NETWORK_ERRORS as exc:
+            except NETWORK_ERRORS as exc:
                 if self._resumes_left <= 0:
                     raise DownloadError(
                         f"{self._label}: could not reach {shown} ({type(exc).__name__})"
