@@ -1,20 +1,20 @@
-"""BATCH mode: each window's export file goes to the target as it is, whenever it can.
+"""BATCH mode: each export file goes to the target as it is, whenever it can.
 
 singer-sdk's own BATCH path decodes every record and encodes it again into gzipped
-JSONL files. Cometly's export files already are gzipped JSONL, so for each window the
-file is downloaded into the batch storage (a presigned URL cannot go into a manifest:
-its query string would be stripped) and checked on the way (`engine/bulk.py`).
-Then one of three things happens:
+JSONL files. Export files that already are gzipped JSONL need neither: each file of a
+slice's export is downloaded into the batch storage (a presigned URL cannot go into a
+manifest: its query string would be stripped) and checked on the way
+(`engine/bulk.py`). Then one of three things happens:
 
 - the file holds exactly what the per-record path would deliver and no more than
   `batch_size` records: it is the batch file, byte for byte;
 - it holds such records but more of them (SDK targets read each batch file wholly into
-  memory), or also a few just outside the window: its lines are regrouped into files
+  memory), or also a few just outside the slice: its lines are regrouped into files
   of at most `batch_size`, those outside dropped, and recompressed (fast gzip level);
   no record is re-encoded;
-- anything else (records outside the window, a bad line, a timestamp to rewrite): its
-  records are read one by one from the stored copy, exactly as in RECORD mode, and
-  written with singer-sdk's own JSONL batcher.
+- anything else (another format, a bad line, a timestamp to rewrite): its records are
+  read one by one from the stored copy, exactly as in RECORD mode, and written with
+  singer-sdk's own JSONL batcher.
 """
 
 from __future__ import annotations
@@ -30,15 +30,16 @@ from singer_sdk.helpers._batch import BatchFileFormat
 from upath import UPath
 
 from tap_exports.engine.bulk import FileCheck
-from tap_exports.engine.decode import iter_line_runs, iter_ndjson
+from tap_exports.engine.decode import FileFormats, iter_line_runs, iter_records
 
 if TYPE_CHECKING:
     import msgspec
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
 
-    from tap_exports.engine.jobs import ExportJob, ExportPort, ExportReader, StatusReport
+    from tap_exports.engine.jobs import ExportFile, ExportJob, ExportPort, StatusReport
+    from tap_exports.engine.reader import ExportReader, FileDecoding
+    from tap_exports.engine.slices import Slice
     from tap_exports.engine.validate import RecordCheck
-    from tap_exports.engine.windows import Window
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ Record = dict[str, Any]
 
 # gzip level for cut parts: fast; the target decompresses them once.
 _CUT_LEVEL = 1
+# What a file found usable as it is must be: the stored copy is read back as such.
+_GZIP_NDJSON = FileFormats(always_gzip=True)
 
 
 def can_pass_through(batch_config: BatchConfig) -> bool:
@@ -55,8 +58,8 @@ def can_pass_through(batch_config: BatchConfig) -> bool:
     return encoding.format == BatchFileFormat.JSONL and encoding.compression == "gzip"
 
 
-class WindowBatches:
-    """Turns one window's completed export into BATCH manifests (see the module)."""
+class SliceBatches:
+    """Turns one slice's completed export into BATCH manifests (see the module)."""
 
     def __init__(
         self,
@@ -65,37 +68,44 @@ class WindowBatches:
         stream_name: str,
         batch_config: BatchConfig,
         reader: ExportReader,
+        decoding: FileDecoding,
         row: type[msgspec.Struct] | None,
-        replication_key: str,
-        record_path: Callable[[Iterable[Record], Window], Iterable[Record]],
+        replication_key: str | None,
+        record_path: Callable[[Iterable[Record], Slice], Iterable[Record]],
         check: RecordCheck,
         skip: Callable[[str], None] | None,
-        require_gzip: bool,
     ) -> None:
-        """`record_path` keeps a window's records, canonical, as RECORD mode does."""
+        """`record_path` keeps a slice's records, canonical, as RECORD mode does."""
         self._tap_name = tap_name
         self._stream = stream_name
         self._config = batch_config
         self._reader = reader
+        self._decoding = decoding
         self._row = row
         self._key = replication_key
         self._record_path = record_path
         self._check = check
         self._skip = skip
-        self._require_gzip = require_gzip
 
     def __call__(
         self, port: ExportPort, job: ExportJob, report: StatusReport
     ) -> Iterator[Manifest]:
-        """Download `job`'s file into storage and yield the manifest of its batch files."""
+        """Download each of `job`'s files into storage; yield their batch files' manifests."""
+        for file in self._reader.files(port, job, report):
+            yield from self._file_batches(port, job, file)
+
+    def _file_batches(
+        self, port: ExportPort, job: ExportJob, file: ExportFile
+    ) -> Iterator[Manifest]:
         storage = self._config.storage
         name = self._file_name(job.export_id, "export")
+        bounds = job.slice.bounds
         verdict = self._reader.save(
             port,
             job,
-            report,
+            file,
             open_sink=lambda: storage.open(name, "wb"),
-            check=lambda: FileCheck(self._row, self._key, job.window),
+            check=lambda: FileCheck(self._row, self._key, bounds),
         )
         limit = self._config.batch_size
         if verdict.usable_as_is and verdict.records <= limit:
@@ -108,13 +118,13 @@ class WindowBatches:
         try:
             if verdict.lines_usable:
                 logger.info(
-                    "%s: %d lines regrouped in files of up to %d (%d outside the window dropped)",
+                    "%s: %d lines regrouped in files of up to %d (%d outside the slice dropped)",
                     job,
                     verdict.records - verdict.outside,
                     limit,
                     verdict.outside,
                 )
-                keep = FileCheck(self._row, self._key, job.window).inside
+                keep = FileCheck(self._row, self._key, bounds).inside
                 parts = self._regrouped(
                     name, job.export_id, limit, keep if verdict.outside else None
                 )
@@ -140,7 +150,7 @@ class WindowBatches:
         urls: list[str] = []
         part: list[bytes] = []
         with self._config.storage.open(name, "rb") as source:
-            for run in iter_line_runs(cast("BinaryIO", source), source=name, require_gzip=True):
+            for run in iter_line_runs(cast("BinaryIO", source), source=name, formats=_GZIP_NDJSON):
                 part += keep(run.lines) if keep else run.lines
                 full = len(part) - len(part) % limit
                 for start in range(0, full, limit):
@@ -163,18 +173,19 @@ class WindowBatches:
     def _re_encoded(self, name: str, job: ExportJob) -> list[str]:
         """Read the stored file record by record (as RECORD mode does) and batch them."""
         with self._config.storage.open(name, "rb") as source:
-            records = iter_ndjson(
+            records = iter_records(
                 cast("BinaryIO", source),
                 source=str(job),
+                formats=self._decoding.formats,
+                columns=self._decoding.columns,
                 check=self._check,
                 skip=self._skip,
-                require_gzip=self._require_gzip,
             )
             batcher = Batcher(self._tap_name, self._stream, self._config)
             return [
                 url
                 for manifest in batcher.get_batches(
-                    records=iter(self._record_path(records, job.window))
+                    records=iter(self._record_path(records, job.slice))
                 )
                 for url in manifest
             ]

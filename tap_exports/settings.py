@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tap_exports.engine.api import RetryPolicy
 from tap_exports.engine.errors import ConfigError
@@ -22,9 +21,7 @@ from tap_exports.engine.redact import is_loopback_url
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit
 
-# Exports are scarce (5 per minute) and Cometly advertises 100,000+ records per export: big
-# windows by default; a window the API keeps failing is split (`min_window_minutes`).
-DEFAULT_WINDOW_DAYS = 365
+DEFAULT_PROVIDER = "cometly"
 DEFAULT_SETTLE_LAG_MINUTES = 15
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
 DEFAULT_MIN_WINDOW_MINUTES = 60
@@ -40,9 +37,11 @@ class Settings:
     provider: Provider
     api_key: str
     api_url: str
-    start_date: datetime
+    # None only for a provider whose streams are all full snapshots.
+    start_date: datetime | None
     end_date: datetime | None
-    timezone: ZoneInfo
+    # The timezone the provider reads dates in: window edges are its midnights.
+    zone: tzinfo
     window_days: int
     settle_lag: timedelta
     request_timeout_seconds: float
@@ -54,22 +53,26 @@ class Settings:
     raw: Mapping[str, Any]
 
 
-def parse_settings(config: Mapping[str, Any]) -> Settings:
+def parse_settings(
+    config: Mapping[str, Any], providers: Mapping[str, Provider] = PROVIDERS
+) -> Settings:
     """Validate `config` and return typed settings.
 
     Raises:
         ConfigError: naming the first setting that is wrong.
     """
-    provider_name = config.get("provider", "cometly")
-    provider = PROVIDERS.get(provider_name)
+    provider_name = config.get("provider") or DEFAULT_PROVIDER
+    provider = providers.get(provider_name)
     if provider is None:
-        raise ConfigError("provider", f"{provider_name!r} is not one of: {', '.join(PROVIDERS)}")
+        raise ConfigError("provider", f"{provider_name!r} is not one of: {', '.join(providers)}")
+    _refuse_other_providers_settings(config, provider, providers)
     api_key = str(config.get("api_key") or "").strip()
     if not api_key:
         raise ConfigError("api_key", "is required")
     if not api_key.isprintable():
         # Never echo the value: it is the secret.
         raise ConfigError("api_key", "contains a control character (a pasted line break?)")
+    # The key goes to this host only: the chosen provider's unless told otherwise.
     api_url = config.get("api_url") or provider.default_api_url
     scheme = urlsplit(api_url).scheme
     if scheme not in ("http", "https"):
@@ -80,10 +83,10 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
             "plain http would send the API key in clear; use https (http is only "
             "accepted for loopback addresses, such as the sandbox)",
         )
-    start_date = _timestamp(config, "start_date", required=True)
-    assert start_date is not None  # required=True guarantees it
+    incremental = any(spec.replication_key is not None for spec in provider.streams)
+    start_date = _timestamp(config, "start_date", required=incremental)
     end_date = _timestamp(config, "end_date", required=False)
-    if end_date is not None and end_date <= start_date:
+    if end_date is not None and start_date is not None and end_date <= start_date:
         raise ConfigError("end_date", "must be after 'start_date'")
     provider.validate_settings(config)
     return Settings(
@@ -92,8 +95,8 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
         api_url=api_url,
         start_date=start_date,
         end_date=end_date,
-        timezone=_zone(config.get("timezone")),
-        window_days=int(_positive(config, "window_days", DEFAULT_WINDOW_DAYS)),
+        zone=provider.planning_zone(config),
+        window_days=int(_positive(config, "window_days", provider.default_window_days)),
         settle_lag=timedelta(
             minutes=_at_least(config, "settle_lag_minutes", DEFAULT_SETTLE_LAG_MINUTES, 0)
         ),
@@ -121,7 +124,6 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
                     config, "max_exports_in_flight", _LIFECYCLE_DEFAULTS.max_exports_in_flight
                 )
             ),
-            require_gzip=provider.gzip_files,
         ),
         retry=RetryPolicy(
             max_attempts=int(
@@ -164,17 +166,25 @@ def _timestamp(config: Mapping[str, Any], setting: str, *, required: bool) -> da
     return parsed
 
 
-def _zone(value: Any) -> ZoneInfo:
-    if not value:
-        raise ConfigError(
-            "timezone",
-            "is required: the IANA name of the space's timezone (e.g. 'America/New_York'), "
-            "because the API reads every date it is sent in that timezone",
-        )
-    try:
-        return ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("timezone", f"{value!r} is not an IANA timezone name") from None
+def _refuse_other_providers_settings(
+    config: Mapping[str, Any], provider: Provider, providers: Mapping[str, Provider]
+) -> None:
+    """Stop on a setting that only another provider reads: it would be silently ignored.
+
+    A value equal to that setting's default counts as unset (Meltano may pass defaults).
+    """
+    for other in providers.values():
+        if other is provider:
+            continue
+        for setting in other.settings:
+            value = config.get(setting.name)
+            if value is None or value == setting.default or provider.setting(setting.name):
+                continue
+            raise ConfigError(
+                setting.name,
+                f"applies to provider '{other.name}' only, but 'provider' is "
+                f"'{provider.name}': remove it or set 'provider: {other.name}'",
+            )
 
 
 def _positive(config: Mapping[str, Any], setting: str, default: float) -> float:

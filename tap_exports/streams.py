@@ -1,10 +1,16 @@
-"""The one stream class: an incremental stream fed by export windows.
+"""The one stream class: records from one bulk export per slice, checkpointed per slice.
 
-singer-sdk's own bookmarking tracks the largest replication-key value seen, which is
-wrong for exports: rows inside a file are unordered, so a mid-file bookmark would skip
-the earlier rows of the window on resume. Here the bookmark moves only at window
-edges: when every record of a window has been written, STATE is emitted with the
-window's end, so a stopped backfill resumes at the next window with nothing lost.
+An incremental stream (with a replication key) is cut into time windows; a full
+snapshot (without one) into the partitions its provider plans. Either way the stream
+owns its state, and moves it only at slice edges:
+
+- singer-sdk's own bookmarking tracks the largest replication-key value seen, which is
+  wrong for exports: rows inside a file are unordered, so a mid-file bookmark would
+  skip the earlier rows of the window on resume. Here, when every record of a window
+  has been written, STATE is emitted with the window's end, so a stopped backfill
+  resumes at the next window with nothing lost;
+- a snapshot's state holds its plan and the parts delivered, so a stopped snapshot
+  resumes with the next part, and is forgotten once complete.
 """
 
 from __future__ import annotations
@@ -12,11 +18,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import orjson
 from singer_sdk import Stream
@@ -26,48 +29,53 @@ from singer_sdk.helpers.types import Context, Record
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
-from tap_exports.batch_files import WindowBatches, can_pass_through
+from tap_exports.batch_files import SliceBatches, can_pass_through
 from tap_exports.engine.bulk import LineSorter, row_type
-from tap_exports.engine.decode import decode_line
+from tap_exports.engine.decode import column_types
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
-from tap_exports.engine.progress import PlannedWindow, Progress
+from tap_exports.engine.progress import PlannedSlice, Progress
+from tap_exports.engine.reader import FileDecoding
+from tap_exports.engine.slices import Partition, Slice, Window
 from tap_exports.engine.timestamps import canonical_utc, parse_utc
 from tap_exports.engine.validate import record_check, unchanged_by_conformance
-from tap_exports.engine.windows import Window, split_window, sync_horizon
+from tap_exports.engine.windows import sync_horizon
+from tap_exports.fast_path import Forwarder, RecordWriter
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from singer_sdk import Tap
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
 
-    from tap_exports.engine.jobs import ExportJob, ExportPort, StatusReport
-    from tap_exports.engine.scheduler import Ticket
+    from tap_exports.engine.jobs import ExportJob, ExportPort, SnapshotPort, StatusReport
+    from tap_exports.engine.tickets import Ticket
     from tap_exports.providers.base import StreamSpec
-    from tap_exports.tap import TapExports
+    from tap_exports.run import ExportRun, SyncServices
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-# Reads one window's completed export: its records, or its BATCH manifests.
-_WindowReader = Callable[["ExportPort", "ExportJob", "StatusReport"], Iterable[_T]]
+# Reads one slice's completed export: its records, or its BATCH manifests.
+_SliceReader = Callable[["ExportPort", "ExportJob", "StatusReport"], Iterable[_T]]
 
 
 class ExportStream(Stream):
-    """A stream whose records come from one bulk export per window."""
+    """A stream whose records come from one bulk export per slice."""
 
-    #: Write records that need no SDK processing straight to stdout (see `_sync_records`).
+    #: Write records that need no SDK processing straight to stdout (see `fast_path`).
     fast_path = True
     #: In BATCH mode, hand export files to the target as they are (see `batch_files`).
     pass_through = True
 
-    def __init__(self, tap: TapExports, spec: StreamSpec) -> None:
-        """Declare the stream from its provider spec."""
+    def __init__(self, tap: Tap, spec: StreamSpec, run: ExportRun) -> None:
+        """Declare the stream from its provider spec; `run` is the sync it takes part in."""
         super().__init__(tap, schema=spec.schema, name=spec.name)
         self.primary_keys = list(spec.primary_keys)
         self.replication_key = spec.replication_key
-        self._exports_tap = tap
+        self._run = run
         self._spec = spec
-        self._pending_bookmark: tuple[Context | None, str] | None = None
+        # A state change to apply once the records before it are in a BATCH message.
+        self._pending: Callable[[], None] | None = None
         self._check = record_check(
             spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
         )
@@ -80,6 +88,7 @@ class ExportStream(Stream):
         self._file_row = row(exact=False)  # BATCH files: see `batch_files`
         exact, dropping = row(exact=True), row(exact=True, drop_unknown=True)
         self._exact_rows = (exact, dropping) if exact and dropping else None
+        self._columns = column_types(spec.schema)
         self._passing_through = False
         # Messages of skipped lines, in order; a dict, as a file downloaded again would
         # report the same lines twice.
@@ -87,20 +96,24 @@ class ExportStream(Stream):
         # This run's exports, queued by `schedule_exports`; None when not scheduled.
         self._tickets: list[Ticket] | None = None
 
+    @property
+    def _services(self) -> SyncServices:
+        return self._run.services
+
+    @property
+    def _decoding(self) -> FileDecoding:
+        return FileDecoding(self._services.settings.provider.file_formats, self._columns)
+
+    # -- the sync ---------------------------------------------------------------------------
+
     @override
     def _sync_records(
         self, context: Context | None = None, *, write_messages: bool = True
     ) -> Generator[Any, Any, Any]:
         """Sync records, forwarding those that need no SDK processing directly.
 
-        singer-sdk's per-record path (selection, type conformance, stream maps, its JSON
-        writer) costs several times what decoding does. When it would be a no-op (the
-        default identity map, nothing deselected, RECORD mode, no `--test` limit), the
-        lines of a file that already conform are forwarded inside RECORD messages
-        without being parsed and dumped again (`bulk.LineSorter` decides, a run of
-        lines at a time); other lines are parsed, and a record that conforms except for
-        undeclared keys is written with orjson; anything else goes through the SDK.
-        The tests comparing both paths' messages keep them identical.
+        See `fast_path`; it applies when singer-sdk's per-record path would be a no-op
+        (the default identity map, nothing deselected, RECORD mode, no `--test` limit).
         """
         if not (
             self.fast_path and write_messages and context is None and self._sdk_path_is_a_no_op()
@@ -113,17 +126,14 @@ class ExportStream(Stream):
             record_counter.with_context({})
             timer.with_context({})
             self._write_starting_replication_value(None)
-            for written in self._by_window(None, self._forwarded(_RecordWriter(self.name))):
+            for written in self._by_slice(None, self._forwarder()):
                 record_counter.increment(written)
                 self.state_manager.is_flushed = False
                 yield written
             self._finalize_state(self.stream_state)
         self._write_state_message()
 
-    def _forwarded(self, writer: _RecordWriter) -> _WindowReader[int]:
-        """A window reader that writes RECORD messages itself and yields how many."""
-        services = self._exports_tap.services
-        skip = self._skip if services.settings.skip_bad_records else None
+    def _forwarder(self) -> Forwarder:
         # The schema the SDK conforms to is the catalog's, which may differ from ours:
         # then no line is forwarded unparsed.
         unchanged = unchanged_by_conformance(self.effective_schema)
@@ -133,55 +143,36 @@ class ExportStream(Stream):
         def warn(unknown: tuple[str, ...]) -> None:
             _warn_unmapped_properties(self.name, unknown, self.logger)
 
-        def read(port: ExportPort, job: ExportJob, report: StatusReport) -> Iterator[int]:
-            sorter = None
-            if exact_rows is not None:
-                sorter = LineSorter(exact_rows, key, job.window, on_unknown=warn)
-            for run in services.reader.line_runs(port, job, report):
-                self._drain_notices()
-                plan = sorter.sort(run.lines) if sorter is not None else range(len(run.lines))
-                if plan is run.lines:
-                    writer.write_lines(run.lines)
-                    yield len(run.lines)
-                    continue
-                written = 0
-                forward: list[bytes] = []
-                for item in plan:
-                    if isinstance(item, bytes):
-                        forward.append(item)
-                        continue
-                    written += writer.write_lines(forward)
-                    forward = []
-                    record = decode_line(
-                        run.lines[item],
-                        run.first_line + item,
-                        source=str(job),
-                        check=self._check,
-                        skip=skip,
-                    )
-                    if record is not None and self._keep(record, job.window):
-                        self._write_parsed(record, writer, unchanged)
-                        written += 1
-                yield written + writer.write_lines(forward)
+        def sorter(job: ExportJob) -> LineSorter | None:
+            if exact_rows is None:
+                return None
+            return LineSorter(exact_rows, key, job.slice.bounds, on_unknown=warn)
 
-        return read
+        writer = RecordWriter(self.name)
 
-    def _write_parsed(
-        self,
-        record: Record,
-        writer: _RecordWriter,
-        unchanged: Callable[[Record], tuple[bool, list[str]]],
-    ) -> None:
-        """Write a parsed record with orjson if conformance would only drop keys, else via SDK."""
-        as_is, unknown = unchanged(record)
-        if not as_is:
-            self._write_record_message(record)
-            return
-        for key in unknown:
-            del record[key]
-        if unknown:
-            _warn_unmapped_properties(self.name, tuple(unknown), self.logger)
-        writer.write_lines([orjson.dumps(record)])
+        def write_parsed(record: Record) -> None:
+            """With orjson if conformance would only drop keys, else through the SDK."""
+            as_is, unknown = unchanged(record)
+            if not as_is:
+                self._write_record_message(record)
+                return
+            for name in unknown:
+                del record[name]
+            if unknown:
+                _warn_unmapped_properties(self.name, tuple(unknown), self.logger)
+            writer.write_lines([orjson.dumps(record)])
+
+        return Forwarder(
+            reader=self._services.reader,
+            decoding=self._decoding,
+            writer=writer,
+            sorter=sorter,
+            check=self._check,
+            skip=self._skip_policy(),
+            keep=lambda record, job: self._keep(record, job.slice),
+            write_parsed=write_parsed,
+            between_runs=self._run.drain_notices,
+        )
 
     def _sdk_path_is_a_no_op(self) -> bool:
         maps = self.stream_maps
@@ -198,29 +189,32 @@ class ExportStream(Stream):
             and all(self.mask.values())
         )
 
-    def schedule_exports(self) -> None:
-        """Plan this stream's windows and queue their exports with the run's scheduler.
+    # -- planning ---------------------------------------------------------------------------
 
-        See `TapExports.schedule_exports`; `get_records` then takes them in order.
+    def schedule_exports(self) -> None:
+        """Plan this stream's slices and queue their exports with the run's scheduler.
+
+        See `ExportRun.start`; `get_records` then takes them in order.
         """
         self._write_starting_replication_value(None)
-        services = self._exports_tap.services
-        plan = self._plan(None)
-        self._tickets = services.scheduler.submit(
-            self.name, services.port(self.name), [(p.window, p.attach) for p in plan]
+        self._tickets = self._services.scheduler.submit(
+            self.name,
+            self._services.port(self._spec),
+            [(p.slice, p.attach) for p in self._plan(None)],
         )
 
-    def _plan(self, context: Context | None) -> list[PlannedWindow]:
-        services = self._exports_tap.services
-        settings = services.settings
+    def _plan(self, context: Context | None) -> list[PlannedSlice]:
+        progress = Progress(self.get_context_state(context))
+        if self._spec.replication_key is None:
+            return self._plan_snapshot(progress)
+        settings = self._services.settings
+        assert settings.start_date is not None, "required for incremental streams"
         # A bookmark from a foreign state file may carry fractions of a second: round
         # down (re-reading part of a second is safe, skipping it is not).
         start = (self.get_starting_timestamp(context) or settings.start_date).replace(microsecond=0)
-        horizon = sync_horizon(services.clock.now(), settings.settle_lag, settings.end_date)
-        days = self._spec.fixed_window_days or settings.window_days
-        plan = Progress(self.get_context_state(context)).plan(
-            start, horizon, settings.timezone, days
-        )
+        horizon = sync_horizon(self._services.clock.now(), settings.settle_lag, settings.end_date)
+        days = self._spec.window_days or settings.window_days
+        plan = progress.plan(start, horizon, settings.zone, days)
         self.logger.info(
             "%s: %d window(s) of up to %d day(s) from %s to %s",
             self.name,
@@ -231,43 +225,57 @@ class ExportStream(Stream):
         )
         return plan
 
+    def _plan_snapshot(self, progress: Progress) -> list[PlannedSlice]:
+        """The parts of a snapshot left from a stopped run, or a new snapshot's parts."""
+        parts = progress.snapshot_left()
+        if parts is None:
+            port = cast("SnapshotPort", self._services.port(self._spec))
+            parts = port.partitions()
+            progress.start_snapshot(parts)
+            self.write_progress()
+            self.logger.info("%s: a new snapshot in %d part(s)", self.name, len(parts))
+        else:
+            self.logger.info("%s: resuming a snapshot, %d part(s) left", self.name, len(parts))
+        return progress.attach(parts)
+
+    # -- delivery ---------------------------------------------------------------------------
+
     @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
-        """Deliver the scheduled windows' records in order."""
-        yield from self._by_window(context, self._window_records)
+        """Deliver the scheduled slices' records in order."""
+        yield from self._by_slice(context, self._slice_records)
 
-    def _by_window(self, context: Context | None, read: _WindowReader[_T]) -> Iterator[_T]:
-        """Take each window's export in order, `read` it, and checkpoint after it.
+    def _by_slice(self, context: Context | None, read: _SliceReader[_T]) -> Iterator[_T]:
+        """Take each slice's export in order, `read` it, and checkpoint after it.
 
-        With a record limit (`--test`, dry runs) nothing is queued ahead: each window's
+        With a record limit (`--test`, dry runs) nothing is queued ahead: each slice's
         export is created only when the previous one has been read.
         """
         progress = Progress(self.get_context_state(context))
         self._skipped = {}
         if self._tickets is None and self.ABORT_AT_RECORD_COUNT is None and context is None:
-            self._exports_tap.schedule_exports(self)
+            self._run.start(self)
         tickets, self._tickets = self._tickets, None
         try:
             if tickets is None:
-                services = self._exports_tap.services
-                port = services.port(self.name)
+                scheduler = self._services.scheduler
+                port = self._services.port(self._spec)
                 for planned in self._plan(context):
-                    (ticket,) = services.scheduler.submit(
-                        self.name, port, [(planned.window, planned.attach)]
-                    )
+                    (ticket,) = scheduler.submit(self.name, port, [(planned.slice, planned.attach)])
                     yield from self._deliver(context, progress, ticket, read)
             else:
                 for ticket in tickets:
                     yield from self._deliver(context, progress, ticket, read)
         except BaseException:
-            # Failed or stopped: later streams will not be synced by this run, so their
-            # exports need no more polling. Those created stay in state for the next run,
-            # written now if possible (stdout may be what failed: then the error stands).
-            scheduler = self._exports_tap.services.scheduler
-            scheduler.abandon()
+            # Failed or stopped: later streams will not be synced by this run. Exports
+            # created stay in state for the next run, written now if possible (stdout
+            # may be what failed: then the error stands).
             with contextlib.suppress(Exception):
-                scheduler.drain_notices(self._exports_tap.remember_export)
+                self._run.close()
             raise
+        if self._spec.replication_key is None:
+            self._finish_snapshot(progress)
+        self._run.finished(self)
         if self._skipped:
             self.logger.warning(
                 "%s: skipped %d bad line(s) (bad_record_policy=skip); the first: %s",
@@ -277,109 +285,158 @@ class ExportStream(Stream):
             )
 
     def _deliver(
-        self, context: Context | None, progress: Progress, ticket: Ticket, read: _WindowReader[_T]
+        self, context: Context | None, progress: Progress, ticket: Ticket, read: _SliceReader[_T]
     ) -> Iterator[_T]:
-        """Read one window's export, splitting the window if the provider keeps failing it."""
-        services = self._exports_tap.services
-        settings = services.settings
-        scheduler = services.scheduler
-        window = ticket.window
+        """Read one slice's export, splitting the slice if the provider keeps failing it."""
+        scheduler = self._services.scheduler
+        piece = ticket.slice
         try:
-            job, report = scheduler.take(ticket, self._exports_tap.remember_export)
+            job, report = scheduler.take(ticket, self._run.remember)
             yield from read(ticket.port, job, report)
         except (ExportFailedError, ExportTimeoutError, DownloadError) as exc:
             # Given up on: the next run must create a new export, not re-attach this one.
-            progress.forget_export(window)
+            progress.forget_export(piece)
             halves = None
-            if isinstance(exc, ExportFailedError) and not self._spec.fixed_window_days:
-                halves = split_window(window, settings.min_window)
+            if isinstance(exc, ExportFailedError) and self._spec.splittable:
+                halves = piece.split(self._services.settings.min_window)
             if halves is None:
                 scheduler.release(ticket)
                 self.write_progress()
                 raise
-            self.logger.warning(
-                "%s window %s keeps failing: splitting it in two", self.name, window
-            )
-            progress.remember_split(window.end, halves[0].end - halves[0].start)
+            self.logger.warning("%s %s keeps failing: splitting it in two", self.name, piece)
+            self._remember_split(progress, piece, halves)
             self.write_progress()  # one STATE for both changes: a kill cannot split them
             for half in scheduler.replace(ticket, halves):
                 yield from self._deliver(context, progress, half, read)
             return
         scheduler.release(ticket)
-        self._checkpoint(context, window)
+        self._checkpoint(context, piece)
+
+    @staticmethod
+    def _remember_split(progress: Progress, piece: Slice, halves: tuple[Slice, Slice]) -> None:
+        if isinstance(piece, Window):
+            first = cast("Window", halves[0])
+            progress.remember_split(piece.end, first.end - first.start)
+        else:
+            progress.split_part(piece, cast("tuple[Partition, Partition]", halves))
+
+    def _skip_policy(self) -> Callable[[str], None] | None:
+        return self._skip if self._services.settings.skip_bad_records else None
 
     def _skip(self, problem: str) -> None:
         self._skipped[problem] = None
 
-    def _window_records(
+    def _slice_records(
         self, port: ExportPort, job: ExportJob, report: StatusReport
     ) -> Iterator[Record]:
-        """Read the export's records inside its window, with the replication key canonical.
-
-        The decoder's check has made sure the key is present and a timestamp.
-        """
-        services = self._exports_tap.services
-        records = services.reader.records(
-            port,
-            job,
-            report,
-            check=self._check,
-            skip=self._skip if services.settings.skip_bad_records else None,
+        """Read the export's records inside its slice, with the replication key canonical."""
+        records = self._services.reader.records(
+            port, job, report, self._decoding, check=self._check, skip=self._skip_policy()
         )
-        yield from self.in_window(records, job.window)
+        yield from self.in_slice(records, job.slice)
 
-    def in_window(self, records: Iterable[Record], window: Window) -> Iterator[Record]:
-        """Keep the records inside `window`, with the replication key made canonical."""
+    def in_slice(self, records: Iterable[Record], piece: Slice) -> Iterator[Record]:
+        """Keep the records inside `piece`, with the replication key made canonical."""
         outside = 0
         for record in records:
-            self._drain_notices()
-            if self._keep(record, window):
+            self._run.drain_notices()
+            if self._keep(record, piece):
                 yield record
             else:
                 outside += 1
         if outside:
-            self.logger.debug("%s window %s: %d record(s) outside it", self.name, window, outside)
+            self.logger.debug("%s %s: %d record(s) outside it", self.name, piece, outside)
 
-    def _keep(self, record: Record, window: Window) -> bool:
-        """Tell whether `record` is inside `window`; if so, make its key canonical.
+    def _keep(self, record: Record, piece: Slice) -> bool:
+        """Tell whether `record` is inside `piece`; if so, make its key canonical.
 
         The decoder's check has made sure the key is present and a timestamp.
         """
         key = self._spec.replication_key
-        stamp = record[key]
-        if not window.contains(stamp):
+        if key is None or piece.bounds is None:
+            return True
+        stamp = canonical_utc(record[key])
+        if not piece.bounds.admits(stamp):
             return False
-        record[key] = canonical_utc(stamp)
+        record[key] = stamp
         return True
 
-    def _drain_notices(self) -> None:
-        """Put exports created meanwhile into STATE now (cheap when there are none)."""
-        scheduler = self._exports_tap.services.scheduler
-        if scheduler.notices:
-            scheduler.drain_notices(self._exports_tap.remember_export)
+    # -- state --------------------------------------------------------------------------------
+
+    def remember_export(self, job: ExportJob) -> None:
+        """Put a just-created export's id in this stream's state and emit STATE at once.
+
+        Runs on the main thread only (the scheduler hands ids over as notices through
+        the run), so state is never changed while it is being written.
+        """
+        Progress(self.get_context_state(None)).remember_export(job.export_id, job.slice)
+        self.write_progress()
 
     def write_progress(self) -> None:
         """Emit STATE now, so an export id or a split reaches the state store at once.
 
         The bookmark in it is whatever was already safe; only the extra keys changed.
+        `_write_state_message` is private SDK API; the resume tests cover it.
         """
         self.state_manager.is_flushed = False
         self._write_state_message()
 
-    def _checkpoint(self, context: Context | None, window: Window) -> None:
-        """Move the bookmark to the window's end: now in RECORD mode, later in BATCH mode.
+    def _checkpoint(self, context: Context | None, piece: Slice) -> None:
+        """Record `piece` as delivered: now in RECORD mode, after its batch in BATCH mode.
 
-        Called once the generator is resumed after the window's last record, which the
-        SDK has written by then. `_write_state_message` is private SDK API; the resume
-        tests cover it. In BATCH mode those records may still sit in a batch file not
-        yet announced, so the bookmark waits in `_pending_bookmark` (see `get_batches`):
+        Called once the generator is resumed after the slice's last record, which the
+        SDK has written by then. In BATCH mode those records may still sit in a batch
+        file not yet announced, so the change waits in `_pending` (see `get_batches`):
         even the state the SDK writes on SIGTERM must not pass them.
         """
-        if self.get_batch_config(self.config) is not None and not self._passing_through:
-            self._pending_bookmark = (context, window.end_text)
+        state = self.get_context_state(context)
+        if isinstance(piece, Window):
+            self._when_delivered(functools.partial(self._set_bookmark, state, piece.end_text))
+        else:
+            self._when_delivered(functools.partial(Progress(state).part_done, piece))
+
+    def _finish_snapshot(self, progress: Progress) -> None:
+        """Every part delivered: forget the snapshot, so the next run takes a new one."""
+        self._when_delivered(progress.finish_snapshot)
+
+    def _when_delivered(self, change: Callable[[], None]) -> None:
+        """Apply a state change once the records before it are delivered.
+
+        In RECORD mode (and for files handed over as they are) that is now. The SDK's
+        own batches are announced later, so the change waits in `_pending`, after any
+        change already waiting.
+        """
+        if self.get_batch_config(self.config) is None or self._passing_through:
+            change()
+            self.write_progress()
             return
-        self._set_bookmark(context, window.end_text)
-        self._write_state_message()
+        earlier = self._pending
+
+        def both() -> None:
+            if earlier is not None:
+                earlier()
+            change()
+
+        self._pending = both
+
+    def _set_bookmark(self, state: dict[str, Any], value: str) -> None:
+        state["replication_key"] = self._spec.replication_key
+        state["replication_key_value"] = value
+        Progress(state).passed(parse_utc(value))
+
+    def _apply_pending(self) -> None:
+        if self._pending is not None:
+            self._pending()
+            self._pending = None
+            self.state_manager.is_flushed = False
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, Any], *, context: Context | None = None
+    ) -> None:
+        """Do nothing per record: the bookmark moves at slice edges only (see module)."""
+
+    # -- BATCH ------------------------------------------------------------------------------
 
     @override
     def get_batches(
@@ -389,84 +446,33 @@ class ExportStream(Stream):
 
         The SDK writes the BATCH message (then STATE) for each yielded manifest before
         asking for the next, so on resuming every record pulled so far is delivered:
-        that is when a window's bookmark may move. Files handed over as they are hold
-        whole windows, so the window's checkpoint comes right after its manifest; the
-        SDK's batches cut across windows, so the bookmark waits for the next one.
+        that is when a slice's state may move. Files handed over as they are hold whole
+        slices, so the slice's checkpoint comes right after its manifests; the SDK's
+        batches cut across slices, so the change waits for the next one.
         """
         if self.pass_through and can_pass_through(batch_config) and self._sdk_path_is_a_no_op():
             self._write_starting_replication_value(context)  # else sdk#976: no start
             self._passing_through = True
             try:
-                yield from self._by_window(context, self._window_batches(batch_config))
+                yield from self._by_slice(context, self._slice_batches(batch_config))
             finally:
                 self._passing_through = False
             return
         for batch in super().get_batches(batch_config, context):
             yield batch
-            self._apply_pending_bookmark()
-        self._apply_pending_bookmark()
+            self._apply_pending()
+        self._apply_pending()
 
-    def _window_batches(self, batch_config: BatchConfig) -> WindowBatches:
-        services = self._exports_tap.services
-        return WindowBatches(
+    def _slice_batches(self, batch_config: BatchConfig) -> SliceBatches:
+        return SliceBatches(
             tap_name=self.tap_name,
             stream_name=self.name,
             batch_config=batch_config,
-            reader=services.reader,
+            reader=self._services.reader,
+            decoding=self._decoding,
             row=self._file_row,
             replication_key=self._spec.replication_key,
-            record_path=self.in_window,
+            record_path=self.in_slice,
             check=self._check,
-            skip=self._skip if services.settings.skip_bad_records else None,
-            require_gzip=services.settings.lifecycle.require_gzip,
+            skip=self._skip_policy(),
         )
-
-    def _apply_pending_bookmark(self) -> None:
-        if self._pending_bookmark is not None:
-            self._set_bookmark(*self._pending_bookmark)
-            self._pending_bookmark = None
-
-    def _set_bookmark(self, context: Context | None, value: str) -> None:
-        state = self.get_context_state(context)
-        state["replication_key"] = self._spec.replication_key
-        state["replication_key_value"] = value
-        Progress(state).passed(parse_utc(value))
-        self.state_manager.is_flushed = False
-
-    @override
-    def _increment_stream_state(
-        self, latest_record: dict[str, Any], *, context: Context | None = None
-    ) -> None:
-        """Do nothing per record: the bookmark moves at window edges only (see module)."""
-
-
-class _RecordWriter:
-    """Writes RECORD messages as singer-sdk would, around records already serialised.
-
-    Bytes go to stdout's binary buffer; singer-sdk writes STATE through the text layer
-    and flushes it, which flushes these bytes first, so message order is kept.
-    `time_extracted` is read at most once a second rather than for every record.
-    """
-
-    def __init__(self, stream: str) -> None:
-        self._head = b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
-        self._out = sys.stdout
-        self._binary = getattr(self._out, "buffer", None)
-        self._tail = b""
-        self._read_at = float("-inf")
-
-    def write_lines(self, records: list[bytes]) -> int:
-        """Write one RECORD message per serialised record; return how many."""
-        if not records:
-            return 0
-        now = time.monotonic()
-        if now - self._read_at >= 1.0:
-            extracted = datetime.now(UTC).isoformat()
-            self._tail = b',"time_extracted":"' + extracted.encode() + b'"}\n'
-            self._read_at = now
-        data = self._head + (self._tail + self._head).join(records) + self._tail
-        if self._binary is not None:
-            self._binary.write(data)
-        else:  # a text-only stdout (a test capturing output)
-            self._out.write(data.decode())
-        return len(records)

@@ -1,8 +1,12 @@
-"""A manual clock for unit tests of pure engine parts (no patching of `time`)."""
+"""Clocks for unit tests of engine parts (nothing patched: the engine takes a clock)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+
+from tap_exports.engine.clock import SystemClock
 
 
 class ManualClock:
@@ -23,3 +27,28 @@ class ManualClock:
         if seconds > 0:
             self.sleeps.append(seconds)
             self.elapsed += seconds
+
+
+class ScaledClock(SystemClock):
+    """The real clock run `factor` times faster, for threaded code that waits.
+
+    A scheduler test can then use a provider's real intervals (a 5 s poll, an hour's
+    timeout) and still take milliseconds, with nothing patched: every wait of the
+    engine goes through its clock.
+    """
+
+    def __init__(self, factor: float = 1000.0) -> None:
+        self.factor = factor
+        self._origin = time.monotonic()
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._origin) * self.factor
+
+    def now(self) -> datetime:
+        return datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=self.monotonic())
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds / self.factor)
+
+    def wait(self, condition: threading.Condition, seconds: float) -> None:
+        super().wait(condition, seconds / self.factor)

@@ -10,8 +10,8 @@ import pytest
 
 from tap_exports.engine.bulk import FileCheck, LineSorter, Verdict, row_type
 from tap_exports.engine.errors import DownloadError
+from tap_exports.engine.slices import Window
 from tap_exports.engine.timestamps import parse_utc
-from tap_exports.engine.windows import Window
 from tap_exports.providers.cometly import COMETLY
 
 EVENTS = COMETLY.stream("events")
@@ -26,7 +26,7 @@ GOOD = [
 
 
 def check(lines: list[bytes], *, chunk: int = 7, data: bytes | None = None) -> Verdict:
-    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW)
+    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds)
     data = gzip.compress(b"\n".join(lines) + b"\n") if data is None else data
     for at in range(0, len(data), chunk):
         file_check.feed(data[at : at + chunk])
@@ -57,7 +57,8 @@ def test_an_empty_file_has_no_records():
         (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00Z","amount":"9"}', "not a conforming"),
         (b'{"id":4, "trunc', "not a conforming record"),
         (b"[1, 2]", "not a conforming record"),
-        (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00.5Z"}', "canonical"),
+        (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00.1234567Z"}', "canonical"),
+        (b'{"id":4,"event_time_utc":"2025-03-04T06:00:00.Z"}', "canonical"),
         (b'{"id":4,"event_time_utc":"2025-03-04T25:61:00Z"}', "canonical"),
         (b'{"id":4,"event_time_utc":"2025-02-30T06:00:00Z"}', "canonical"),
         (b'{"id":4,"event_time_utc":"2025-03-04T06:00"}', "canonical"),
@@ -73,6 +74,26 @@ def test_anything_the_record_path_would_change_or_refuse_is_a_no(line: bytes, wh
     verdict = check([*GOOD[:2], line, GOOD[2]])
     assert not verdict.usable_as_is
     assert verdict.refusal is not None and why in verdict.refusal
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["2025-03-04T05:00:00.000001Z", "2025-03-04T06:00:00.5Z", "2025-03-05T04:59:59.999999Z"],
+)
+def test_fractional_canonical_stamps_inside_the_window_pass_as_they_are(stamp: str):
+    line = b'{"id":4,"event_time_utc":"' + stamp.encode() + b'"}'
+    verdict = check([*GOOD[:2], line, GOOD[2]])
+    assert verdict.usable_as_is, verdict.refusal
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["2025-03-04T04:59:59.999999Z", "2025-03-05T05:00:00.000001Z", "2025-03-05T05:00:00.5Z"],
+)
+def test_fractional_stamps_just_outside_the_window_are_counted_for_dropping(stamp: str):
+    line = b'{"id":4,"event_time_utc":"' + stamp.encode() + b'"}'
+    verdict = check([*GOOD[:2], line, GOOD[2]])
+    assert verdict.lines_usable and verdict.outside == 1
 
 
 def test_a_key_split_across_two_lines_is_not_taken_for_one():
@@ -92,7 +113,7 @@ def test_records_just_outside_the_window_are_counted_for_dropping(stamp: str):
     verdict = check([GOOD[0], line, *GOOD[1:], line])
     assert verdict == Verdict(5, outside=2)
     assert verdict.lines_usable and not verdict.usable_as_is
-    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW)
+    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds)
     assert file_check.inside([GOOD[0], line, GOOD[1]]) == [GOOD[0], GOOD[1]]
 
 
@@ -118,7 +139,7 @@ def test_untyped_fields_pass_and_without_a_decoder_only_the_gzip_is_checked():
     assert msgspec.json.decode(
         b'{"id":1,"at":"2025-03-04T06:00:00Z","v":[{"any":"thing"}]}', type=row
     )
-    file_check = FileCheck(None, "at", WINDOW)
+    file_check = FileCheck(None, "at", WINDOW.bounds)
     file_check.feed(gzip.compress(b'{"id":1}\n')[:-3])
     with pytest.raises(DownloadError, match="cut short"):
         file_check.verdict()
@@ -128,7 +149,9 @@ def sorter(unknown: list[tuple[str, ...]]) -> LineSorter:
     exact = row_type(EVENTS.schema, **KEYS, exact=True)
     dropping = row_type(EVENTS.schema, **KEYS, exact=True, drop_unknown=True)
     assert exact is not None and dropping is not None
-    return LineSorter((exact, dropping), EVENTS.replication_key, WINDOW, on_unknown=unknown.append)
+    return LineSorter(
+        (exact, dropping), EVENTS.replication_key, WINDOW.bounds, on_unknown=unknown.append
+    )
 
 
 def test_conforming_lines_are_forwarded_as_they_are():

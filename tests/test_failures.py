@@ -78,22 +78,25 @@ def test_missing_required_setting_fails_at_start(sandbox: Sandbox, tmp_path: Pat
     del config["timezone"]
     outcome = run_cli(config, tmp_path)
     assert outcome.returncode == 1
-    assert "'timezone' is a required property" in outcome.stderr
+    assert "setting 'timezone': is required" in outcome.stderr
+    assert sandbox.emulator.exports_created(DEMO_KEY) == 0
 
 
 def test_expired_download_url_is_refreshed_from_the_status_endpoint():
     with Sandbox(sandbox_config(faults=Faults(expired_urls=2))) as sandbox:
         result = sync(tap_config(sandbox))
-        assert sandbox.config.faults.expired_urls == 0
+        assert sandbox.config.faults.struck == {"expired_urls": 2}
         for stream in STREAMS:
             assert ids(result.records(stream)) == ids(expected(sandbox, stream))
 
 
 def test_failed_export_is_recreated_not_repolled():
     with Sandbox(sandbox_config(faults=Faults(failed_exports=1))) as sandbox:
+        sandbox.config.faults.struck.clear()
         result = sync(tap_config(sandbox, **ONE_DAY))
         # One window per stream plus the one re-created export.
         assert sandbox.emulator.exports_created(DEMO_KEY) == len(STREAMS) + 1
+        assert sandbox.config.faults.struck == {"failed_exports": 1}
         for stream in STREAMS:
             assert ids(result.records(stream)) == ids(expected(sandbox, stream, **_range()))
 
@@ -102,6 +105,7 @@ def test_export_failing_every_attempt_stops_without_advancing_state(tmp_path: Pa
     with Sandbox(sandbox_config(faults=Faults(failed_exports=100))) as sandbox:
         with pytest.raises(ExportFailedError, match="failed 2 times"):
             sync(tap_config(sandbox, max_export_attempts=2, **ONE_DAY))
+        assert sandbox.config.faults.struck["failed_exports"] >= 2
         outcome = run_cli(tap_config(sandbox, max_export_attempts=2, **ONE_DAY), tmp_path)
         assert outcome.returncode == 1
         assert _bookmarks(outcome.stdout) == {}
@@ -112,6 +116,7 @@ def test_stuck_export_is_recreated_then_fails_naming_export_and_window():
     with Sandbox(config) as sandbox, pytest.raises(ExportTimeoutError) as raised:
         sync(tap_config(sandbox, export_timeout_seconds=0.2, **ONE_DAY))
     assert sandbox.emulator.exports_created(DEMO_KEY, "companies") == 3  # max_export_attempts
+    assert sandbox.config.faults.struck["stuck_exports"] >= 3
     message = str(raised.value)
     window = "[2025-03-02T05:00:00Z, 2025-03-03T05:00:00Z)"
     last = max(i for i, (stream, _) in enumerate(sandbox.emulator.created) if stream == "companies")
@@ -124,6 +129,7 @@ def test_stuck_export_is_recreated_and_the_sync_completes():
     with Sandbox(sandbox_config(faults=Faults(stuck_exports=1))) as sandbox:
         result = sync(tap_config(sandbox, export_timeout_seconds=0.3, **ONE_DAY))
         assert sandbox.emulator.exports_created(DEMO_KEY) == len(STREAMS) + 1
+        assert sandbox.config.faults.struck == {"stuck_exports": 1}
         for stream in STREAMS:
             assert ids(result.records(stream)) == ids(expected(sandbox, stream, **_range()))
 
@@ -132,6 +138,7 @@ def test_file_truncated_every_time_stops_without_advancing_state(tmp_path: Path)
     with Sandbox(sandbox_config(faults=Faults(truncated_files=100))) as sandbox:
         with pytest.raises(DownloadError, match="truncated download"):
             sync(tap_config(sandbox, **ONE_DAY))
+        assert sandbox.config.faults.struck["truncated_files"] >= 3  # every download attempt
         outcome = run_cli(tap_config(sandbox, **ONE_DAY), tmp_path)
         assert outcome.returncode == 1
         assert _bookmarks(outcome.stdout) == {}
@@ -143,6 +150,7 @@ def test_file_truncated_every_time_stops_without_advancing_state(tmp_path: Path)
 def test_server_errors_are_retried():
     with Sandbox(sandbox_config(faults=Faults(server_errors=2))) as sandbox:
         result = sync(tap_config(sandbox, **ONE_DAY))
+        assert sandbox.config.faults.struck == {"server_errors": 2}
         assert ids(result.records("companies")) == ids(expected(sandbox, "companies", **_range()))
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tap_exports.engine.progress import IN_FLIGHT, SPLIT, Progress
-from tap_exports.engine.windows import Window
+from tap_exports.engine.slices import Window
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -20,8 +20,8 @@ def test_export_in_flight_at_the_bookmark_is_planned_first_with_its_id():
     progress = Progress(state)
     progress.remember_export("1001", Window(utc(2025, 3, 1, 5), utc(2025, 3, 3, 5)))
     plan = progress.plan(utc(2025, 3, 1, 5), utc(2025, 3, 5, 5), NEW_YORK, 30)
-    assert (plan[0].window.end, plan[0].attach) == (utc(2025, 3, 3, 5), "1001")
-    assert (plan[1].window.start, plan[1].window.end, plan[1].attach) == (
+    assert (plan[0].slice.end, plan[0].attach) == (utc(2025, 3, 3, 5), "1001")
+    assert (plan[1].slice.start, plan[1].slice.end, plan[1].attach) == (
         utc(2025, 3, 3, 5),
         utc(2025, 3, 5, 5),
         None,
@@ -49,7 +49,7 @@ def test_split_region_is_cut_small_then_planning_goes_back_to_days():
     progress = Progress({})
     progress.remember_split(utc(2025, 3, 3, 5), timedelta(hours=12))
     plan = progress.plan(utc(2025, 3, 2, 5), utc(2025, 3, 5, 5), NEW_YORK, 30)
-    assert [(p.window.start, p.window.end) for p in plan] == [
+    assert [(p.slice.start, p.slice.end) for p in plan] == [
         (utc(2025, 3, 2, 5), utc(2025, 3, 2, 17)),
         (utc(2025, 3, 2, 17), utc(2025, 3, 3, 5)),
         (utc(2025, 3, 3, 5), utc(2025, 3, 5, 5)),
@@ -79,4 +79,4 @@ def test_what_the_bookmark_passed_is_forgotten():
 def test_a_hand_edited_state_is_ignored_not_fatal():
     state = {IN_FLIGHT: [{"export_id": 1}], SPLIT: "soon"}
     plan = Progress(state).plan(utc(2025, 3, 1, 5), utc(2025, 3, 2, 5), NEW_YORK, 1)
-    assert [(p.window.start, p.attach) for p in plan] == [(utc(2025, 3, 1, 5), None)]
+    assert [(p.slice.start, p.attach) for p in plan] == [(utc(2025, 3, 1, 5), None)]

@@ -1,11 +1,17 @@
-"""The sandbox as a product: it must behave like Cometly's documented API."""
+"""The sandbox as a product: it must behave like Cometly's documented API.
+
+The server around the emulator is shared by every provider: the registry, its 404s, the
+CLI and its counters are tested here too.
+"""
 
 from __future__ import annotations
 
 import gzip
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,9 +23,12 @@ from tap_exports.sandbox import (
     Faults,
     Limits,
     Sandbox,
+    SandboxConfig,
     Space,
     Timing,
 )
+from tap_exports.sandbox.cometly import CometlyEmulator
+from tap_exports.sandbox.registry import EMULATORS
 from tests.conftest import sandbox_config
 
 RANGE = {"start_date": "2025-03-02 00:00:00", "end_date": "2025-03-02 23:59:59"}
@@ -115,7 +124,8 @@ def test_download_host_acts_like_s3(sandbox: Sandbox):
     session = api(sandbox)
     export_id = post(session, "/companies/exports", RANGE).json()["export_id"]
     url = completed(session, f"/companies/exports/{export_id}")["download_url"]
-    assert requests.get(url).status_code == 200
+    served = requests.get(url)
+    assert (served.status_code, served.headers["Content-Type"]) == (200, "application/gzip")
     with_key = requests.get(url, headers={"Authorization": f"Bearer {DEMO_KEY}"})
     assert with_key.status_code == 400
     assert "<Code>InvalidArgument</Code>" in with_key.text
@@ -174,6 +184,7 @@ def test_command_line_sandbox_starts_and_answers():
         first_line = process.stdout.readline()
         api_url = first_line.split()[-1]
         assert urlsplit(api_url).path == "/public-api/v1"
+        assert process.stdout.readline().split() == ["provider:", "cometly"]
         answer = requests.post(
             f"{api_url}/companies/exports",
             json=RANGE,
@@ -184,3 +195,84 @@ def test_command_line_sandbox_starts_and_answers():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_help_shows_every_flag_with_its_default_provider_included():
+    shown = subprocess.run(
+        [sys.executable, "-m", "tap_exports.sandbox", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    text = " ".join(shown.split())  # argparse wraps to the terminal's width
+    assert "--provider {cometly} whose export API to emulate (default: cometly)" in text
+    assert "--port PORT API port (0: any free port) (default: 8765)" in text
+    assert (
+        "--create-limit CREATE_LIMIT export creations per space per rate period (default: 5)"
+        in (text)
+    )
+
+
+def test_registry_builds_the_cometly_emulator_by_name():
+    def no_urls(file_name: str, *, ttl_seconds: int, born_expired: bool) -> str:
+        raise AssertionError("nothing is signed here")
+
+    emulator = EMULATORS["cometly"](SandboxConfig(), no_urls)
+    assert isinstance(emulator, CometlyEmulator)
+    assert (emulator.name, emulator.api_prefix) == ("cometly", "/public-api/v1")
+    assert SandboxConfig().provider == "cometly"
+    with Sandbox(sandbox_config(provider="cometly")) as sandbox:
+        assert isinstance(sandbox.emulator, CometlyEmulator)
+        assert urlsplit(sandbox.api_url).path == "/public-api/v1"
+
+
+def test_unknown_provider_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown sandbox provider 'nope'; known: cometly$"):
+        Sandbox(SandboxConfig(provider="nope"))
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/nope", "/public-api/v2/companies/exports", "/public-api/v1x"]
+)
+def test_unknown_path_prefix_is_404_in_the_providers_envelope(sandbox: Sandbox, path):
+    root = sandbox.api_url.removesuffix("/public-api/v1")
+    answer = requests.post(root + path, json=RANGE, headers={"Authorization": f"Bearer {DEMO_KEY}"})
+    assert (answer.status_code, answer.json()) == (404, {"message": "Not found."})
+    assert answer.headers["Content-Type"] == "application/json"
+
+
+def test_header_names_are_case_insensitive(sandbox: Sandbox):
+    answer = requests.post(
+        f"{sandbox.api_url}/companies/exports",
+        json=RANGE,
+        headers={"authorization": f"Bearer {DEMO_KEY}"},
+    )
+    assert answer.status_code == 202
+
+
+def test_counters_stay_exact_under_concurrent_requests():
+    threads, reads, downloads = 8, 20, 2
+    config = sandbox_config(
+        timing=Timing(queued_seconds=0, processing_seconds=0, url_ttl_seconds=900),
+        limits=Limits(create=threads + 1, status=threads * reads, period_seconds=60),
+    )
+    start = threading.Barrier(threads)
+
+    def client(sandbox: Sandbox, shared: int) -> None:
+        session = api(sandbox)
+        assert post(session, "/contacts/exports", RANGE).status_code == 202
+        start.wait()  # every thread reads the same export's status at once
+        for _ in range(reads):
+            status = get(session, f"/companies/exports/{shared}")
+            assert status.status_code == 200
+        for _ in range(downloads):
+            assert requests.get(status.json()["download_url"]).status_code == 200
+
+    with Sandbox(config) as sandbox, ThreadPoolExecutor(threads) as pool:
+        shared = post(api(sandbox), "/companies/exports", RANGE).json()["export_id"]
+        for done in [pool.submit(client, sandbox, shared) for _ in range(threads)]:
+            done.result()
+        assert len(sandbox.emulator.created) == threads + 1
+        assert sandbox.emulator.status_reads == {shared: threads * reads}
+        assert len(sandbox.downloads) == threads * downloads

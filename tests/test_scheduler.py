@@ -22,9 +22,10 @@ from tap_exports.engine.errors import (
     ExportTimeoutError,
     NotFoundError,
 )
-from tap_exports.engine.jobs import ExportJob, JobStatus, LifecyclePolicy, StatusReport
-from tap_exports.engine.scheduler import ExportScheduler, Ticket
-from tap_exports.engine.windows import Window
+from tap_exports.engine.jobs import ExportFile, ExportJob, JobStatus, LifecyclePolicy, StatusReport
+from tap_exports.engine.scheduler import ExportScheduler
+from tap_exports.engine.slices import Window
+from tap_exports.engine.tickets import Ticket
 
 POLICY = LifecyclePolicy(
     poll_interval_seconds=0.01,
@@ -72,7 +73,9 @@ class FakePort:
                 return StatusReport(JobStatus.PROCESSING)
             if export_id in self.failed:
                 return StatusReport(JobStatus.FAILED, message="boom")
-            return StatusReport(JobStatus.COMPLETED, download_url=f"https://files/{export_id}")
+            return StatusReport(
+                JobStatus.COMPLETED, files=(ExportFile("part", f"https://files/{export_id}"),)
+            )
 
 
 def windows(count: int) -> list[tuple[Window, str | None]]:
@@ -99,7 +102,7 @@ def test_exports_are_created_in_submission_order_and_taken_in_order():
     planned = windows(7)
     jobs = take_all(sched.submit("events", port, planned), sched)
     assert port.created == [window for window, _ in planned]
-    assert [job.window for job in jobs] == [window for window, _ in planned]
+    assert [job.slice for job in jobs] == [window for window, _ in planned]
 
 
 def test_never_more_exports_ahead_than_allowed():
@@ -204,7 +207,7 @@ def test_the_export_waited_for_is_polled_first_when_the_status_budget_is_tight()
     latency = time.monotonic() - port.complete_at
     assert time.monotonic() - started >= 0.2
     assert latency <= policy.poll_interval_seconds + 0.1  # a read's own slot, on a busy box
-    sched.abandon()
+    sched.close()
 
 
 def test_abandon_stops_the_workers():
@@ -212,7 +215,7 @@ def test_abandon_stops_the_workers():
     sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=3)
     sched.submit("companies", port, windows(3))
     time.sleep(0.05)
-    sched.abandon()
+    sched.close()
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline and any(
         t.name.startswith("exports-") for t in threading.enumerate()
@@ -232,7 +235,9 @@ class BudgetedPort(FakePort):
     def status(self, export_id: str) -> StatusReport:
         with self.budget.slot():
             if time.monotonic() >= self.complete_at:
-                return StatusReport(JobStatus.COMPLETED, download_url="https://files/x")
+                return StatusReport(
+                    JobStatus.COMPLETED, files=(ExportFile("part", "https://files/x"),)
+                )
             return StatusReport(JobStatus.PROCESSING)
 
 

@@ -8,12 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tap_exports.engine.slices import Window
 from tap_exports.engine.windows import (
-    Window,
     is_unambiguous_wall_clock,
     plan_fixed_windows,
     plan_windows,
-    split_window,
     start_of_local_day,
     sync_horizon,
     wall_clock_at_or_after,
@@ -141,13 +140,13 @@ def test_window_bounds_must_be_whole_seconds():
 
 def test_split_halves_a_window_on_whole_seconds_down_to_a_minimum():
     window = Window(utc(2025, 3, 1, 5), utc(2025, 3, 1, 6, 0, 1))
-    first, second = split_window(window, timedelta(minutes=10))
+    first, second = window.split(timedelta(minutes=10))
     assert (first.start, first.end, second.end) == (
         window.start,
         utc(2025, 3, 1, 5, 30),
         window.end,
     )
-    assert split_window(window, timedelta(minutes=31)) is None
+    assert window.split(timedelta(minutes=31)) is None
 
 
 def test_fixed_windows_tile_the_range():

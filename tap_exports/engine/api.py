@@ -8,7 +8,9 @@ Every request to a provider's API goes through `ApiClient.request_json`, which
 - retries 5xx, connection errors and read timeouts with jittered exponential backoff,
   bounded both by attempts and by total time (`RetryPolicy`);
 - turns what cannot succeed (401, 403, 404, 422, other 4xx) into one-line errors that
-  carry the API's own message and never the request's headers or query string.
+  carry the API's own message and never the request's headers or query string. Which
+  error class a status becomes, and the advice added to it, is the provider's to say
+  (`ErrorRule`), over defaults that fit most APIs.
 """
 
 from __future__ import annotations
@@ -50,6 +52,23 @@ _TOO_MANY_REQUESTS = 429
 
 
 @dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """What an HTTP error status means for one provider: an error class and advice."""
+
+    kind: type[ApiError]
+    advice: str = ""
+
+
+DEFAULT_ERROR_RULES: Mapping[int, ErrorRule] = {
+    401: ErrorRule(
+        AuthenticationError, "The API key was not accepted: check the 'api_key' setting"
+    ),
+    403: ErrorRule(PermissionDeniedError, "The key lacks permission for this request"),
+    404: ErrorRule(NotFoundError),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Bounds for retrying transient failures; both bounds apply, whichever is first."""
 
@@ -78,8 +97,13 @@ class ApiClient:
         timeout_seconds: float,
         retry: RetryPolicy,
         clock: Clock,
+        error_rules: Mapping[int, ErrorRule] | None = None,
     ) -> None:
-        """Prepare a session; `headers` carry the provider's authentication."""
+        """Prepare a session; `headers` carry the provider's authentication.
+
+        `error_rules` are the provider's, over `DEFAULT_ERROR_RULES`.
+        """
+        self._error_rules = {**DEFAULT_ERROR_RULES, **(error_rules or {})}
         self._base_url = base_url.rstrip("/")
         self._budgets = budgets
         self._timeout = timeout_seconds
@@ -147,7 +171,7 @@ class ApiClient:
                 if response.status_code in _TRANSIENT_STATUSES:
                     problem = f"{response.status_code} {response.reason}"
                 else:
-                    return _json_or_raise(response, what)
+                    return _json_or_raise(response, what, self._error_rules)
             failures += 1
             delay = next(delays)
             elapsed = self._clock.monotonic() - started
@@ -191,7 +215,9 @@ def _retry_after_seconds(response: requests.Response, *, default: float) -> floa
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
-def _json_or_raise(response: requests.Response, what: str) -> dict[str, Any]:
+def _json_or_raise(
+    response: requests.Response, what: str, rules: Mapping[int, ErrorRule]
+) -> dict[str, Any]:
     status = response.status_code
     if 200 <= status < 300:
         try:
@@ -203,26 +229,19 @@ def _json_or_raise(response: requests.Response, what: str) -> dict[str, Any]:
         if not isinstance(document, dict):
             raise ApiError(f"{what} answered {status} with JSON that is not an object")
         return document
-    detail = api_error_message(response)
-    said = f"{what} answered {status}: {detail}"
-    if status == 401:
-        raise AuthenticationError(
-            f"{said}. The API key was not accepted: check the 'api_key' setting", status=status
-        )
-    if status == 403:
-        raise PermissionDeniedError(
-            f"{said}. The key lacks permission or the subscription is inactive", status=status
-        )
-    if status == 404:
-        raise NotFoundError(said, status=status)
-    raise RequestRejectedError(said, status=status)
+    said = f"{what} answered {status}: {api_error_message(response)}"
+    rule = rules.get(status, ErrorRule(RequestRejectedError))
+    if rule.advice:
+        said += f"{'' if said.endswith('.') else '.'} {rule.advice}"
+    raise rule.kind(said, status=status)
 
 
 def api_error_message(response: requests.Response) -> str:
     """Extract the human message of an error body, whatever envelope the API uses.
 
-    Cometly sends `{"message"}`, Cornect `{"detail": {"message"}}`, Userpilot
-    `{"errors": [{"message"}]}`; anything else is quoted, shortened.
+    The envelopes export APIs use: `{"message"}`, `{"detail": {"message"}}` (or a
+    plain or listed `detail`), `{"errors": [{"message"}]}`; anything else is quoted,
+    shortened.
     """
     try:
         document = orjson.loads(response.content)

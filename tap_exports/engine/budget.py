@@ -1,10 +1,12 @@
-"""Request pacing: never send a request the API's per-space limit would refuse.
+"""Request pacing: never send a request the API's limit would refuse.
 
-Cometly documents limits "per Space, per minute" without saying whether the window is
-fixed or sliding. `RateBudget` keeps a log of when its recent requests *finished* and
-allows at most `limit` in any `period`: that satisfies a sliding window, and therefore
-a fixed one too, and stamping completion rather than sending time absorbs network
-latency (the server counted the request no later than we saw its answer).
+APIs document limits as "N per minute", often without saying whether the window is
+fixed or sliding, or refill a token bucket. `RateBudget` keeps a log of when its
+recent requests *finished* and allows at most `limit` in any `period`: that satisfies
+a sliding window, and therefore a fixed one too (and a token bucket that holds
+`limit` tokens and refills at `limit` per `period`), and
+stamping completion rather than sending time absorbs network latency (the server
+counted the request no later than we saw its answer).
 
 On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
 request of the budget until then, and an `X-RateLimit-Remaining` lower than the budget

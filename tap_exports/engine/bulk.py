@@ -4,17 +4,18 @@ Two callers: BATCH mode asks it of a whole file (`FileCheck`), RECORD mode of ea
 of lines (`LineSorter`), to forward lines inside RECORD messages without parsing and
 dumping each record again.
 
-In BATCH mode the target reads gzipped JSONL files, which is what Cometly's export
-files already are. Handing the downloaded file over unchanged skips decoding and
+In BATCH mode the target reads gzipped JSONL files, which is what many providers'
+export files already are. Handing the downloaded file over unchanged skips decoding and
 re-encoding every record, but only if the file holds exactly the records the
 per-record path would have delivered:
 
 - every line is one JSON object whose top-level fields have the types the schema
   allows, with the primary key present (what `validate.record_check` enforces);
-- its replication key is a canonical UTC timestamp (`YYYY-MM-DDTHH:MM:SSZ`, what the
-  per-record path rewrites every key to) inside the window. Records just outside (an
-  API's inclusive end bound lets in the next window's first second) are counted: the
-  caller then drops those lines, still without re-encoding any record.
+- its replication key (an incremental stream's) is a canonical UTC timestamp (what the
+  per-record path rewrites every key to, `timestamps.is_canonical`) inside the slice
+  (`slices.StampBounds`, the one membership rule). Records just outside (an API's
+  inclusive end bound lets in the next window's first second) are counted: the caller
+  then drops those lines, still without re-encoding any record.
 
 `FileCheck` is fed the compressed bytes as they are downloaded. It decompresses them
 (which also verifies the gzip CRC and length), decodes complete lines many at a time
@@ -28,30 +29,30 @@ from __future__ import annotations
 
 import re
 import zlib
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, TypeVar, Union
 
 import msgspec
 import orjson
 
 from tap_exports.engine.decode import GZIP_MAGIC
 from tap_exports.engine.errors import DownloadError
-from tap_exports.engine.windows import Window
+from tap_exports.engine.slices import StampBounds
 
 _LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
-# Canonical UTC timestamps with a real month, day, hour, minute and second, any number of
-# them joined: all of them checked by one regular expression (each exactly 20
-# characters, so the fixed-width pattern cannot straddle two). What a pattern cannot
-# tell (February 29 of a common year, April 31) is checked on the few candidates.
-_STAMP_WIDTH = 20
+# Canonical UTC timestamps (`slices`) with a real month, day, hour, minute and second,
+# joined by line breaks: all of them checked by one regular expression. A value holding
+# a line break itself would pass as two, which the count of breaks catches. What a
+# pattern cannot tell (February 29 of a common year, April 31) is checked on the few
+# candidates.
 _CANONICAL_STAMPS = re.compile(
     r"(?:[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z)*"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?Z(?:\n|\Z))*"
 )
+_T = TypeVar("_T")
 _SHORT_MONTH_ENDS = ("-02-29T", "-02-30T", "-02-31T", "-04-31T", "-06-31T", "-09-31T", "-11-31T")
 # Integers orjson also reads as integers (beyond 64 bits it reads floats): a line the
 # record path would see differently is never forwarded. (msgspec bounds stop at int64;
@@ -98,16 +99,17 @@ class Verdict:
 class FileCheck:
     """Checks one export file fed in compressed chunks (see the module docstring)."""
 
-    def __init__(self, row: type[msgspec.Struct] | None, key: str, window: Window) -> None:
-        """Use `row` (`row_type(exact=False)`) to check a file of `window`.
+    def __init__(
+        self, row: type[msgspec.Struct] | None, key: str | None, bounds: StampBounds | None
+    ) -> None:
+        """Use `row` (`row_type(exact=False)`) to check a file of a slice with `bounds`.
 
-        Without `row` (a schema msgspec cannot express) only the gzip stream is
-        checked, and the verdict is always "no".
+        `key` is the replication key (None for a full-snapshot stream). Without `row`
+        (a schema msgspec cannot express) only the gzip stream is checked, and the
+        verdict is always "no".
         """
         self._rows = None if row is None else msgspec.json.Decoder(row)
-        self._key_of = attrgetter(_field_name(key))
-        self._start = window.start_text
-        self._end = window.end_text
+        self._stamps = _Stamps(key, bounds)
         self._inflate = zlib.decompressobj(wbits=31)
         self._head = b""
         self._not_gzip = False
@@ -189,29 +191,20 @@ class FileCheck:
             # A blank line (the target would choke on it), or two records on one line.
             self._refusal = "a line does not hold exactly one record"
             return
-        stamps = list(map(self._key_of, rows))
-        if not _canonical(stamps):
+        stamps = self._stamps.of(rows)
+        if stamps is None:
             self._refusal = "a replication key is not a canonical timestamp of a real date"
             return
         self._records += len(rows)
-        self._outside += self._count_outside(stamps)
-
-    def _count_outside(self, stamps: list[str]) -> int:
-        """How many canonical stamps fall outside the window (compared as text)."""
-        if min(stamps) >= self._start and max(stamps) < self._end:
-            return 0
-        ordered = sorted(stamps)
-        return bisect_left(ordered, self._start) + len(ordered) - bisect_left(ordered, self._end)
+        self._outside += self._stamps.count_outside(stamps)
 
     def inside(self, lines: list[bytes]) -> list[bytes]:
-        """Of complete lines already found usable, those whose record is in the window."""
+        """Of complete lines already found usable, those whose record is in the slice."""
         assert self._rows is not None
         rows = self._rows.decode_lines(b"\n".join(lines))
-        return [
-            line
-            for line, stamp in zip(lines, map(self._key_of, rows), strict=True)
-            if self._start <= stamp < self._end
-        ]
+        stamps = self._stamps.of(rows)
+        assert stamps is not None  # the lines were found usable
+        return self._stamps.keep(lines, stamps)
 
 
 class LineSorter:
@@ -229,12 +222,14 @@ class LineSorter:
     def __init__(
         self,
         rows: tuple[type[msgspec.Struct], type[msgspec.Struct]],
-        key: str,
-        window: Window,
+        key: str | None,
+        bounds: StampBounds | None,
         *,
         on_unknown: Callable[[tuple[str, ...]], None],
     ) -> None:
-        """Sort lines of `window`'s file with `rows` (exact, and exact but dropping).
+        """Sort lines of a slice's file with `rows` (exact, and exact but dropping).
+
+        `key` is the replication key and `bounds` the slice's (None for a snapshot).
 
         `on_unknown` hears the undeclared keys of the first record of a run that had
         some (singer-sdk warns about them).
@@ -246,9 +241,7 @@ class LineSorter:
         self._one_dropping = msgspec.json.Decoder(dropping)
         self._declared = frozenset(dropping.__struct_encode_fields__)
         self._encoder = msgspec.json.Encoder()
-        self._key_of = attrgetter(_field_name(key))
-        self._start = window.start_text
-        self._end = window.end_text
+        self._stamps = _Stamps(key, bounds)
         self._on_unknown = on_unknown
 
     def sort(self, lines: list[bytes]) -> Sequence[bytes | int]:
@@ -268,13 +261,12 @@ class LineSorter:
                 return self._one_by_one(lines)
             self._report_unknown(str(exc), lines)
             forward = self._encoder.encode_lines(rows).split(b"\n")[:-1]
-        stamps = list(map(self._key_of, rows))
-        if len(rows) != len(lines) or not _canonical(stamps):
+        stamps = self._stamps.of(rows) if len(rows) == len(lines) else None
+        if stamps is None:
             return self._one_by_one(lines)  # a line holding two records, or a bad date
-        if not stamps or (min(stamps) >= self._start and max(stamps) < self._end):
+        if self._stamps.count_outside(stamps) == 0:
             return forward
-        start, end = self._start, self._end
-        return [out for out, stamp in zip(forward, stamps, strict=True) if start <= stamp < end]
+        return self._stamps.keep(forward, stamps)
 
     def _one_by_one(self, lines: list[bytes]) -> list[bytes | int]:
         plan: list[bytes | int] = []
@@ -289,10 +281,10 @@ class LineSorter:
                     plan.append(index)  # blank, bad or to be conformed: the record path says
                     continue
                 out = None
-            stamp = self._key_of(row)
-            if not _canonical([stamp]):
+            stamps = self._stamps.of([row])
+            if stamps is None:
                 plan.append(index)
-            elif self._start <= stamp < self._end:
+            elif self._stamps.count_outside(stamps) == 0:
                 if out is None:
                     self._report_unknown("", [line])
                     out = self._encoder.encode(row)
@@ -311,10 +303,42 @@ class LineSorter:
             self._on_unknown(keys)
 
 
+class _Stamps:
+    """The replication keys of decoded rows, placed by the slice's one rule.
+
+    A full-snapshot stream has no key: every row belongs, and there is nothing to check.
+    """
+
+    def __init__(self, key: str | None, bounds: StampBounds | None) -> None:
+        self._key_of = None if key is None else attrgetter(_field_name(key))
+        self._bounds = bounds
+
+    def of(self, rows: Sequence[Any]) -> list[str] | None:
+        """The rows' keys; None when one is not canonical ([] for a snapshot stream)."""
+        if self._key_of is None:
+            return []
+        stamps = list(map(self._key_of, rows))
+        return stamps if _canonical(stamps) else None
+
+    def count_outside(self, stamps: list[str]) -> int:
+        """How many keys fall outside the slice."""
+        if self._bounds is None or not stamps:
+            return 0
+        return self._bounds.count_outside(stamps)
+
+    def keep(self, items: Sequence[_T], stamps: list[str]) -> list[_T]:
+        """The items whose key (same position) lies inside the slice."""
+        if self._bounds is None or not stamps:
+            return list(items)
+        return self._bounds.keep(items, stamps)
+
+
 def _canonical(stamps: list[str]) -> bool:
     """Tell whether every stamp is a canonical UTC timestamp of a real date and time."""
-    joined = "".join(stamps)
-    if len(joined) != _STAMP_WIDTH * len(stamps) or not _CANONICAL_STAMPS.fullmatch(joined):
+    if not stamps:
+        return True
+    joined = "\n".join(stamps)
+    if joined.count("\n") != len(stamps) - 1 or not _CANONICAL_STAMPS.fullmatch(joined):
         return False
     if not any(end in joined for end in _SHORT_MONTH_ENDS):
         return True
@@ -330,7 +354,7 @@ def row_type(
     schema: Mapping[str, Any],
     *,
     primary_keys: Sequence[str],
-    replication_key: str,
+    replication_key: str | None,
     exact: bool,
     drop_unknown: bool = False,
 ) -> type[msgspec.Struct] | None:
@@ -347,7 +371,7 @@ def row_type(
     read one by one.
     """
     properties = schema.get("properties", {})
-    if replication_key not in properties:
+    if replication_key is not None and replication_key not in properties:
         return None
     build = _RowBuilder(exact=exact, drop_unknown=drop_unknown)
     required: list[tuple[str, Any]] = []

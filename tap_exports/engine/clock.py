@@ -29,6 +29,10 @@ class Clock(Protocol):
         """Block for `seconds` (no-op for zero or less)."""
         ...
 
+    def wait(self, condition: threading.Condition, seconds: float) -> None:
+        """Wait on `condition` (held by the caller) until notified or `seconds` pass."""
+        ...
+
 
 class SystemClock:
     """The real clock."""
@@ -53,6 +57,10 @@ class SystemClock:
                 raise Cancelled
         elif seconds > 0:
             time.sleep(seconds)
+
+    def wait(self, condition: threading.Condition, seconds: float) -> None:
+        """Wait on the condition for at most `seconds` of real time."""
+        condition.wait(max(seconds, 0.0))
 
 
 class Cancelled(Exception):

@@ -1,8 +1,18 @@
 """Stream-decode an export file into runs of lines, and lines into records.
 
 Memory stays flat in the file size: bytes flow from the socket through gzip into
-runs of about a megabyte of lines, each handed on before the next is read. gzip is
-detected by its magic bytes rather than assumed, because not every provider says.
+runs of about a megabyte of lines, each handed on before the next is read.
+
+A file's format is found from its content, not assumed, because not every provider
+says, and a storage host's error page must not pass for a file: gzip by its magic
+bytes, then in what it holds, Parquet and Avro by theirs, a JSON array by its `[`,
+NDJSON by its `{` (or by being empty), CSV otherwise. A format the provider did not
+declare is a failed download. Whatever the format, the file comes out as the same
+thing, lines that each hold one JSON object, so everything downstream (the checks,
+BATCH regrouping) is written once. NDJSON lines pass through untouched, as fast as
+before; other formats are split or rendered by their own modules (`json_array`,
+`csv_rows`, `parquet_avro`, with `render`).
+
 A gzip stream that ends early or fails its CRC is an error, never a short file.
 """
 
@@ -17,14 +27,63 @@ from typing import Any, BinaryIO, cast
 
 import orjson
 
+from tap_exports.engine.csv_rows import ColumnTypes, column_types, iter_csv_records
 from tap_exports.engine.download import NETWORK_ERRORS
 from tap_exports.engine.errors import DecodeError, DownloadError
+from tap_exports.engine.json_array import iter_elements
+from tap_exports.engine.parquet_avro import iter_avro_records, iter_parquet_records
 from tap_exports.engine.validate import RecordCheck
 
+__all__ = [
+    "FORMATS",
+    "GZIP_MAGIC",
+    "ColumnTypes",
+    "FileFormats",
+    "LineRun",
+    "column_types",
+    "decode_line",
+    "decode_run",
+    "iter_line_runs",
+    "iter_records",
+]
+
 GZIP_MAGIC = b"\x1f\x8b"
+FORMATS = ("ndjson", "json", "csv", "parquet", "avro")
+_PARQUET_MAGIC = b"PAR1"
+_AVRO_MAGIC = b"Obj\x01"
+_UTF8_BOM = b"\xef\xbb\xbf"
+_JSON_WHITESPACE = b" \t\r\n"
 _READ_BUFFER = 1 << 16
-# Decompressed bytes split into lines at a time.
+# About how many bytes of lines make a run (NDJSON: decompressed bytes split at a time).
 _RUN_BYTES = 1 << 20
+# How far past leading whitespace to look for a file's first character.
+_SNIFF_BYTES = _READ_BUFFER
+_DESCRIBED = {
+    "ndjson": "NDJSON",
+    "json": "a JSON array",
+    "csv": "CSV",
+    "parquet": "Parquet",
+    "avro": "Avro",
+    "markup": "XML or HTML",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FileFormats:
+    """What a provider says its export files may be.
+
+    A file of another format is a failed download (an error page where data was
+    expected), never data read the wrong way.
+    """
+
+    formats: frozenset[str] = frozenset({"ndjson"})  # a subset of FORMATS
+    # True: a file that is not gzip is a failed download (an empty body, an error page).
+    always_gzip: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse names outside `FORMATS`: a typo would otherwise refuse every file."""
+        if not self.formats or not self.formats <= set(FORMATS):
+            raise ValueError(f"file formats must be some of {FORMATS}, not {set(self.formats)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +95,28 @@ class LineRun:
 
 
 def iter_line_runs(
-    raw: io.RawIOBase | BinaryIO, *, source: str, require_gzip: bool = False
+    raw: io.RawIOBase | BinaryIO,
+    *,
+    source: str,
+    formats: FileFormats = FileFormats(),
+    columns: ColumnTypes | None = None,
 ) -> Iterator[LineRun]:
-    """Yield the lines of a (possibly gzipped) file, many at a time, in order.
+    """Yield a file's records, each as a line of JSON, many at a time, in order.
 
     Reading a megabyte at a time and splitting it in C is what lets callers check
-    and forward lines in bulk. `source` names the export in errors. With
-    `require_gzip` (a provider that always compresses), anything else (an empty body,
-    an error page) is a `DownloadError`, never "a file without records".
+    and forward lines in bulk. `source` names the export in errors. `formats` says
+    what the provider's files may be; `columns` gives the JSON types of CSV columns
+    (see `csv_rows`). For NDJSON, `first_line` counts the file's physical lines;
+    for the other formats, records (the Nth element, data row or record is line N).
 
     Raises:
-        DownloadError: the stream was cut short, is corrupt, or the connection failed.
+        DownloadError: the stream was cut short, is corrupt, the connection failed,
+            or the file is not of a format `formats` allows.
+        DecodeError: the file is of a declared format but not readable as such (see
+            the format's module).
     """
-    line_number = 0
+    unit, reached = "line", 0
+    compressed = False
     try:
         # The first reads from the network: inside the try, so a stalled host is
         # reported with the export's name like any later failure.
@@ -58,34 +126,54 @@ def iter_line_runs(
         )
         if head == GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=stream)
-        elif require_gzip:
+            compressed = True
+        elif formats.always_gzip:
             raise DownloadError(
                 f"{source}: not a gzip file (it starts with {head!r}); the storage host may "
                 "have answered with an error page"
             )
-        pending = b""
-        while chunk := stream.read(_RUN_BYTES):
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()
-            if lines:
-                yield LineRun(line_number + 1, lines)
-                line_number += len(lines)
-        if pending:
-            yield LineRun(line_number + 1, [pending])
-            line_number += 1
+        found, head = _sniff(stream)
+        if found not in formats.formats:
+            raise DownloadError(_undeclared(source, found, head, formats))
+        if found != "ndjson":
+            unit = "record"
+        for lines in _lines(found, head, stream, source, columns):
+            yield LineRun(reached + 1, lines)
+            reached += len(lines)
     except EOFError:
+        inside = " inside its gzip stream" if compressed else ""
         raise DownloadError(
-            f"{source}: the file ends inside its gzip stream after line {line_number} "
-            "(truncated download)"
+            f"{source}: the file ends{inside} after {unit} {reached} (truncated download)"
         ) from None
     except (gzip.BadGzipFile, zlib.error) as exc:
-        raise DownloadError(
-            f"{source}: corrupt gzip data after line {line_number} ({exc})"
-        ) from None
+        raise DownloadError(f"{source}: corrupt gzip data after {unit} {reached} ({exc})") from None
     except NETWORK_ERRORS as exc:
         raise DownloadError(
-            f"{source}: the connection failed after line {line_number} ({type(exc).__name__})"
+            f"{source}: the connection failed after {unit} {reached} ({type(exc).__name__})"
         ) from None
+
+
+def iter_records(
+    raw: io.RawIOBase | BinaryIO,
+    *,
+    source: str,
+    formats: FileFormats = FileFormats(),
+    columns: ColumnTypes | None = None,
+    check: RecordCheck | None = None,
+    skip: Callable[[str], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield each record of an export file, as a dict.
+
+    See `iter_line_runs` and `decode_line` (whose "line N" is record N for the
+    formats other than NDJSON).
+
+    Raises:
+        DecodeError: a record is not a JSON object, or refused by `check`.
+        DownloadError: the stream was cut short, is corrupt, the connection failed,
+            or the file is not of a format `formats` allows.
+    """
+    for run in iter_line_runs(raw, source=source, formats=formats, columns=columns):
+        yield from decode_run(run, source=source, check=check, skip=skip)
 
 
 def decode_line(
@@ -125,26 +213,6 @@ def decode_line(
     return None
 
 
-def iter_ndjson(
-    raw: io.RawIOBase | BinaryIO,
-    *,
-    source: str,
-    check: RecordCheck | None = None,
-    skip: Callable[[str], None] | None = None,
-    require_gzip: bool = False,
-) -> Iterator[dict[str, Any]]:
-    """Yield each JSON object of a (possibly gzipped) NDJSON stream.
-
-    See `iter_line_runs` and `decode_line`.
-
-    Raises:
-        DecodeError: a line is not JSON, not a JSON object, or refused by `check`.
-        DownloadError: the stream was cut short, is corrupt, or the connection failed.
-    """
-    for run in iter_line_runs(raw, source=source, require_gzip=require_gzip):
-        yield from decode_run(run, source=source, check=check, skip=skip)
-
-
 def decode_run(
     run: LineRun,
     *,
@@ -166,6 +234,86 @@ def decode_run(
         decode_line(line, number, source=source, check=check, skip=skip)
 
 
+def _sniff(stream: io.BufferedIOBase | gzip.GzipFile) -> tuple[str, bytes]:
+    """Tell a (decompressed) file's format from its first bytes; return it and them.
+
+    Reads past leading whitespace (up to `_SNIFF_BYTES`) to the first character, a
+    pretty-printed JSON array may start on a later line. A UTF-8 byte order mark is
+    dropped: it marks the encoding, it is not part of any line or cell.
+    """
+    head = stream.read(len(_PARQUET_MAGIC))
+    if head == _PARQUET_MAGIC:
+        return "parquet", head
+    if head == _AVRO_MAGIC:
+        return "avro", head
+    head = head.removeprefix(_UTF8_BOM)
+    while not head.lstrip(_JSON_WHITESPACE) and len(head) < _SNIFF_BYTES:
+        more = stream.read1(_READ_BUFFER)
+        if not more:
+            break
+        head += more
+    first = head.lstrip(_JSON_WHITESPACE)[:1]
+    if first in (b"", b"{"):
+        return "ndjson", head
+    if first == b"[":
+        return "json", head
+    if first == b"<":  # never data: an error page
+        return "markup", head
+    return "csv", head
+
+
+def _undeclared(source: str, found: str, head: bytes, formats: FileFormats) -> str:
+    expected = " or ".join(_DESCRIBED[name] for name in FORMATS if name in formats.formats)
+    if not head.strip():
+        seen = "is empty"
+    else:
+        seen = f"starts with {head[:32]!r}, which reads as {_DESCRIBED[found]}"
+    return (
+        f"{source}: expected {expected}, but the file {seen}; the storage host may have "
+        "answered with an error page"
+    )
+
+
+def _lines(
+    found: str,
+    head: bytes,
+    stream: io.BufferedIOBase | gzip.GzipFile,
+    source: str,
+    columns: ColumnTypes | None,
+) -> Iterator[list[bytes]]:
+    """The file's records as lists of lines, read by the reader of its format."""
+    if found == "ndjson":
+        return _ndjson_lines(head, stream)
+    if found == "json":
+        return iter_elements(_chunks(head, stream), source=source, run_bytes=_RUN_BYTES)
+    whole = io.BufferedReader(_Prefixed(head, stream), buffer_size=_READ_BUFFER)
+    if found == "csv":
+        return iter_csv_records(whole, source=source, columns=columns, run_bytes=_RUN_BYTES)
+    if found == "parquet":
+        return iter_parquet_records(whole, source=source, run_bytes=_RUN_BYTES)
+    return iter_avro_records(whole, source=source, run_bytes=_RUN_BYTES)
+
+
+def _ndjson_lines(head: bytes, stream: io.BufferedIOBase | gzip.GzipFile) -> Iterator[list[bytes]]:
+    """Split NDJSON into its physical lines (blank ones too), a megabyte at a time."""
+    pending = head
+    while chunk := stream.read(_RUN_BYTES):
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        if lines:
+            yield lines
+    if pending:
+        yield [pending]
+
+
+def _chunks(head: bytes, stream: io.BufferedIOBase | gzip.GzipFile) -> Iterator[bytes]:
+    """The stream's bytes as they arrive (one read each), `head` first."""
+    if head:
+        yield head
+    while chunk := stream.read1(_READ_BUFFER):
+        yield chunk
+
+
 def _read_head(raw: io.RawIOBase | BinaryIO, size: int) -> bytes:
     """Read exactly `size` bytes (fewer only at the end of the stream).
 
@@ -184,7 +332,7 @@ def _read_head(raw: io.RawIOBase | BinaryIO, size: int) -> bytes:
 class _Prefixed(io.RawIOBase):
     """A raw stream that gives back bytes already read before reading on."""
 
-    def __init__(self, head: bytes, rest: io.RawIOBase | BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: io.RawIOBase | io.BufferedIOBase | BinaryIO) -> None:
         super().__init__()
         self._head = head
         self._rest = cast(io.RawIOBase, rest)

@@ -1,6 +1,6 @@
 """Fetch an export file from its presigned URL: resumable, and without credentials.
 
-The download host is a storage service (S3 for Cometly) that authenticates by the
+The download host is a storage service (S3, typically) that authenticates by the
 URL's signature. It must not see the API's `Authorization` header: S3 rejects a
 request with two auth mechanisms, and the key would leak to a third party. The
 download session is therefore separate from the API session and strips any

@@ -42,7 +42,7 @@ class PermissionDeniedError(ApiError):
 
 
 class NotFoundError(ApiError):
-    """404: the export does not exist (or belongs to another space)."""
+    """404: the export does not exist (or belongs to another account)."""
 
 
 class RequestRejectedError(ApiError):
@@ -51,6 +51,18 @@ class RequestRejectedError(ApiError):
 
 class RetriesExhaustedError(ApiError):
     """Transient failures (5xx, 429, network) outlasted the retry bounds."""
+
+
+class BusyError(ApiError):
+    """The provider cannot take the request now, through no fault of the request.
+
+    For example a second export while the key's one allowed job runs (409): the
+    scheduler waits and sends it again, without spending one of the slice's attempts.
+    """
+
+
+class OutOfCreditsError(ApiError):
+    """The account cannot pay for the export (402): no other slice can do better."""
 
 
 class ExportFailedError(TapExportsError):

@@ -1,33 +1,39 @@
 """What a stream keeps in its state besides the bookmark, and the plan built from it.
 
-Two things must outlive a run that is killed or fails:
-- the export created for the window in flight (`exports_in_flight`): exports are scarce
-  (5 per minute), so the next run re-attaches to it instead of creating another;
+Three things must outlive a run that is killed or fails:
+- the export created for a slice in flight (`exports_in_flight`): exports are scarce
+  (or cost money), so the next run re-attaches to it instead of creating another;
 - a window split after repeated failures (`window_split`): the next run keeps cutting
-  that stretch of time into the smaller windows instead of failing on the big one again.
+  that stretch of time into the smaller windows instead of failing on the big one again;
+- a full snapshot's plan of partitions and which of them were delivered (`snapshot`):
+  the next run follows the same parts and skips the delivered ones. A snapshot that
+  completes is forgotten, so the run after it takes a new one.
 
-Both live in the stream's own state dict, next to `replication_key_value`; singer-sdk
+All live in the stream's own state dict, next to `replication_key_value`; singer-sdk
 writes them out with every STATE message and reads them back from `--state`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from tap_exports.engine.slices import Partition, Slice, Window
 from tap_exports.engine.timestamps import format_utc, parse_utc
-from tap_exports.engine.windows import Window, plan_fixed_windows, plan_windows
+from tap_exports.engine.windows import plan_fixed_windows, plan_windows
 
 IN_FLIGHT = "exports_in_flight"
 SPLIT = "window_split"
+SNAPSHOT = "snapshot"
 
 
 @dataclass(frozen=True, slots=True)
-class PlannedWindow:
-    """A window to export, and the id of an export already made for it, if any."""
+class PlannedSlice:
+    """A slice to export, and the id of an export already made for it, if any."""
 
-    window: Window
+    slice: Slice
     attach: str | None = None
 
 
@@ -38,22 +44,50 @@ class Progress:
         """Wrap the stream's (or partition's) writable state dict."""
         self._state = state
 
-    def remember_export(self, export_id: str, window: Window) -> None:
-        """Record an export the moment it is created (replacing one for the same window).
+    # -- exports in flight ----------------------------------------------------------------
+
+    def remember_export(self, export_id: str, piece: Slice) -> None:
+        """Record an export the moment it is created (replacing one for the same slice).
 
         Several can be in flight: in BATCH mode a window's bookmark waits for its batch.
         """
-        entries = [e for e in self._state.get(IN_FLIGHT, []) if e.get("start") != window.start_text]
-        entries.append({"export_id": export_id, "start": window.start_text, "end": window.end_text})
+        entries = self._others(piece)
+        entries.append({"export_id": export_id, **piece.state_key})
         self._state[IN_FLIGHT] = entries
 
-    def forget_export(self, window: Window) -> None:
-        """Drop the export of `window` (given up on): the next run must not re-attach it."""
-        entries = [e for e in self._state.get(IN_FLIGHT, []) if e.get("start") != window.start_text]
+    def forget_export(self, piece: Slice) -> None:
+        """Drop the export of `piece` (given up on): the next run must not re-attach it."""
+        self._keep_in_flight(self._others(piece))
+
+    def _others(self, piece: Slice) -> list[dict[str, Any]]:
+        """The in-flight entries for slices other than `piece`."""
+        key = piece.state_key
+        return [
+            entry
+            for entry in self._state.get(IN_FLIGHT, [])
+            if any(entry.get(name) != value for name, value in key.items())
+        ]
+
+    def _keep_in_flight(self, entries: list[dict[str, Any]]) -> None:
         if entries:
             self._state[IN_FLIGHT] = entries
         else:
             self._state.pop(IN_FLIGHT, None)
+
+    def attach(self, pieces: Sequence[Slice]) -> list[PlannedSlice]:
+        """Pair each slice with the export an earlier run made for exactly it, if any."""
+        return [self._with_export(PlannedSlice(piece)) for piece in pieces]
+
+    def _with_export(self, planned: PlannedSlice) -> PlannedSlice:
+        if planned.attach is not None:
+            return planned
+        key = planned.slice.state_key
+        for entry in self._state.get(IN_FLIGHT, []):
+            if all(entry.get(name) == value for name, value in key.items()):
+                return PlannedSlice(planned.slice, attach=str(entry.get("export_id")))
+        return planned
+
+    # -- incremental streams: windows -----------------------------------------------------
 
     def remember_split(self, until: datetime, size: timedelta) -> None:
         """Record that windows up to `until` must not exceed `size`."""
@@ -64,47 +98,35 @@ class Progress:
 
     def passed(self, bookmark: datetime) -> None:
         """Forget what the bookmark has moved past."""
-        exports = [
-            entry for entry in self._state.get(IN_FLIGHT, []) if parse_utc(entry["end"]) > bookmark
-        ]
-        if exports:
-            self._state[IN_FLIGHT] = exports
-        else:
-            self._state.pop(IN_FLIGHT, None)
+        self._keep_in_flight(
+            [
+                entry
+                for entry in self._state.get(IN_FLIGHT, [])
+                if "end" not in entry or parse_utc(entry["end"]) > bookmark
+            ]
+        )
         split = self._split()
         if split is not None and split[0] <= bookmark:
             self._state.pop(SPLIT, None)
 
     def plan(
         self, start: datetime, horizon: datetime, zone: tzinfo, days: int
-    ) -> list[PlannedWindow]:
+    ) -> list[PlannedSlice]:
         """The windows from `start` to `horizon`, honouring an in-flight export and a split."""
-        planned: list[PlannedWindow] = []
+        planned: list[PlannedSlice] = []
         in_flight = self._in_flight_at(start, horizon)
         if in_flight is not None:
-            planned.append(in_flight)
-            start = in_flight.window.end
+            planned.append(PlannedSlice(*in_flight))
+            start = in_flight[0].end
         split = self._split()
         if split is not None and start < min(split[0], horizon):
             until = min(split[0], horizon)
-            planned += [PlannedWindow(w) for w in plan_fixed_windows(start, until, split[1])]
+            planned += [PlannedSlice(w) for w in plan_fixed_windows(start, until, split[1])]
             start = until
-        planned += [PlannedWindow(w) for w in plan_windows(start, horizon, zone, days)]
+        planned += [PlannedSlice(w) for w in plan_windows(start, horizon, zone, days)]
         return [self._with_export(p) for p in planned]
 
-    def _with_export(self, planned: PlannedWindow) -> PlannedWindow:
-        """Attach an export made earlier for exactly this window, if there is one."""
-        if planned.attach is not None:
-            return planned
-        for entry in self._state.get(IN_FLIGHT, []):
-            if (entry.get("start"), entry.get("end")) == (
-                planned.window.start_text,
-                planned.window.end_text,
-            ):
-                return PlannedWindow(planned.window, attach=str(entry.get("export_id")))
-        return planned
-
-    def _in_flight_at(self, start: datetime, horizon: datetime) -> PlannedWindow | None:
+    def _in_flight_at(self, start: datetime, horizon: datetime) -> tuple[Window, str] | None:
         for entry in self._state.get(IN_FLIGHT, []):
             try:
                 window = Window(parse_utc(entry["start"]), parse_utc(entry["end"]))
@@ -112,7 +134,7 @@ class Progress:
             except (KeyError, TypeError, ValueError):
                 continue  # a hand-edited state: ignore the hint, never fail on it
             if window.start == start and window.end <= horizon:
-                return PlannedWindow(window, attach=export_id)
+                return window, export_id
         return None
 
     def _split(self) -> tuple[datetime, timedelta] | None:
@@ -123,3 +145,42 @@ class Progress:
             return parse_utc(split["until"]), timedelta(seconds=int(split["max_seconds"]))
         except (KeyError, TypeError, ValueError):
             return None
+
+    # -- full snapshots: partitions -------------------------------------------------------
+
+    def snapshot_left(self) -> list[Partition] | None:
+        """The parts of an unfinished snapshot not yet delivered; None when none is open."""
+        snapshot = self._state.get(SNAPSHOT)
+        if not isinstance(snapshot, dict):
+            return None
+        try:
+            parts = [Partition.from_state(entry) for entry in snapshot["parts"]]
+            done = set(snapshot.get("done", []))
+        except (KeyError, TypeError, ValueError):
+            return None  # a hand-edited state: plan afresh, never fail on it
+        return [part for part in parts if part.key not in done]
+
+    def start_snapshot(self, parts: Sequence[Partition]) -> None:
+        """Record a new snapshot's plan, before its first export is created."""
+        self._state[SNAPSHOT] = {"parts": [part.to_state() for part in parts], "done": []}
+
+    def split_part(self, part: Partition, halves: Sequence[Partition]) -> None:
+        """Replace `part` in the plan by `halves` (it kept failing, or came back capped)."""
+        snapshot = self._state[SNAPSHOT]
+        entries = []
+        for entry in snapshot["parts"]:
+            if entry.get("key") == part.key:
+                entries += [half.to_state() for half in halves]
+            else:
+                entries.append(entry)
+        snapshot["parts"] = entries
+
+    def part_done(self, part: Partition) -> None:
+        """Record that every record of `part` was delivered."""
+        self._state[SNAPSHOT]["done"].append(part.key)
+        self.forget_export(part)
+
+    def finish_snapshot(self) -> None:
+        """The snapshot is complete: forget it, so the next run takes a new one."""
+        self._state.pop(SNAPSHOT, None)
+        self._keep_in_flight([e for e in self._state.get(IN_FLIGHT, []) if "part" not in e])

@@ -1,26 +1,34 @@
 """The pipelined export scheduler: every selected window's export, kept moving at once.
 
-Exports are scarce (Cometly: 5 creations and 30 status reads per minute per space)
-and each takes the provider seconds to minutes. A tap that creates, waits, downloads
-and repeats spends most of a backfill waiting. This scheduler keeps the waiting off
-the critical path:
+Exports are scarce (a handful of creations and a few dozen status reads per minute is
+typical) and each takes the provider seconds to minutes. A tap that creates, waits,
+downloads and repeats spends most of a backfill waiting. This scheduler keeps the
+waiting off the critical path:
 
-- a *creator* thread creates exports in plan order (every selected stream's windows,
+- a *creator* thread creates exports in plan order (every selected stream's slices,
   streams in sync order), as fast as the create budget allows, keeping at most
-  `max_in_flight` exports created but not yet downloaded;
+  `max_in_flight` exports created but not yet downloaded (lookahead), and at most
+  `max_running` jobs running at the provider (a fact of its API: some allow one job
+  per key, and answer a second create with "busy");
 - a *poller* thread reads their status. The export the main thread is waiting for is
   polled every `poll_interval_seconds`; the others only while the status budget has a
   request to spare beyond that, so they never delay it;
 - the main thread takes tickets in order (`take`), downloads each as soon as it has
-  completed and emits the stream's records and STATE, so each stream's windows, and
+  completed and emits the stream's records and STATE, so each stream's slices, and
   so its bookmarks, still advance strictly in order.
 
-The lifecycle of one export is the one in `jobs`: a `failed` export is created again
-after a cooldown, one still running at its deadline too, up to `max_export_attempts`;
-an export an earlier run created is re-attached by id (a failed or vanished one is
-replaced). Export ids are handed to the main thread as *notices* the moment they are
-created: only the main thread writes STATE, so it drains them (`drain_notices`)
-between records and while it waits.
+What each answer does to a ticket is decided in `lifecycle` (failed and stuck exports
+created again, re-attached ones replaced, busy answers waited out without spending an
+attempt); which ticket to take up next, in `tickets`. An error no slice can do better
+on (the key, a permission, credits) resolves every ticket with it, so the run stops
+with one line.
+
+Export ids are handed to the main thread as *notices* the moment they are created:
+only the main thread writes STATE, so it drains them (`drain_notices`) between
+records and while it waits. The scheduler owns its two threads: it starts them, and
+`close` calls them off and joins them, so none outlives the run and an export
+created while the run stops is still among the notices afterwards. Every wait goes
+through the injected clock.
 """
 
 from __future__ import annotations
@@ -29,76 +37,31 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from enum import Enum, auto
 from typing import TYPE_CHECKING
 
 from tap_exports.engine.clock import Cancelled, cancellable
 from tap_exports.engine.errors import (
     ApiError,
+    BusyError,
     ExportFailedError,
     ExportTimeoutError,
     NotFoundError,
     RequestRejectedError,
     naming,
 )
-from tap_exports.engine.jobs import ExportJob, ExportPort, JobStatus, LifecyclePolicy, StatusReport
+from tap_exports.engine.jobs import ExportJob, ExportPort, LifecyclePolicy, StatusReport
+from tap_exports.engine.lifecycle import Lifecycle
+from tap_exports.engine.tickets import IDLE_SECONDS, Phase, Ticket, TicketBook
 
 if TYPE_CHECKING:
     from tap_exports.engine.budget import RateBudget
     from tap_exports.engine.clock import Clock
-    from tap_exports.engine.windows import Window
+    from tap_exports.engine.slices import Slice
 
 logger = logging.getLogger(__name__)
 
-# Errors that concern one window only; any other stops every ticket of the run.
-_ONE_WINDOW_ERRORS = (RequestRejectedError, NotFoundError, ExportFailedError, ExportTimeoutError)
-
-# How long `abandon` waits for the workers to stop (an HTTP request in flight is not
-# interrupted; past this the daemon threads finish it on their own).
-_ABANDON_JOIN_SECONDS = 5.0
-
-# The longest a worker sleeps without looking again (closing, new work).
-_IDLE_SECONDS = 1.0
-
-
-class _Phase(Enum):
-    TO_ATTACH = auto()  # an export from an earlier run: read its status first
-    TO_CREATE = auto()  # waiting for its turn (and any cooldown) to be created
-    CREATING = auto()
-    RUNNING = auto()  # created or re-attached, being polled
-    COMPLETED = auto()  # ready to download
-    GAVE_UP = auto()  # resolved with an error
-    RELEASED = auto()  # taken and finished with by the main thread
-
-
-# Phases in which a ticket still needs a worker.
-_ACTIVE = frozenset({_Phase.TO_ATTACH, _Phase.TO_CREATE, _Phase.CREATING, _Phase.RUNNING})
-
-
-@dataclass(eq=False)
-class Ticket:
-    """One window of one stream on its way through the export lifecycle."""
-
-    stream: str
-    window: Window
-    port: ExportPort
-    order: tuple[int, int]
-    attach: str | None = None
-    phase: _Phase = _Phase.TO_CREATE
-    attempt: int = 0
-    job: ExportJob | None = None
-    create_after: float = 0.0
-    deadline: float = 0.0
-    next_poll: float = 0.0
-    admitted: bool = False
-    report: StatusReport | None = None
-    error: Exception | None = None
-
-    @property
-    def in_flight(self) -> bool:
-        """Holding one of the `max_in_flight` places (admitted and not yet released)."""
-        return self.admitted and self.phase is not _Phase.RELEASED
+# Errors that concern one slice only; any other stops every ticket of the run.
+_ONE_SLICE_ERRORS = (RequestRejectedError, NotFoundError, ExportFailedError, ExportTimeoutError)
 
 
 class ExportScheduler:
@@ -110,19 +73,23 @@ class ExportScheduler:
         policy: LifecyclePolicy,
         clock: Clock,
         max_in_flight: int,
+        max_running: int | None = None,
         status_budget: RateBudget | None = None,
     ) -> None:
-        """Share one scheduler per run; `status_budget` is the one status reads use."""
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
-        self._policy = policy
+        """Share one scheduler per run; `status_budget` is the one status reads use.
+
+        `max_running` is how many jobs the provider lets run at once (None: no limit).
+        """
+        if max_in_flight < 1 or (max_running is not None and max_running < 1):
+            raise ValueError("max_in_flight and max_running must be at least 1")
         self._clock = clock
         self._max_in_flight = max_in_flight
+        self._max_running = max_running
         self._status_budget = status_budget
-        self._tickets: list[Ticket] = []
+        self._lifecycle = Lifecycle(policy)
+        self._book = TicketBook()
         self._notices: deque[ExportJob] = deque()
         self._urgent: Ticket | None = None
-        self._sequence = 0
         self._changed = threading.Condition()
         # The running worker threads by role, and the event that calls them off.
         self._workers: dict[str, threading.Thread] = {}
@@ -131,43 +98,36 @@ class ExportScheduler:
     # -- the main thread's side --------------------------------------------------------
 
     def submit(
-        self, stream: str, port: ExportPort, windows: Iterable[tuple[Window, str | None]]
+        self, stream: str, port: ExportPort, slices: Iterable[tuple[Slice, str | None]]
     ) -> list[Ticket]:
-        """Queue `windows` of `stream` (each with an export id to re-attach, or None).
+        """Queue `slices` of `stream` (each with an export id to re-attach, or None).
 
         Exports are created in submission order.
         """
         with self._changed:
-            tickets = [self._ticket(stream, port, window, attach) for window, attach in windows]
-            self._tickets += tickets
+            tickets = [
+                self._book.add(stream, port, piece, attach, first=False) for piece, attach in slices
+            ]
             self._start_workers()
             self._changed.notify_all()
         return tickets
 
-    def replace(self, ticket: Ticket, windows: Iterable[Window]) -> list[Ticket]:
-        """Put `windows` (the halves of a failing window) in `ticket`'s place, before all.
+    def replace(self, ticket: Ticket, slices: Iterable[Slice]) -> list[Ticket]:
+        """Put `slices` (the halves of a failing slice) in `ticket`'s place, before all.
 
-        The first takes over the ticket's place at once, so no other window can be
+        The first takes over the ticket's place at once, so no other slice can be
         created in between.
         """
         with self._changed:
-            tickets = [self._ticket(ticket.stream, ticket.port, w, None) for w in windows]
-            for new in tickets:
-                new.order = (0, new.order[1])
+            tickets = [
+                self._book.add(ticket.stream, ticket.port, piece, None, first=True)
+                for piece in slices
+            ]
             tickets[0].admitted = True
-            ticket.phase = _Phase.RELEASED
-            self._tickets += tickets
+            ticket.phase = Phase.RELEASED
             self._start_workers()
             self._changed.notify_all()
         return tickets
-
-    def _ticket(self, stream: str, port: ExportPort, window: Window, attach: str | None) -> Ticket:
-        self._sequence += 1
-        ticket = Ticket(stream, window, port, order=(1, self._sequence), attach=attach)
-        if attach is not None:
-            ticket.phase = _Phase.TO_ATTACH
-            ticket.admitted = True  # it exists already: admit it without creating
-        return ticket
 
     def take(
         self, ticket: Ticket, on_notice: Callable[[ExportJob], None]
@@ -189,16 +149,16 @@ class ExportScheduler:
             while True:
                 self.drain_notices(on_notice)
                 with self._changed:
-                    if ticket.phase is _Phase.COMPLETED:
+                    if ticket.phase is Phase.COMPLETED:
                         assert ticket.job is not None and ticket.report is not None
                         return ticket.job, ticket.report
-                    if ticket.phase is _Phase.GAVE_UP:
+                    if ticket.phase is Phase.GAVE_UP:
                         assert ticket.error is not None
                         raise ticket.error
-                    if ticket.phase is _Phase.RELEASED:
-                        raise RuntimeError(f"{ticket.stream} window {ticket.window}: abandoned")
+                    if ticket.phase is Phase.RELEASED:
+                        raise RuntimeError(f"{ticket.stream} {ticket.slice}: abandoned")
                     if not self._notices:
-                        self._changed.wait(_IDLE_SECONDS)
+                        self._clock.wait(self._changed, IDLE_SECONDS)
         finally:
             with self._changed:
                 self._urgent = None
@@ -206,32 +166,28 @@ class ExportScheduler:
     def release(self, ticket: Ticket) -> None:
         """Free the ticket's place: downloaded, or given up on by the main thread."""
         with self._changed:
-            ticket.phase = _Phase.RELEASED
-            self._forget_released()
+            ticket.phase = Phase.RELEASED
+            self._book.forget_released()
             self._changed.notify_all()
 
-    def _forget_released(self) -> None:
-        """Drop finished tickets, so the workers' scans stay as short as what is open."""
-        self._tickets = [t for t in self._tickets if t.phase is not _Phase.RELEASED]
+    def close(self) -> None:
+        """Stop all work and join the workers: none outlives the run.
 
-    def abandon(self) -> None:
-        """Stop all work (the sync failed or was stopped) and wait briefly for the workers.
-
-        A worker waiting on a budget, a `Retry-After` or a retry delay stops at once; one
-        inside an HTTP request stops when it returns. Exports already created stay in
-        state for the next run to re-attach. Tickets submitted later get new workers.
+        Called when the run ends, failed, or is stopped. A worker waiting on a budget,
+        a `Retry-After` or a retry delay stops at once; one inside an HTTP request stops
+        when the request returns (bounded by its timeout), and an export it created
+        meanwhile is among the notices when this returns, for STATE to keep and the
+        next run to re-attach. Tickets submitted later get new workers.
         """
         with self._changed:
-            for ticket in self._tickets:
-                ticket.phase = _Phase.RELEASED
-            self._forget_released()
+            self._book.release_all()
             self._stop.set()
             self._stop = threading.Event()
             workers = list(self._workers.values())
             self._workers.clear()
             self._changed.notify_all()
         for thread in workers:
-            thread.join(timeout=_ABANDON_JOIN_SECONDS)
+            thread.join()
 
     def drain_notices(self, on_notice: Callable[[ExportJob], None]) -> None:
         """Hand every export created since the last call to `on_notice` (main thread)."""
@@ -255,7 +211,9 @@ class ExportScheduler:
                 thread = threading.Thread(
                     target=self._guarded(name, work, self._stop),
                     name=f"exports-{name}",
-                    daemon=True,  # a worker inside an HTTP request must not hold up exit
+                    # Joined by `close`; daemon only so that a hard crash of the main
+                    # thread cannot leave the process hanging on a request.
+                    daemon=True,
                 )
                 self._workers[name] = thread
                 thread.start()
@@ -264,10 +222,6 @@ class ExportScheduler:
         """Forget the calling worker (under the lock), unless it was already replaced."""
         if self._workers.get(name) is threading.current_thread():
             del self._workers[name]
-
-    def _idle(self) -> bool:
-        """True when no ticket needs a worker: the caller then stops (under the lock)."""
-        return not any(t.phase in _ACTIVE for t in self._tickets)
 
     def _guarded(
         self, name: str, work: Callable[[threading.Event], None], stop: threading.Event
@@ -296,87 +250,75 @@ class ExportScheduler:
             with self._changed:
                 if stop.is_set():
                     return
-                ticket = self._next_to_create()
+                ticket = self._book.next_to_create(
+                    self._clock.monotonic(),
+                    max_in_flight=self._max_in_flight,
+                    max_running=self._max_running,
+                    urgent=self._urgent,
+                )
+                if self._clock.monotonic() < self._lifecycle.busy_until:
+                    ticket = None
                 if ticket is None:
-                    if self._idle():
+                    if self._book.idle():
                         self._retire("creator")
                         return
-                    self._changed.wait(self._until_create_possible())
+                    wait = self._book.until_create_possible(
+                        self._clock.monotonic(), self._lifecycle.busy_until
+                    )
+                    self._clock.wait(self._changed, wait)
                     continue
-                ticket.phase = _Phase.CREATING
+                ticket.phase = Phase.CREATING
                 ticket.admitted = True
             try:
-                with naming(f"{ticket.stream} window {ticket.window}"):
-                    export_id = ticket.port.create(ticket.window)
+                with naming(f"{ticket.stream} {ticket.slice}"):
+                    export_id = ticket.port.create(ticket.slice)
+            except BusyError as exc:
+                with self._changed:
+                    if ticket.phase is not Phase.RELEASED:
+                        self._settle(
+                            ticket, self._lifecycle.busy(ticket, exc, self._clock.monotonic())
+                        )
+                continue
             except ApiError as exc:
                 with self._changed:
                     self._give_up(ticket, exc)
                 continue
             with self._changed:
-                ticket.attempt += 1
-                ticket.job = ExportJob(export_id, ticket.stream, ticket.window)
-                self._notices.append(ticket.job)  # even if abandoned: state keeps it
-                if ticket.phase is _Phase.RELEASED:
-                    continue
-                now = self._clock.monotonic()
-                ticket.deadline = now + self._policy.export_timeout_seconds
-                ticket.next_poll = now
-                ticket.phase = _Phase.RUNNING
-                logger.info("%s: created (attempt %d)", ticket.job, ticket.attempt)
+                job = self._lifecycle.created(ticket, export_id, self._clock.monotonic())
+                self._notices.append(job)  # even if the ticket was released: state keeps it
                 self._changed.notify_all()
-
-    def _next_to_create(self) -> Ticket | None:
-        in_flight = sum(t.in_flight for t in self._tickets)
-        now = self._clock.monotonic()
-        waiting = [t for t in self._tickets if t.phase is _Phase.TO_CREATE]
-        # A retry after a cooldown already holds its place; a new window needs a free one.
-        # The window waited for is always admitted: exports re-attached from state can
-        # fill every place with later windows, and nothing would ever release one.
-        ready = [
-            t
-            for t in waiting
-            if t.create_after <= now
-            and (t.admitted or in_flight < self._max_in_flight or t is self._urgent)
-        ]
-        return min(ready, key=lambda t: t.order, default=None)
-
-    def _until_create_possible(self) -> float:
-        now = self._clock.monotonic()
-        cooling = [
-            t.create_after - now
-            for t in self._tickets
-            if t.phase is _Phase.TO_CREATE and t.create_after > now
-        ]
-        return max(0.0, min([_IDLE_SECONDS, *cooling]))
 
     def _poll_loop(self, stop: threading.Event) -> None:
         while True:
             with self._changed:
                 if stop.is_set():
                     return
-                if self._idle():
+                if self._book.idle():
                     self._retire("poller")
                     return
-                ticket, wait = self._next_to_poll()
+                ticket, wait = self._book.next_to_poll(
+                    self._clock.monotonic(), self._urgent, self._spare_status_in
+                )
                 if ticket is None:
-                    self._changed.wait(wait)
+                    self._clock.wait(self._changed, wait)
                     continue
-                attaching = ticket.phase is _Phase.TO_ATTACH
+                attaching = ticket.phase is Phase.TO_ATTACH
                 export_id = ticket.attach if attaching else _job(ticket).export_id
                 assert export_id is not None
-                label = str(ExportJob(export_id, ticket.stream, ticket.window))
+                label = str(ExportJob(export_id, ticket.stream, ticket.slice))
             try:
                 with naming(label):
                     report = ticket.port.status(export_id)
             except NotFoundError as exc:
                 with self._changed:
-                    if ticket.phase is _Phase.RELEASED:
+                    if ticket.phase is Phase.RELEASED:
                         continue
                     if attaching:
                         logger.warning(
                             "%s: the provider no longer has it; creating a new one", label
                         )
-                        self._to_create(ticket, after=0.0)
+                        self._lifecycle.create_again(ticket, self._clock.monotonic(), after=0.0)
+                        self._changed.notify_all()
                     else:
                         self._give_up(ticket, exc)
                 continue
@@ -385,32 +327,13 @@ class ExportScheduler:
                     self._give_up(ticket, exc)
                 continue
             with self._changed:
-                if ticket.phase is _Phase.RELEASED:
+                if ticket.phase is Phase.RELEASED:
                     continue
+                now = self._clock.monotonic()
                 if attaching:
-                    self._attached(ticket, export_id, report)
+                    self._settle(ticket, self._lifecycle.attached(ticket, export_id, report, now))
                 else:
-                    self._observed(ticket, report)
-                self._changed.notify_all()
-
-    def _next_to_poll(self) -> tuple[Ticket | None, float]:
-        """The ticket to poll now, or None and how long to wait before looking again."""
-        now = self._clock.monotonic()
-        watched = [t for t in self._tickets if t.phase in (_Phase.TO_ATTACH, _Phase.RUNNING)]
-        urgent = self._urgent if self._urgent in watched else None
-        if urgent is not None and urgent.next_poll <= now:
-            return urgent, 0.0
-        others = sorted((t for t in watched if t is not urgent), key=lambda t: t.next_poll)
-        wait = _IDLE_SECONDS
-        if urgent is not None:
-            wait = min(wait, urgent.next_poll - now)
-        if others:
-            due = others[0]
-            spare_in = self._spare_status_in()
-            if due.next_poll <= now and spare_in <= 0:
-                return due, 0.0
-            wait = min(wait, max(due.next_poll - now, spare_in))
-        return None, max(0.0, wait)
+                    self._settle(ticket, self._lifecycle.observed(ticket, report, now))
 
     def _spare_status_in(self) -> float:
         """Seconds until the status budget has a request to spare beyond the urgent one."""
@@ -418,84 +341,25 @@ class ExportScheduler:
             return 0.0
         return self._status_budget.wait_time(spare=1)
 
-    def _attached(self, ticket: Ticket, export_id: str, report: StatusReport) -> None:
-        job = ExportJob(export_id, ticket.stream, ticket.window)
-        if report.status is JobStatus.FAILED:
-            # Failed while no one was watching: not this run's attempt to spend.
-            logger.warning("%s: failed before this run re-attached; creating a new one", job)
-            self._to_create(ticket, after=0.0)
-            return
-        logger.info("%s: re-attached (created by an earlier run)", job)
-        ticket.job = job
-        ticket.deadline = self._clock.monotonic() + self._policy.export_timeout_seconds
-        ticket.phase = _Phase.RUNNING
-        self._observed(ticket, report)
-
-    def _observed(self, ticket: Ticket, report: StatusReport) -> None:
-        now = self._clock.monotonic()
-        if report.status is JobStatus.COMPLETED:
-            ticket.report = report
-            ticket.phase = _Phase.COMPLETED
-        elif report.status is JobStatus.FAILED:
-            self._attempt_over(
-                ticket, f"{ticket.job}: failed ({report.message or 'no reason given'})"
-            )
-        elif now + self._policy.poll_interval_seconds > ticket.deadline:
-            self._attempt_over(
-                ticket,
-                f"{ticket.job}: still running after {self._policy.export_timeout_seconds:g}s",
-                timed_out=True,
-            )
-        else:
-            ticket.next_poll = now + self._policy.poll_interval_seconds
-
-    def _attempt_over(self, ticket: Ticket, outcome: str, *, timed_out: bool = False) -> None:
-        attempts = self._policy.max_export_attempts
-        logger.warning("%s (attempt %d of %d)", outcome, ticket.attempt, attempts)
-        if ticket.attempt < attempts:
-            self._to_create(ticket, after=self._policy.retry_cooldown_seconds)
-        elif timed_out:
-            self._give_up(
-                ticket,
-                ExportTimeoutError(
-                    f"{outcome} (attempt {attempts} of {attempts}); raise "
-                    "'export_timeout_seconds' or try again later"
-                ),
-            )
-        else:
-            self._give_up(
-                ticket,
-                ExportFailedError(
-                    f"{ticket.stream} window {ticket.window}: export failed {attempts} times "
-                    f"(last: {outcome}); try again later or contact the provider's support"
-                ),
-            )
-
-    def _to_create(self, ticket: Ticket, *, after: float) -> None:
-        ticket.phase = _Phase.TO_CREATE
-        ticket.attach = None
-        ticket.create_after = self._clock.monotonic() + after
+    def _settle(self, ticket: Ticket, error: Exception | None) -> None:
+        """Wake whoever waits on the ticket's change, giving it up with `error` if any."""
+        if error is not None:
+            self._give_up(ticket, error)
         self._changed.notify_all()
 
     def _give_up(self, ticket: Ticket, error: Exception) -> None:
         """Resolve `ticket` with `error`; one the whole run shares stops every ticket."""
-        if ticket.phase is _Phase.RELEASED:
+        if ticket.phase is Phase.RELEASED:
             return
-        if isinstance(error, _ONE_WINDOW_ERRORS):
-            self._resolve(ticket, error)
+        if isinstance(error, _ONE_SLICE_ERRORS):
+            ticket.resolve(error)
         else:  # the key, the permission or the API itself: no other ticket can do better
             self._give_up_all(error)
         self._changed.notify_all()
 
     def _give_up_all(self, error: Exception) -> None:
-        for ticket in self._tickets:
-            if ticket.phase not in (_Phase.COMPLETED, _Phase.RELEASED, _Phase.GAVE_UP):
-                self._resolve(ticket, error)
-
-    @staticmethod
-    def _resolve(ticket: Ticket, error: Exception) -> None:
-        ticket.error = error
-        ticket.phase = _Phase.GAVE_UP
+        for ticket in self._book.unresolved():
+            ticket.resolve(error)
 
 
 def _job(ticket: Ticket) -> ExportJob:

@@ -2,15 +2,18 @@
 
 singer-sdk and most targets compare bookmark strings, and `...Z`, `...+00:00` and
 fractional seconds order wrongly as text. Everything the tap writes (bookmarks and
-record replication keys) uses `YYYY-MM-DDTHH:MM:SSZ`, with `.ffffffZ` only when a
-source value carries sub-second precision.
+record replication keys) uses `YYYY-MM-DDTHH:MM:SSZ`, with a fraction of one to six
+digits only when a source value carries sub-second precision. A value already in that
+form is kept exactly as sent (`.5Z` stays `.5Z`): membership is decided on its
+whole-second prefix (`slices.StampBounds`), so the digits need no normalising.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_CANONICAL_LENGTH = len("2024-01-15T10:23:45Z")
+_WHOLE_SECOND_LENGTH = len("2024-01-15T10:23:45Z")
+_LONGEST = len("2024-01-15T10:23:45.123456Z")
 
 
 def format_utc(instant: datetime) -> str:
@@ -34,17 +37,28 @@ def parse_utc(text: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def is_canonical_whole_second(text: str) -> bool:
-    """Tell, cheaply, whether `text` already has the canonical whole-second shape.
+def is_canonical(text: str) -> bool:
+    """Tell, cheaply, whether a timestamp already has the canonical shape.
 
-    This is the hot path: export files write `2024-01-15T10:23:45Z`, and such values
-    can be compared as strings without parsing.
+    This is the hot path: export files write `2024-01-15T10:23:45Z` or
+    `2025-05-11T07:45:30.123456Z`, and such values compare as strings without parsing.
+    Only the shape is looked at: callers have checked that the text is a timestamp.
     """
-    return len(text) == _CANONICAL_LENGTH and text[19] == "Z" and text[10] == "T"
+    size = len(text)
+    if size == _WHOLE_SECOND_LENGTH:
+        return text[19] == "Z" and text[10] == "T"
+    return (
+        _WHOLE_SECOND_LENGTH + 2 <= size <= _LONGEST
+        and text[19] == "."
+        and text[-1] == "Z"
+        and text[10] == "T"
+        and text[20:-1].isascii()
+        and text[20:-1].isdigit()
+    )
 
 
 def canonical_utc(text: str) -> str:
     """Return `text` in the canonical form (unchanged when it already is)."""
-    if is_canonical_whole_second(text):
+    if is_canonical(text):
         return text
     return format_utc(parse_utc(text))

@@ -1,7 +1,8 @@
 """Is a decoded line a usable record? Cheap checks that name what is wrong.
 
-A record must carry its primary key and a replication key that is a real timestamp,
-and each top-level field must have one of the JSON types its schema allows. Nested
+A record must carry its primary key and (in an incremental stream) a replication key
+that is a real timestamp, and each top-level field must have one of the JSON types its
+schema allows. Nested
 values are left to the target: checking them would cost more than the whole decode.
 The check returns a description of the first problem, or None; the decoder turns that
 into an error naming the export and line, or a skipped line under `bad_record_policy`.
@@ -42,7 +43,7 @@ _ANY_TYPE = _AnyType()
 
 
 def record_check(
-    schema: Mapping[str, Any], *, primary_keys: Sequence[str], replication_key: str
+    schema: Mapping[str, Any], *, primary_keys: Sequence[str], replication_key: str | None
 ) -> RecordCheck:
     """Build the check for records of one stream's schema.
 
@@ -72,21 +73,24 @@ def record_check(
         for key in primary_keys:
             if record.get(key) is None:
                 return f"primary key '{key}' is missing"
-        stamp = record.get(replication_key)
-        if not isinstance(stamp, str):
-            return f"replication key '{replication_key}' is missing or not a string"
-        try:
-            datetime.fromisoformat(stamp)
-        except ValueError:
-            return f"replication key '{replication_key}' is not a timestamp: {stamp[:40]!r}"
+        if replication_key is not None:
+            stamp = record.get(replication_key)
+            if not isinstance(stamp, str):
+                return f"replication key '{replication_key}' is missing or not a string"
+            try:
+                datetime.fromisoformat(stamp)
+            except ValueError:
+                return f"replication key '{replication_key}' is not a timestamp: {stamp[:40]!r}"
         if types_ok(record):
             return None
-        for name, value in record.items():
-            types = allowed.get(name)
-            # Exact type: a bool is not an integer here, whatever Python's subclassing says.
-            if types is not None and type(value) not in types:
-                return f"field '{name}' is {type(value).__name__}, schema allows {_names(types)}"
-        return None  # not reached: types_ok found a mismatch, which the loop names
+        # `types_ok` found a mismatch: name the first. Exact types: a bool is not an
+        # integer here, whatever Python's subclassing says.
+        name, value = next(
+            (name, value)
+            for name, value in record.items()
+            if name in allowed and type(value) not in allowed[name]
+        )
+        return f"field '{name}' is {type(value).__name__}, schema allows {_names(allowed[name])}"
 
     return check
 

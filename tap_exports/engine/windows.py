@@ -4,59 +4,24 @@ A window is a half-open interval [start, end) of UTC instants. Consecutive windo
 share an edge, so together they cover every instant once; a record is delivered by the
 window whose interval contains its timestamp, whatever the API puts in the file.
 
-Interior edges are local midnights in the space's timezone, because that is how the
-APIs cut days (an event export is "one day in the space's timezone"). Providers that
-take wall-clock bounds ask for a range that *covers* the window, widened where a DST
-fold makes a wall-clock time ambiguous, and the records are filtered on the instants.
+Interior edges are local midnights in the timezone the provider reads dates in: the
+account's own zone for an API that reads dates as local days, UTC for one that takes
+UTC instants. Providers that take wall-clock bounds ask for a range that *covers* the
+window, widened where a DST fold makes a wall-clock time ambiguous, and the records
+are filtered on the instants (`slices.StampBounds`).
 That keeps exactly-once delivery independent of how the API reads an ambiguous time or
 whether its bounds are inclusive.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from tap_exports.engine.timestamps import format_utc, is_canonical_whole_second, parse_utc
+from tap_exports.engine.slices import Window
+from tap_exports.engine.timestamps import format_utc
 
 _WALL_CLOCK_STEP = timedelta(minutes=15)
 _WALL_CLOCK_MAX_STEPS = 16  # four hours: wider than any DST shift on record
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The half-open interval [start, end) of UTC instants one export covers."""
-
-    start: datetime
-    end: datetime
-    start_text: str = field(init=False, repr=False, compare=False)
-    end_text: str = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        """Check the bounds and keep their canonical text for cheap comparisons."""
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("window bounds must be timezone-aware")
-        if self.start.microsecond or self.end.microsecond:
-            # Whole seconds keep the text comparison in `contains` exact.
-            raise ValueError("window bounds must be whole seconds")
-        if self.end <= self.start:
-            raise ValueError(f"window end {self.end} is not after its start {self.start}")
-        object.__setattr__(self, "start_text", format_utc(self.start))
-        object.__setattr__(self, "end_text", format_utc(self.end))
-
-    def contains(self, stamp: str) -> bool:
-        """Tell whether a record timestamp falls in this window.
-
-        Canonical whole-second stamps (what export files carry) compare as text;
-        anything else is parsed, so `+00:00` or fractional seconds order correctly.
-        """
-        if is_canonical_whole_second(stamp):
-            return self.start_text <= stamp < self.end_text
-        return self.start <= parse_utc(stamp) < self.end
-
-    def __str__(self) -> str:
-        """Show the interval the way log lines and errors quote it."""
-        return f"[{self.start_text}, {self.end_text})"
 
 
 def plan_windows(start: datetime, end: datetime, zone: tzinfo, days: int) -> list[Window]:
@@ -142,18 +107,6 @@ def sync_horizon(now: datetime, settle_lag: timedelta, end_date: datetime | None
     """
     settled = (now - settle_lag).replace(microsecond=0)
     return settled if end_date is None else min(end_date, settled)
-
-
-def split_window(window: Window, smallest: timedelta) -> tuple[Window, Window] | None:
-    """Halve a window whose export keeps failing; None when halves would be too small.
-
-    The cut is rounded down to a whole second so both halves keep whole-second edges.
-    """
-    if window.end - window.start < 2 * smallest:
-        return None
-    middle = window.start + (window.end - window.start) / 2
-    middle = middle.replace(microsecond=0)
-    return Window(window.start, middle), Window(middle, window.end)
 
 
 def plan_fixed_windows(start: datetime, end: datetime, size: timedelta) -> list[Window]:

@@ -1,48 +1,80 @@
 """What every provider module declares, and the JSON-schema fragments they share.
 
-A provider is data plus one factory: its streams (name, replication key, schema and
-how wide a window may be), its documented rate limits, how it authenticates, and how
-to build the `ExportPort` that creates and polls exports for one stream.
+A provider is data plus one factory. It declares:
+- its streams (name, schema, replication key or none for a full snapshot, keys);
+- its own settings (merged into the tap's config schema, each marked as applying to
+  this provider only; setting one for another provider is a start-up error);
+- its rate budgets by name (each overridable with a `<name>_rate_limit` setting), and
+  which one status reads use;
+- how many export jobs may run at once, its status words, how its HTTP errors are
+  classified, what its export files may be, the timezone it reads dates in, and the
+  host its key belongs to (`api_url`'s default: the key is only ever sent there);
+- `export_port`, which builds the object that creates exports, reads their status and
+  fetches their files' URLs, for one stream.
+
+The engine knows none of these facts by name; it reads them from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from tap_exports.engine.api import ApiClient
-from tap_exports.engine.jobs import ExportPort
+from tap_exports.engine.api import ApiClient, ErrorRule
+from tap_exports.engine.decode import FileFormats
+from tap_exports.engine.jobs import ExportPort, StatusWords
 
 JsonSchema = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """One exportable stream."""
+    """One exportable stream.
+
+    `replication_key` None makes it a full snapshot: every run exports it whole, cut
+    into partitions the port plans. `window_days` fixes the window size when the API
+    does (an export of at most one day); `splittable` says whether a slice the
+    provider keeps failing may be halved.
+    """
 
     name: str
-    replication_key: str
     schema: JsonSchema
-    # Days per window when the API fixes it (Cometly events: one day); None means
-    # the `window_days` setting decides.
-    fixed_window_days: int | None = None
+    replication_key: str | None
     primary_keys: tuple[str, ...] = ("id",)
+    window_days: int | None = None
+    splittable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """A documented limit: `requests` per `per_seconds`, per space."""
+    """A documented limit: `requests` per `per_seconds`, per account or key."""
 
     requests: int
     per_seconds: float = 60.0
 
 
-PortFactory = Callable[[str, ApiClient, ZoneInfo, Mapping[str, Any]], ExportPort]
-
-
 @dataclass(frozen=True, slots=True)
+class Setting:
+    """A setting only this provider reads: its JSON schema, description and default.
+
+    Kept without a default in the config schema (singer-sdk would fill it in for every
+    provider); the provider applies `default` itself.
+    """
+
+    name: str
+    schema: JsonSchema
+    description: str
+    default: Any = None
+    secret: bool = False
+
+
+# (stream, API client, config) -> the port that creates and reads that stream's exports.
+PortFactory = Callable[[StreamSpec, ApiClient, Mapping[str, Any]], ExportPort]
+
+
+@dataclass(frozen=True)
 class Provider:
     """Everything the tap needs to know about one export API."""
 
@@ -52,15 +84,23 @@ class Provider:
     # Budget name -> documented limit. Endpoints name the budget they draw from.
     rate_limits: Mapping[str, RateLimit]
     auth_headers: Callable[[str], dict[str, str]]
-    # Checks the provider's own settings, raising ConfigError naming the setting.
-    validate_settings: Callable[[Mapping[str, Any]], None]
-    # (stream name, client, space timezone, config) -> port for that stream.
     export_port: PortFactory
-    # Whether export files are always gzip: then anything else is a failed download.
-    gzip_files: bool = False
+    status_words: StatusWords
+    file_formats: FileFormats
+    # The timezone the API reads the dates it is sent in (from the config if it is the
+    # account's own, which some APIs cannot report).
+    planning_zone: Callable[[Mapping[str, Any]], tzinfo]
+    settings: tuple[Setting, ...] = ()
+    # Checks the provider's own settings, raising ConfigError naming the setting.
+    validate_settings: Callable[[Mapping[str, Any]], None] = lambda config: None
     # The `rate_limits` entry status reads use: the scheduler keeps one of its
     # requests free for the export the tap is waiting on.
     status_budget: str = "status"
+    # Export jobs the API lets run at once for one key (None: no documented limit).
+    max_running_jobs: int | None = None
+    # HTTP status -> error class and advice, over the engine's defaults.
+    error_rules: Mapping[int, ErrorRule] = field(default_factory=dict)
+    default_window_days: int = 365
 
     def stream(self, name: str) -> StreamSpec:
         """Look a stream up by name."""
@@ -68,6 +108,10 @@ class Provider:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+    def setting(self, name: str) -> Setting | None:
+        """The provider's own setting `name`, if it has one."""
+        return next((setting for setting in self.settings if setting.name == name), None)
 
 
 def nullable(*types: str) -> JsonSchema:

@@ -19,18 +19,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tap_exports.engine.api import ApiClient
-from tap_exports.engine.errors import ApiError, ConfigError
-from tap_exports.engine.jobs import ExportPort, JobStatus, StatusReport
+from tap_exports.engine.api import ApiClient, ErrorRule
+from tap_exports.engine.decode import FileFormats
+from tap_exports.engine.errors import ApiError, ConfigError, PermissionDeniedError
+from tap_exports.engine.jobs import (
+    ExportFile,
+    ExportPort,
+    JobStatus,
+    StatusReport,
+    StatusWords,
+    completed_files,
+)
+from tap_exports.engine.slices import Slice, Window
 from tap_exports.engine.timestamps import parse_utc
-from tap_exports.engine.windows import Window, wall_clock_at_or_after, wall_clock_at_or_before
+from tap_exports.engine.windows import wall_clock_at_or_after, wall_clock_at_or_before
 from tap_exports.providers.base import (
     ID,
     OPTIONAL_ID,
     Provider,
     RateLimit,
+    Setting,
     StreamSpec,
     nullable,
     object_schema,
@@ -87,7 +97,15 @@ ATTRIBUTION_WINDOWS = (0, 1, 7, 14, 30, 60, 90)
 MAX_EVENT_NAMES = 10
 MAX_SOURCES = 15
 
-_STATUS_WORDS = {status.value: status for status in JobStatus}
+# The documented enum, in full: an unknown word means the API changed, so it stops the run.
+STATUS_WORDS = StatusWords(
+    {
+        "queued": JobStatus.QUEUED,
+        "processing": JobStatus.PROCESSING,
+        "completed": JobStatus.COMPLETED,
+        "failed": JobStatus.FAILED,
+    }
+)
 
 _TOUCHPOINT = object_schema(
     {
@@ -135,7 +153,8 @@ CONTACTS = StreamSpec(
 EVENTS = StreamSpec(
     name="events",
     replication_key="event_time_utc",
-    fixed_window_days=1,
+    window_days=1,  # "Maximum 1 day per export"
+    splittable=False,  # a local day is the API's unit: it cannot take half of one
     schema=object_schema(
         {
             "id": ID,
@@ -165,13 +184,86 @@ EVENTS = StreamSpec(
 )
 
 
+SETTINGS = (
+    Setting(
+        "timezone",
+        {"type": ["string", "null"]},
+        "IANA timezone of the Cometly space, e.g. America/New_York (required). The API "
+        "reads every date it is sent in this timezone and cannot report it.",
+    ),
+    Setting(
+        "events_query_mode",
+        {"type": ["string", "null"], "enum": [*QUERY_MODES, None]},
+        "profile (contact-level events, the API's default) or company.",
+    ),
+    Setting(
+        "events_event_names",
+        {"type": ["array", "null"], "items": {"type": ["string"]}},
+        f"Only these event names (1-{MAX_EVENT_NAMES}). Default: all.",
+    ),
+    Setting(
+        "events_fields",
+        {"type": ["array", "null"], "items": {"type": ["string"]}},
+        "Event fields to export; id and event_time_utc are always included.",
+    ),
+    Setting(
+        "events_sources",
+        {"type": ["array", "null"], "items": {"type": ["string"]}},
+        f"Attribution sources (1-{MAX_SOURCES}); needs the two attribution settings.",
+    ),
+    Setting(
+        "events_attribution_model",
+        {"type": ["string", "null"], "enum": [*ATTRIBUTION_MODELS, None]},
+        "Attribution model, required with events_sources.",
+    ),
+    Setting(
+        "events_attribution_window",
+        {"type": ["integer", "null"], "enum": [*ATTRIBUTION_WINDOWS, None]},
+        "Attribution window in days (0 = lifetime), required with events_sources.",
+    ),
+    Setting(
+        "contacts_include_comet_tokens",
+        {"type": ["boolean", "null"]},
+        "Add each contact's last 5 comet tokens.",
+        default=False,
+    ),
+    Setting(
+        "contacts_include_all_emails",
+        {"type": ["boolean", "null"]},
+        "Add all emails of each contact, merged profiles included.",
+        default=False,
+    ),
+)
+
+
 def auth_headers(api_key: str) -> dict[str, str]:
     """Cometly wants a Bearer key and JSON both ways."""
     return {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
 
 
+def space_zone(config: Mapping[str, Any]) -> ZoneInfo:
+    """The space's timezone, which every date sent is read in (from the setting).
+
+    Raises:
+        ConfigError: the setting is missing or not an IANA name.
+    """
+    value = config.get("timezone")
+    if not value:
+        raise ConfigError(
+            "timezone",
+            "is required: the IANA name of the Cometly space's timezone (e.g. "
+            "'America/New_York'), because the API reads every date it is sent in that "
+            "timezone and cannot report it",
+        )
+    try:
+        return ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("timezone", f"{value!r} is not an IANA timezone name") from None
+
+
 def validate_settings(config: Mapping[str, Any]) -> None:
-    """Check the event-export options the API would otherwise refuse with a 422."""
+    """Check the timezone, and the event-export options the API would refuse with a 422."""
+    space_zone(config)
     _check_choice(config, "events_query_mode", QUERY_MODES)
     _check_list(config, "events_event_names", EVENT_NAMES, MAX_EVENT_NAMES)
     _check_list(config, "events_sources", SOURCES, MAX_SOURCES)
@@ -217,8 +309,9 @@ class _CometlyExports:
         self._zone = zone
         self._options = options
 
-    def create(self, window: Window) -> str:
-        body = {**self._window_body(window), **self._options}
+    def create(self, slice: Slice) -> str:
+        assert isinstance(slice, Window), "Cometly exports time windows"
+        body = {**self._window_body(slice), **self._options}
         answer = self._client.post_json(f"/{self._stream}/exports", body, budget="create")
         export_id = answer.get("export_id")
         if export_id is None:
@@ -227,17 +320,20 @@ class _CometlyExports:
 
     def status(self, export_id: str) -> StatusReport:
         answer = self._client.get_json(f"/{self._stream}/exports/{export_id}", budget="status")
-        word = answer.get("status")
-        status = _STATUS_WORDS.get(str(word))
-        if status is None:
-            raise ApiError(f"{self._stream} export {export_id}: unknown status {word!r}")
+        subject = f"{self._stream} export {export_id}"
+        status = STATUS_WORDS.read(answer.get("status"), subject=subject)
+        url = answer.get("download_url")
         expires_at = answer.get("expires_at")
-        return StatusReport(
-            status=status,
-            download_url=answer.get("download_url"),
-            expires_at=parse_utc(expires_at) if isinstance(expires_at, str) else None,
-            message=answer.get("message"),
-        )
+        files: tuple[ExportFile, ...] = ()
+        if isinstance(url, str):
+            # One file per export; the URL is issued anew (15 minutes) on every read.
+            expiry = parse_utc(expires_at) if isinstance(expires_at, str) else None
+            files = (ExportFile(f"{self._stream}-{export_id}.ndjson.gz", url, expiry),)
+        return StatusReport(status=status, files=files, message=answer.get("message"))
+
+    def files(self, export_id: str) -> tuple[ExportFile, ...]:
+        subject = f"{self._stream} export {export_id}"
+        return completed_files(self.status(export_id), subject=subject)
 
     def _window_body(self, window: Window) -> dict[str, str]:
         if self._stream == EVENTS.name:
@@ -252,10 +348,9 @@ def _wall(moment: datetime) -> str:
     return moment.strftime(WALL_CLOCK_FORMAT)
 
 
-def export_port(
-    stream: str, client: ApiClient, zone: ZoneInfo, config: Mapping[str, Any]
-) -> ExportPort:
-    """Build the port for `stream`, with the options its create endpoint accepts."""
+def export_port(spec: StreamSpec, client: ApiClient, config: Mapping[str, Any]) -> ExportPort:
+    """Build the port for a stream, with the options its create endpoint accepts."""
+    stream = spec.name
     options: dict[str, Any] = {}
     if stream == EVENTS.name:
         for setting, key in (
@@ -275,7 +370,7 @@ def export_port(
         ):
             if config.get(setting):
                 options[key] = 1
-    return _CometlyExports(client, stream, zone, options)
+    return _CometlyExports(client, stream, space_zone(config), options)
 
 
 COMETLY = Provider(
@@ -284,7 +379,20 @@ COMETLY = Provider(
     streams=(COMPANIES, CONTACTS, EVENTS),
     rate_limits={"create": RateLimit(5), "status": RateLimit(30)},
     auth_headers=auth_headers,
-    validate_settings=validate_settings,
     export_port=export_port,
-    gzip_files=True,  # "gzipped NDJSON" on every export page
+    status_words=STATUS_WORDS,
+    # "gzipped NDJSON" on every export page: anything else is a failed download.
+    file_formats=FileFormats(formats=frozenset({"ndjson"}), always_gzip=True),
+    planning_zone=space_zone,
+    settings=SETTINGS,
+    validate_settings=validate_settings,
+    error_rules={
+        403: ErrorRule(
+            PermissionDeniedError,
+            "The key lacks permission or the Cometly subscription is inactive",
+        )
+    },
+    # Exports are scarce (5 per minute) and an export holds 100,000+ records: big
+    # windows by default; a window the API keeps failing is split.
+    default_window_days=365,
 )

@@ -1,7 +1,7 @@
 """`python -m tap_exports.sandbox`: serve the sandbox until interrupted.
 
-Defaults are the documented API's (5 creates and 30 status reads per 60 s, 15-minute
-URLs); the flags scale time down for demos, and switch faults on.
+Defaults are the emulated provider's documented limits and URL lifetime; the flags scale
+time down for demos, and switch faults on.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import date
 
 from tap_exports.sandbox import (
     DEMO_KEY,
+    INACTIVE_KEY,
     DataSpec,
     Faults,
     Limits,
@@ -23,9 +24,12 @@ from tap_exports.sandbox import (
     Timing,
 )
 from tap_exports.sandbox.faults import KINDS
-from tap_exports.sandbox.server import INACTIVE_KEY
+from tap_exports.sandbox.registry import EMULATORS
 
+_CONFIG_DEFAULTS = SandboxConfig()
 _DATA_DEFAULTS = DataSpec()
+_LIMIT_DEFAULTS = Limits()
+_SPACE_DEFAULTS = Space(api_key=DEMO_KEY)
 _TIMING_DEFAULTS = Timing()
 
 
@@ -37,22 +41,68 @@ def _fault(text: str) -> tuple[str, int]:
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="tap-exports-sandbox", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
+    # Every flag has a help text: the formatter shows a flag's default only beside one.
+    parser = argparse.ArgumentParser(
+        prog="tap-exports-sandbox",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--provider",
+        choices=sorted(EMULATORS),
+        default=_CONFIG_DEFAULTS.provider,
+        help="whose export API to emulate",
+    )
+    parser.add_argument("--host", default=_CONFIG_DEFAULTS.host, help="address to listen on")
     parser.add_argument("--port", type=int, default=8765, help="API port (0: any free port)")
     parser.add_argument("--download-port", type=int, default=8766, help="storage host port")
-    parser.add_argument("--timezone", default="America/New_York", help="the demo space's zone")
-    parser.add_argument("--data-start", type=date.fromisoformat, default=_DATA_DEFAULTS.start)
-    parser.add_argument("--days", type=int, default=_DATA_DEFAULTS.days)
-    parser.add_argument("--scale", type=float, default=1.0, help="records per day multiplier")
-    parser.add_argument("--rate-period", type=float, default=60.0, help="seconds per budget")
-    parser.add_argument("--create-limit", type=int, default=5)
-    parser.add_argument("--status-limit", type=int, default=30)
-    parser.add_argument("--queued-seconds", type=float, default=_TIMING_DEFAULTS.queued_seconds)
     parser.add_argument(
-        "--processing-seconds", type=float, default=_TIMING_DEFAULTS.processing_seconds
+        "--timezone", default=_SPACE_DEFAULTS.timezone, help="the demo space's timezone"
     )
-    parser.add_argument("--url-ttl", type=int, default=_TIMING_DEFAULTS.url_ttl_seconds)
+    parser.add_argument(
+        "--data-start",
+        type=date.fromisoformat,
+        default=_DATA_DEFAULTS.start,
+        help="first local day with data (YYYY-MM-DD)",
+    )
+    parser.add_argument("--days", type=int, default=_DATA_DEFAULTS.days, help="days of data")
+    parser.add_argument("--scale", type=float, default=1.0, help="records per day multiplier")
+    parser.add_argument(
+        "--rate-period",
+        type=float,
+        default=_LIMIT_DEFAULTS.period_seconds,
+        help="seconds per rate budget",
+    )
+    parser.add_argument(
+        "--create-limit",
+        type=int,
+        default=_LIMIT_DEFAULTS.create,
+        help="export creations per space per rate period",
+    )
+    parser.add_argument(
+        "--status-limit",
+        type=int,
+        default=_LIMIT_DEFAULTS.status,
+        help="status reads per space per rate period",
+    )
+    parser.add_argument(
+        "--queued-seconds",
+        type=float,
+        default=_TIMING_DEFAULTS.queued_seconds,
+        help="how long a new export stays queued",
+    )
+    parser.add_argument(
+        "--processing-seconds",
+        type=float,
+        default=_TIMING_DEFAULTS.processing_seconds,
+        help="how long an export then stays processing",
+    )
+    parser.add_argument(
+        "--url-ttl",
+        type=int,
+        default=_TIMING_DEFAULTS.url_ttl_seconds,
+        help="seconds a download URL stays valid",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -92,6 +142,7 @@ def main() -> None:
         limits=Limits(args.create_limit, args.status_limit, args.rate_period),
         faults=Faults(**dict(args.fault), chaos=args.chaos, seed=args.seed),
         range_requests=not args.no_range,
+        provider=args.provider,
     )
     try:
         sandbox = Sandbox(config)
@@ -103,6 +154,7 @@ def main() -> None:
         ) from None
     with sandbox:
         print(f"sandbox API:  {sandbox.api_url}", flush=True)
+        print(f"provider:     {sandbox.emulator.name}")
         print(f"api_key:      {DEMO_KEY} (timezone {args.timezone}); {INACTIVE_KEY} → 403")
         print(f"data:         {args.days} days from {args.data_start}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -1,13 +1,15 @@
-"""Cometly's export API, emulated: auth, validation, limits, job states and files.
+"""Cometly's export API, emulated: auth, routing, limits, job states and files.
 
+Everything the sandbox knows about Cometly lives here and in `cometly_requests.py`: this
+module has the path prefix, the error envelope, the demo keys, the budgets and the file
+format; that one has the request vocabulary, its validation and the record selection.
 Behaviour follows the documented API (shared/docs/providers.md, section 1); where the
 docs are silent the emulator picks the strict reading and says so:
 - one rate budget per space for all create endpoints and one for all status endpoints;
-- wall-clock bounds are read like PHP does, an ambiguous local time as its first
-  occurrence, and both bounds are inclusive to the second;
-- `include_all_emails` adds the list under `emails`.
+- request bodies are read strictly too (see `cometly_requests.py`).
 
-This module is plain logic (request in, response out); `server.py` puts it on HTTP.
+This module is plain logic (request in, reply out, an `emulator.Emulator`); `server.py`
+puts it on HTTP.
 It deliberately shares no code with the tap, so a bug in the tap's date math cannot
 hide by being repeated here.
 """
@@ -19,7 +21,7 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,47 +29,23 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from tap_exports.sandbox.data import Dataset, DataSpec, Record, generate
+from tap_exports.sandbox.cometly_requests import (
+    Rejected,
+    Selection,
+    event_selection,
+    json_object,
+    range_selection,
+)
+from tap_exports.sandbox.data import Dataset, DataSpec, generate, utc_text
+from tap_exports.sandbox.emulator import Reply, SignUrl, StoredFile
 from tap_exports.sandbox.faults import DATA_FAULTS, Faults
 from tap_exports.sandbox.ratelimit import SlidingWindowLimiter
 
-WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
+API_PREFIX = "/public-api/v1"
+DEMO_KEY = "demo-key"
+INACTIVE_KEY = "inactive-key"
 _STREAMS = ("companies", "contacts", "events")
-_EVENT_FIELDS = (
-    "event_name", "configured_name", "profile_id", "company_id", "space_id", "amount",
-    "is_upsell", "order_id", "order_name", "event_url",
-)  # fmt: skip
-_TOUCHPOINT_FIELDS = (
-    "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id", "campaign_name",
-    "account_id", "account_name",
-)  # fmt: skip
-_QUERY_MODES = ("profile", "company")
-_ATTRIBUTION_MODELS = (
-    "first_touch", "last_touch", "linear", "first_platform_touch", "last_platform_touch",
-    "linear_paid", "u_shaped", "last_non_direct_touch",
-)  # fmt: skip
-_ATTRIBUTION_WINDOWS = (0, 1, 7, 14, 30, 60, 90)
-_KNOWN_EVENT_NAMES = frozenset(
-    (
-        "add_payment_info", "add_to_cart", "complete_registration", "contact",
-        "initiate_checkout", "lead_generated", "purchase", "schedule", "sign_up",
-        "start_trial", "submit_application", "subscribe", "upsell_purchase", "view_content",
-        "webinar_registration", *(f"custom_event_{n}" for n in range(1, 51)),
-    )
-)  # fmt: skip
-_PLATFORMS = (
-    "facebook", "google", "linkedin", "tiktok", "youtube", "instagram", "bing", "yahoo",
-    "pinterest", "reddit", "snapchat", "telegram", "twitch", "x", "quora", "duckduckgo",
-)  # fmt: skip
-_KNOWN_SOURCES = frozenset(
-    (
-        *(f"{p}_ads" for p in _PLATFORMS), *(f"{p}_organic" for p in _PLATFORMS),
-        "messenger_organic", "brave_organic", "threads_organic", "ai_chat_gpt",
-        "ai_perplexity", "ai_copilot", "ai_claude", "ai_grok", "ai_gemini", "ai_deepseek",
-        "email", "sms", "referral", "direct", "shop_app", "substack", "capterra", "trustpilot",
-        "g2", "yelp",
-    )
-)  # fmt: skip
+_FILE_SUFFIX, _FILE_TYPE = ".json.gz", "application/gzip"  # gzip NDJSON, one file per export
 
 
 @dataclass
@@ -78,6 +56,11 @@ class Space:
     timezone: str = "America/New_York"
     active: bool = True
     data: DataSpec = field(default_factory=DataSpec)
+
+
+def default_spaces() -> list[Space]:
+    """A demo space in New York time (DST starts 2025-03-09) and an inactive one."""
+    return [Space(api_key=DEMO_KEY), Space(api_key=INACTIVE_KEY, active=False)]
 
 
 @dataclass
@@ -98,15 +81,6 @@ class Limits:
     period_seconds: float = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """An HTTP answer: status, JSON-able body and extra headers."""
-
-    status: int
-    body: Mapping[str, Any]
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
 @dataclass
 class _Export:
     export_id: int
@@ -116,18 +90,17 @@ class _Export:
     ready_at: float
     will_fail: bool
     stuck: bool
-    selection: Callable[[Dataset], list[Record]]
+    selection: Selection
     query: bytes
-    file_name: str = field(default_factory=lambda: f"{uuid.uuid4()}.json.gz")
+    file_name: str = field(default_factory=lambda: f"{uuid.uuid4()}{_FILE_SUFFIX}")
     content: bytes | None = None
 
 
-class _Rejected(Exception):
-    """A 422 with Cometly's `{"message"}` body."""
-
-
 class CometlyEmulator:
-    """The API side of the sandbox; thread-safe."""
+    """Cometly's API for the sandbox server; thread-safe."""
+
+    name = "cometly"
+    api_prefix = API_PREFIX
 
     def __init__(
         self,
@@ -136,9 +109,9 @@ class CometlyEmulator:
         timing: Timing,
         limits: Limits,
         faults: Faults,
-        sign_url: Callable[[str, bool], str],
+        sign_url: SignUrl,
     ) -> None:
-        """`sign_url(file_name, born_expired)` returns a presigned download URL."""
+        """Serve `spaces` with these timings, budgets and faults; `sign_url` presigns files."""
         self.timing = timing
         self.faults = faults
         self._spaces = {space.api_key: space for space in spaces}
@@ -151,16 +124,28 @@ class CometlyEmulator:
         }
         self._exports: dict[int, _Export] = {}
         self._rendered: dict[bytes, bytes] = {}
-        # What clients asked for, for tests and demos: (stream, body) per export created,
-        # and how many status reads each export id got.
-        self.created: list[tuple[str, dict[str, Any]]] = []
-        self.status_reads: dict[int, int] = {}
+        # What clients asked for, for tests and demos (see `created` and `status_reads`).
+        self._created: list[tuple[str, dict[str, Any]]] = []
+        self._status_reads: dict[int, int] = {}
         self._files: dict[str, _Export] = {}
         self._ids = itertools.count(1001)
         self._sign_url = sign_url
+        # Guards every dict and list above: server threads call in concurrently.
         self._lock = threading.Lock()
 
     # Introspection for tests and demos -------------------------------------------------
+
+    @property
+    def created(self) -> list[tuple[str, dict[str, Any]]]:
+        """(stream, body) of every export created so far, oldest first (a snapshot)."""
+        with self._lock:
+            return list(self._created)
+
+    @property
+    def status_reads(self) -> dict[int, int]:
+        """How many admitted status reads each export id got so far (a snapshot)."""
+        with self._lock:
+            return dict(self._status_reads)
 
     def dataset(self, api_key: str) -> Dataset:
         """All records of the space behind `api_key` (generated on first use)."""
@@ -172,11 +157,12 @@ class CometlyEmulator:
 
     def exports_created(self, api_key: str, stream: str | None = None) -> int:
         """How many exports the space has created (of `stream`, if given)."""
-        return sum(
-            1
-            for export in self._exports.values()
-            if export.api_key == api_key and stream in (None, export.stream)
-        )
+        with self._lock:
+            return sum(
+                1
+                for export in self._exports.values()
+                if export.api_key == api_key and stream in (None, export.stream)
+            )
 
     def completed_at(self, export_id: int) -> float:
         """When the export turns `completed`, on `time.monotonic()`'s clock.
@@ -197,18 +183,22 @@ class CometlyEmulator:
         """The `create` or `status` limiter of a space."""
         return self._limiters[(api_key, family)]
 
-    # HTTP entry points --------------------------------------------------------------------
+    # The emulator interface --------------------------------------------------------------
+
+    def error_reply(self, status: int, message: str) -> Reply:
+        """Cometly's documented error body: `{"message": ...}` and nothing else."""
+        return Reply(status, {"message": message})
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        """Answer one API request; `path` is relative to `/public-api/v1`."""
-        space = self._space_for(headers.get("Authorization", ""))
+        """Answer one API request; `path` is relative to `API_PREFIX`."""
+        space = self._space_for(headers.get("authorization", ""))
         if space is None:
-            return Reply(401, {"message": "Unauthenticated."})
+            return self.error_reply(401, "Unauthenticated.")
         if not space.active:
-            return Reply(403, {"message": "Your Cometly subscription is inactive."})
+            return self.error_reply(403, "Your Cometly subscription is inactive.")
         route = self._route(method, path)
         if route is None:
-            return Reply(404, {"message": "Not found."})
+            return self.error_reply(404, "Not found.")
         family, stream, export_id = route
         decision = self._limiters[(space.api_key, family)].decide()
         rate_headers = {
@@ -216,37 +206,40 @@ class CometlyEmulator:
             "X-RateLimit-Remaining": str(decision.remaining),
         }
         if not decision.allowed:
-            rate_headers["Retry-After"] = str(decision.retry_after)
-            return Reply(429, {"message": "Too Many Attempts."}, rate_headers)
+            retry_after = {"Retry-After": str(decision.retry_after)}
+            return self.error_reply(429, "Too Many Attempts.").with_headers(
+                rate_headers | retry_after
+            )
         if self.faults.take("rate_limit_storms"):
             self._limiters[(space.api_key, family)].hold(seconds=1)
-            storm = {**rate_headers, "Retry-After": "1"}
-            return Reply(429, {"message": "Too Many Attempts."}, storm)
+            storm = rate_headers | {"Retry-After": "1"}
+            return self.error_reply(429, "Too Many Attempts.").with_headers(storm)
         if self.faults.take("server_errors"):
-            return Reply(503, {"message": "Service Unavailable"}, rate_headers)
+            return self.error_reply(503, "Service Unavailable").with_headers(rate_headers)
         if self.faults.take("slow_responses"):
             # Slow only after the request was admitted: a hold (429) is only ever set by an
             # answer, so a client that gave up waiting was never told to hold anything.
             time.sleep(self.faults.slow_seconds)
         try:
             if export_id is None:
-                reply = self._create(space, stream, _json_object(body))
+                reply = self._create(space, stream, json_object(body))
             else:
                 reply = self._status(space, stream, export_id)
-        except _Rejected as exc:
-            reply = Reply(422, {"message": str(exc)})
-        return Reply(reply.status, reply.body, {**rate_headers, **reply.headers})
+        except Rejected as exc:
+            reply = self.error_reply(422, str(exc))
+        return reply.with_headers(rate_headers)
 
-    def file(self, file_name: str) -> bytes | None:
-        """The gzip NDJSON content behind a download file name, rendered once."""
-        export = self._files.get(file_name)
+    def file(self, name: str) -> StoredFile | None:
+        """The gzip NDJSON file behind a download name, rendered once."""
+        with self._lock:
+            export = self._files.get(name)
         if export is None:
             return None
         dataset = self.dataset(export.api_key)
         with self._lock:
             if export.content is None:
                 export.content = self._render(export, dataset)
-            return export.content
+            return StoredFile(export.content, _FILE_TYPE)
 
     def _render(self, export: _Export, dataset: Dataset) -> bytes:
         """The export's file; the same query gives the same file, rendered once."""
@@ -302,9 +295,9 @@ class CometlyEmulator:
     def _create(self, space: Space, stream: str, body: dict[str, Any]) -> Reply:
         zone = self._zones[space.api_key]
         if stream == "events":
-            selection = _event_selection(body, zone)
+            selection = event_selection(body, zone)
         else:
-            selection = _range_selection(stream, body, zone)
+            selection = range_selection(stream, body, zone)
         now = time.monotonic()
         with self._lock:
             export = _Export(
@@ -320,17 +313,18 @@ class CometlyEmulator:
             )
             self._exports[export.export_id] = export
             self._files[export.file_name] = export
-            self.created.append((stream, dict(body)))
+            self._created.append((stream, dict(body)))
         return Reply(202, {"export_id": export.export_id, "status": "queued"})
 
     def _status(self, space: Space, stream: str, export_id: int) -> Reply:
-        self.status_reads[export_id] = self.status_reads.get(export_id, 0) + 1
-        export = self._exports.get(export_id)
+        with self._lock:
+            self._status_reads[export_id] = self._status_reads.get(export_id, 0) + 1
+            export = self._exports.get(export_id)
         if export is None or export.api_key != space.api_key or export.stream != stream:
-            return Reply(404, {"message": "Export not found."})
+            return self.error_reply(404, "Export not found.")
         body: dict[str, Any] = {
             "export_id": export.export_id,
-            "created_at": _utc_text(export.created_at),
+            "created_at": utc_text(export.created_at),
         }
         remaining = export.ready_at - time.monotonic()
         running = {"message": "Export is being processed. Please check back in a few minutes."}
@@ -348,166 +342,16 @@ class CometlyEmulator:
             )
             body |= {
                 "status": "completed",
-                "completed_at": _utc_text(completed),
-                "download_url": self._sign_url(export.file_name, self.faults.take("expired_urls")),
-                "expires_at": _utc_text(now + timedelta(seconds=self.timing.url_ttl_seconds)),
+                "completed_at": utc_text(completed),
+                "download_url": self._sign_url(
+                    export.file_name,
+                    ttl_seconds=self.timing.url_ttl_seconds,
+                    born_expired=self.faults.take("expired_urls"),
+                ),
+                "expires_at": utc_text(now + timedelta(seconds=self.timing.url_ttl_seconds)),
             }
         return Reply(200, body)
 
 
 def _gzip_lines(lines: list[bytes]) -> bytes:
     return gzip.compress(b"".join(line + b"\n" for line in lines), compresslevel=5, mtime=0)
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        document = orjson.loads(body or b"{}")
-    except orjson.JSONDecodeError:
-        raise _Rejected("The request body must be valid JSON.") from None
-    if not isinstance(document, dict):
-        raise _Rejected("The request body must be a JSON object.")
-    return document
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_instant(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _wall_clock(body: Mapping[str, Any], name: str, zone: ZoneInfo) -> datetime:
-    value = body.get(name)
-    label = name.replace("_", " ")
-    if value is None:
-        raise _Rejected(f"The {label} field is required.")
-    try:
-        wall = datetime.strptime(str(value), WALL_CLOCK_FORMAT)
-    except ValueError:
-        raise _Rejected(f"The {label} field must match the format Y-m-d H:i:s.") from None
-    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-
-
-def _flag(body: Mapping[str, Any], name: str) -> bool:
-    value = body.get(name, 0)
-    if value not in (0, 1, True, False, "0", "1"):
-        raise _Rejected(f"The {name} field must be true or false.")
-    return value in (1, True, "1")
-
-
-def _range_selection(
-    stream: str, body: Mapping[str, Any], zone: ZoneInfo
-) -> Callable[[Dataset], list[Record]]:
-    start = _wall_clock(body, "start_date", zone)
-    end = _wall_clock(body, "end_date", zone)
-    if end <= start:
-        raise _Rejected("The end date field must be a date after start date.")
-    tokens = stream == "contacts" and _flag(body, "include_comet_tokens")
-    all_emails = stream == "contacts" and _flag(body, "include_all_emails")
-
-    def select(dataset: Dataset) -> list[Record]:
-        chosen = []
-        for record in dataset.stream(stream):
-            if start <= _parse_instant(record["created_at"]) <= end:
-                row = dict(record)
-                if stream == "contacts":
-                    comet_tokens = row.pop("comet_tokens")
-                    emails = row.pop("emails")
-                    if tokens:
-                        row["comet_tokens"] = comet_tokens[:5]
-                    if all_emails:
-                        row["emails"] = emails
-                chosen.append(row)
-        return chosen
-
-    return select
-
-
-def _event_selection(body: Mapping[str, Any], zone: ZoneInfo) -> Callable[[Dataset], list[Record]]:
-    day_text = body.get("date")
-    if day_text is None:
-        raise _Rejected("The date field is required.")
-    try:
-        day = datetime.strptime(str(day_text), "%Y-%m-%d")
-    except ValueError:
-        raise _Rejected("The date field must match the format Y-m-d.") from None
-    start = day.replace(tzinfo=zone).astimezone(UTC)
-    end = (day + timedelta(days=1)).replace(tzinfo=zone).astimezone(UTC)
-    mode = body.get("query_mode", "profile")
-    if mode not in _QUERY_MODES:
-        raise _Rejected("The selected query mode is invalid.")
-    names = _string_list(body, "event_names", _KNOWN_EVENT_NAMES, most=10)
-    sources = _string_list(body, "sources", _KNOWN_SOURCES, most=15)
-    fields = _string_list(
-        body, "fields", frozenset(("id", "event_time_utc", *_EVENT_FIELDS, *_TOUCHPOINT_FIELDS))
-    )
-    if sources is not None:
-        if body.get("attribution_model") not in _ATTRIBUTION_MODELS:
-            raise _Rejected("The attribution model field is required when sources is present.")
-        if body.get("attribution_window") not in _ATTRIBUTION_WINDOWS:
-            raise _Rejected("The attribution window field is required when sources is present.")
-    elif fields and any(name in _TOUCHPOINT_FIELDS for name in fields):
-        raise _Rejected("Touchpoint fields require sources.")
-
-    def select(dataset: Dataset) -> list[Record]:
-        chosen = []
-        for record in dataset.events:
-            if not start <= _parse_instant(record["event_time_utc"]) < end:
-                continue
-            if mode == "company" and record["company_id"] is None:
-                continue
-            if names is not None and record["event_name"] not in names:
-                continue
-            touchpoints = [
-                point
-                for point in record["touchpoints"]
-                if sources is None or point["source"] in sources
-            ]
-            if sources is not None and not touchpoints:
-                continue
-            chosen.append(_project_event(record, fields, touchpoints if sources else None))
-        return chosen
-
-    return select
-
-
-def _project_event(
-    record: Record, fields: list[str] | None, touchpoints: list[Record] | None
-) -> Record:
-    extra = {key: value for key, value in record.items() if key == "x_legacy_score"}
-    if fields is None:
-        row = {key: record[key] for key in ("id", "event_time_utc", *_EVENT_FIELDS)} | extra
-    else:
-        row = {"id": record["id"], "event_time_utc": record["event_time_utc"]}
-        row |= {name: record.get(name) for name in fields if name in _EVENT_FIELDS}
-    if touchpoints:
-        first = touchpoints[0]
-        row |= {
-            "ad_id": f"ad_{record['id'] % 7}",
-            "ad_name": first["ad_name"],
-            "adset_id": f"adset_{record['id'] % 5}",
-            "adset_name": first["adset_name"],
-            "campaign_id": f"cmp_{record['id'] % 3}",
-            "campaign_name": first["campaign_name"],
-            "account_id": "acct_1",
-            "account_name": first["account_name"],
-            "touchpoints": touchpoints,
-        }
-    return row
-
-
-def _string_list(
-    body: Mapping[str, Any], name: str, allowed: frozenset[str], most: int = 100
-) -> list[str] | None:
-    values = body.get(name)
-    if values is None:
-        return None
-    if not isinstance(values, list) or not 1 <= len(values) <= most:
-        raise _Rejected(f"The {name} field must be an array of 1 to {most} items.")
-    if len(set(values)) != len(values):
-        raise _Rejected(f"The {name} field has a duplicate value.")
-    for index, value in enumerate(values):
-        if value not in allowed:
-            raise _Rejected(f"The selected {name}.{index} is invalid.")
-    return list(values)

@@ -68,7 +68,7 @@ def generate(spec: DataSpec, zone: ZoneInfo) -> Dataset:
         for _ in range(spec.events_per_day):
             events.append(_event(rng, len(events) + 1, _stamp(rng, day, zone)))
         for edge in _EDGE_TIMES:
-            stamp = _utc_text(datetime.combine(day, edge, tzinfo=zone))
+            stamp = utc_text(datetime.combine(day, edge, tzinfo=zone))
             companies.append(_company(rng, len(companies) + 1, stamp))
             contacts.append(_contact(rng, len(contacts) + 1, stamp))
             events.append(_event(rng, len(events) + 1, stamp))
@@ -80,10 +80,11 @@ def _stamp(rng: random.Random, day: date, zone: ZoneInfo) -> str:
     start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
     seconds = int((end - start).total_seconds())
-    return _utc_text(start + timedelta(seconds=rng.randrange(seconds)))
+    return utc_text(start + timedelta(seconds=rng.randrange(seconds)))
 
 
-def _utc_text(moment: datetime) -> str:
+def utc_text(moment: datetime) -> str:
+    """`moment` as the APIs write instants: UTC, to the second, with a `Z`."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -1,9 +1,11 @@
 """The sandbox on HTTP: an API listener and a separate download (storage) listener.
 
-Two listeners because the real thing has two hosts: the API (Bearer auth, JSON) and
-S3 (presigned URLs, XML errors). The download host refuses a request that carries an
-Authorization header as S3 does ("only one auth mechanism allowed"), so a tap that
-leaks its API key to the storage host fails the tests instead of passing silently.
+Two listeners because the real thing has two hosts: the provider's API (JSON, served by
+the emulator `SandboxConfig.provider` names) and S3 (presigned URLs, XML errors). The
+download host refuses a request that carries an Authorization header as S3 does ("only
+one auth mechanism allowed"), so a tap that leaks its API key to the storage host fails
+the tests instead of passing silently. Nothing here knows a provider: what every
+provider shares lives here, the rest behind `emulator.Emulator`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import logging
 import re
 import socket
 import threading
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import ClassVar, Self
@@ -21,35 +22,14 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from tap_exports.sandbox.cometly import CometlyEmulator, Limits, Reply, Space, Timing
-from tap_exports.sandbox.faults import Faults
+from tap_exports.sandbox.config import SandboxConfig
 from tap_exports.sandbox.presign import UrlSigner, Verdict
+from tap_exports.sandbox.registry import build_emulator
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/public-api/v1"
-DEMO_KEY = "demo-key"
-INACTIVE_KEY = "inactive-key"
-
-
-def default_spaces() -> list[Space]:
-    """A demo space in New York time (DST starts 2025-03-09) and an inactive one."""
-    return [Space(api_key=DEMO_KEY), Space(api_key=INACTIVE_KEY, active=False)]
-
-
-@dataclass
-class SandboxConfig:
-    """Everything a sandbox run can be told; defaults are the documented API's."""
-
-    host: str = "127.0.0.1"
-    api_port: int = 0
-    download_port: int = 0
-    spaces: list[Space] = field(default_factory=default_spaces)
-    timing: Timing = field(default_factory=Timing)
-    limits: Limits = field(default_factory=Limits)
-    faults: Faults = field(default_factory=Faults)
-    # Whether the storage host honours `Range: bytes=N-` (S3 does).
-    range_requests: bool = True
+# Where the storage host keeps every file: `/exports/{name}`, as a bucket's key prefix.
+_FILES_PREFIX = "/exports/"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -97,14 +77,13 @@ class _ApiHandler(_Handler):
         if faults.take("connection_resets"):
             self.close_connection = True  # hang up without a word
             return
+        emulator = self.sandbox.emulator
         path = urlsplit(self.path).path
-        if not path.startswith(API_PREFIX):
-            reply = Reply(404, {"message": "Not found."})
+        if path != emulator.api_prefix and not path.startswith(f"{emulator.api_prefix}/"):
+            reply = emulator.error_reply(404, "Not found.")
         else:
-            headers = {name: value for name, value in self.headers.items()}
-            reply = self.sandbox.emulator.handle(
-                self.command, path[len(API_PREFIX) :], headers, body
-            )
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            reply = emulator.handle(self.command, path[len(emulator.api_prefix) :], headers, body)
         self._send(reply.status, orjson.dumps(reply.body), "application/json", dict(reply.headers))
 
 
@@ -129,21 +108,24 @@ class _DownloadHandler(_Handler):
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
             )
-        content = self.sandbox.emulator.file(parts.path.rsplit("/", 1)[-1])
-        if content is None:
+        stored = None
+        if parts.path.startswith(_FILES_PREFIX):
+            stored = self.sandbox.emulator.file(parts.path.removeprefix(_FILES_PREFIX))
+        if stored is None:
             return self._s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        content, content_type = stored.content, stored.content_type
         faults = self.sandbox.config.faults
         if faults.take("truncated_files"):
             content = content[: len(content) // 2]
         if faults.take("corrupt_files"):
             content = content[:-8] + bytes(b ^ 0xFF for b in content[-8:-4]) + content[-4:]
         status, headers, body = self._ranged(content)
-        self.sandbox.downloads.append((status, self.headers.get("Range")))
+        self.sandbox._record_download(status, self.headers.get("Range"))
         if faults.take("dropped_downloads"):
             if faults.take("urls_revoked_mid_download"):
                 self.sandbox.signer.revoke(parts.query)
-            return self._send_half_and_hang_up(status, body, headers)
-        return self._send(status, body, "application/gzip", headers)
+            return self._send_half_and_hang_up(status, body, content_type, headers)
+        return self._send(status, body, content_type, headers)
 
     def _ranged(self, content: bytes) -> tuple[int, dict[str, str], bytes]:
         """Answer `Range: bytes=N-` with 206 like S3, when the sandbox supports it."""
@@ -161,9 +143,11 @@ class _DownloadHandler(_Handler):
         headers = {"Accept-Ranges": "bytes", "Content-Range": content_range, "ETag": etag}
         return 206, headers, content[start:]
 
-    def _send_half_and_hang_up(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def _send_half_and_hang_up(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str]
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/gzip")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in headers.items():
             self.send_header(name, value)
@@ -184,46 +168,56 @@ class Sandbox:
     """A running sandbox: `with Sandbox(config) as sandbox: sandbox.api_url ...`."""
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
-        """Bind both listeners (port 0 picks free ports); call `start` to serve."""
+        """Bind both listeners (port 0 picks free ports); call `start` to serve.
+
+        An unknown `config.provider` raises ValueError before any port is bound.
+        """
         self.config = config or SandboxConfig()
         self.signer = UrlSigner()
+        self.emulator = build_emulator(self.config, self._sign)
         handler_base = type("_Bound", (), {"sandbox": self})
         self._api = ThreadingHTTPServer(
             (self.config.host, self.config.api_port),
             type("_BoundApi", (_ApiHandler, handler_base), {}),
         )
-        self._downloads = ThreadingHTTPServer(
+        self._storage = ThreadingHTTPServer(
             (self.config.host, self.config.download_port),
             type("_BoundDownload", (_DownloadHandler, handler_base), {}),
         )
-        for server in (self._api, self._downloads):
+        for server in (self._api, self._storage):
             server.daemon_threads = True
-        self.emulator = CometlyEmulator(
-            spaces=self.config.spaces,
-            timing=self.config.timing,
-            limits=self.config.limits,
-            faults=self.config.faults,
-            sign_url=self._sign,
-        )
         self._threads: list[threading.Thread] = []
-        # (status, Range header) of each file served, for tests and demos.
-        self.downloads: list[tuple[int, str | None]] = []
+        # (status, Range header) of each file served, for tests and demos; handler threads
+        # append concurrently, so under the lock.
+        self._downloads: list[tuple[int, str | None]] = []
+        self._downloads_lock = threading.Lock()
 
     @property
     def api_url(self) -> str:
-        """Base URL to give the tap as `api_url`."""
+        """Base URL to give the tap as `api_url`: the API listener plus the provider's prefix."""
         host, port = self._api.server_address[:2]
-        return f"http://{host!s}:{port}{API_PREFIX}"
+        return f"http://{host!s}:{port}{self.emulator.api_prefix}"
 
     @property
     def download_url(self) -> str:
         """Base URL of the storage host."""
-        host, port = self._downloads.server_address[:2]
+        host, port = self._storage.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def downloads(self) -> list[tuple[int, str | None]]:
+        """(status, Range header) of each file served so far, oldest first (a snapshot)."""
+        with self._downloads_lock:
+            return list(self._downloads)
+
+    def _record_download(self, status: int, range_header: str | None) -> None:
+        """Note one file served (called by the storage host's handler threads)."""
+        with self._downloads_lock:
+            self._downloads.append((status, range_header))
 
     def start(self) -> Self:
         """Serve both listeners on background threads."""
-        for server in (self._api, self._downloads):
+        for server in (self._api, self._storage):
             # A short poll interval makes `stop` return in milliseconds, not half a second.
             thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -234,7 +228,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving and free the ports."""
-        for server in (self._api, self._downloads):
+        for server in (self._api, self._storage):
             server.shutdown()
             server.server_close()
         for thread in self._threads:
@@ -253,10 +247,10 @@ class Sandbox:
         """Stop on leaving it."""
         self.stop()
 
-    def _sign(self, file_name: str, born_expired: bool) -> str:
+    def _sign(self, file_name: str, *, ttl_seconds: int, born_expired: bool) -> str:
         return self.signer.sign(
             self.download_url,
-            f"/exports/{file_name}",
-            ttl_seconds=self.config.timing.url_ttl_seconds,
+            f"{_FILES_PREFIX}{file_name}",
+            ttl_seconds=ttl_seconds,
             born_expired=born_expired,
         )

@@ -1,0 +1,31 @@
+"""What a sandbox run can be told: which provider, where to listen, what goes wrong.
+
+The server reads the shared knobs (host, ports, faults, range requests); the emulator
+that `registry.EMULATORS` builds for `provider` reads the rest. Those are in Cometly's
+shapes (`cometly.Space`, `Timing`, `Limits`), as Cometly is the only provider emulated
+so far: a provider that needs other knobs gets fields of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tap_exports.sandbox.cometly import Limits, Space, Timing, default_spaces
+from tap_exports.sandbox.faults import Faults
+
+
+@dataclass
+class SandboxConfig:
+    """Everything a sandbox run can be told; defaults are the emulated API's documented ones."""
+
+    host: str = "127.0.0.1"
+    api_port: int = 0  # 0: any free port
+    download_port: int = 0
+    spaces: list[Space] = field(default_factory=default_spaces)
+    timing: Timing = field(default_factory=Timing)
+    limits: Limits = field(default_factory=Limits)
+    faults: Faults = field(default_factory=Faults)
+    # Whether the storage host honours `Range: bytes=N-` (S3 does).
+    range_requests: bool = True
+    # Which provider's API to serve: a key of `registry.EMULATORS`.
+    provider: str = "cometly"

@@ -1,0 +1,39 @@
+"""The providers the sandbox can emulate, by name: how `SandboxConfig.provider` is served.
+
+Adding a provider is one module with its `Emulator` and one entry here; the server, the
+download host, the faults and the CLI's `--provider` choices need no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from tap_exports.sandbox.cometly import CometlyEmulator
+from tap_exports.sandbox.config import SandboxConfig
+from tap_exports.sandbox.emulator import Emulator, SignUrl
+
+# Builds a provider's emulator from a run's config and the server's URL signer.
+EmulatorFactory = Callable[[SandboxConfig, SignUrl], Emulator]
+
+
+def _cometly(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
+    return CometlyEmulator(
+        spaces=config.spaces,
+        timing=config.timing,
+        limits=config.limits,
+        faults=config.faults,
+        sign_url=sign_url,
+    )
+
+
+EMULATORS: Mapping[str, EmulatorFactory] = MappingProxyType({CometlyEmulator.name: _cometly})
+
+
+def build_emulator(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
+    """The emulator of `config.provider`; a ValueError naming the choices if unknown."""
+    factory = EMULATORS.get(config.provider)
+    if factory is None:
+        known = ", ".join(sorted(EMULATORS))
+        raise ValueError(f"unknown sandbox provider {config.provider!r}; known: {known}")
+    return factory(config, sign_url)

@@ -1,0 +1,152 @@
+"""What a provider declares reaches the engine: its host, settings, words and errors.
+
+A second provider is declared here, in the test, to prove the engine takes every fact
+from the declaration (the real ones are exercised against their sandboxes).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC
+
+import pytest
+
+from tap_exports.engine.api import ApiClient, ErrorRule, RetryPolicy
+from tap_exports.engine.budget import RateBudget
+from tap_exports.engine.clock import SystemClock
+from tap_exports.engine.decode import FileFormats
+from tap_exports.engine.errors import (
+    ApiError,
+    AuthenticationError,
+    BusyError,
+    ConfigError,
+    OutOfCreditsError,
+    RequestRejectedError,
+)
+from tap_exports.engine.jobs import JobStatus, StatusWords
+from tap_exports.providers import PROVIDERS
+from tap_exports.providers.base import Provider, RateLimit, Setting, StreamSpec
+from tap_exports.providers.cometly import API_URL, COMETLY
+from tap_exports.settings import parse_settings
+from tap_exports.tap import TapExports
+from tests.loopback import Script, serving
+
+OTHER = Provider(
+    name="other",
+    default_api_url="https://api.other.example/v1",
+    streams=(StreamSpec("things", {"type": "object", "properties": {}}, None),),
+    rate_limits={"create": RateLimit(5), "download": RateLimit(30)},
+    auth_headers=lambda key: {"Authorization": f"Token {key}"},
+    export_port=COMETLY.export_port,
+    status_words=StatusWords({"done": JobStatus.COMPLETED}, unknown_means_running=True),
+    file_formats=FileFormats(frozenset({"csv"})),
+    planning_zone=lambda config: UTC,
+    settings=(Setting("other_filter", {"type": ["string", "null"]}, "A filter."),),
+    max_running_jobs=1,
+)
+BOTH = {COMETLY.name: COMETLY, OTHER.name: OTHER}
+COMETLY_CONFIG = {
+    "api_key": "test-key-0123",
+    "start_date": "2025-01-01T00:00:00Z",
+    "timezone": "UTC",
+}
+
+
+def test_api_url_defaults_to_the_chosen_providers_host():
+    assert parse_settings(COMETLY_CONFIG, BOTH).api_url == API_URL
+    other = parse_settings({"provider": "other", "api_key": "test-key-0123"}, BOTH)
+    assert other.api_url == "https://api.other.example/v1"
+
+
+def test_the_config_schema_has_no_api_url_default_for_singer_sdk_to_fill_in():
+    tap = TapExports(config={"api_key": "test-key-0123", **COMETLY_CONFIG}, parse_env_config=False)
+    assert "api_url" not in tap.config
+    assert parse_settings(tap.config).api_url == API_URL
+
+
+def test_a_setting_of_another_provider_is_refused_at_start_naming_both():
+    with pytest.raises(ConfigError, match=r"'other_filter': applies to provider 'other' only"):
+        parse_settings({**COMETLY_CONFIG, "other_filter": "x"}, BOTH)
+    with pytest.raises(ConfigError, match=r"'timezone': applies to provider 'cometly' only"):
+        parse_settings({"provider": "other", "api_key": "test-key-0123", "timezone": "UTC"}, BOTH)
+
+
+def test_a_setting_left_at_its_default_is_not_taken_for_a_wrong_one():
+    config = {
+        "provider": "other",
+        "api_key": "test-key-0123",
+        "contacts_include_comet_tokens": False,
+    }
+    assert parse_settings(config, BOTH).provider is OTHER
+
+
+def test_a_provider_without_incremental_streams_needs_no_start_date_or_timezone():
+    settings = parse_settings({"provider": "other", "api_key": "test-key-0123"}, BOTH)
+    assert settings.zone is UTC and settings.start_date is None
+
+
+def test_each_budget_the_provider_names_gets_its_documented_limit_and_an_override():
+    settings = parse_settings(
+        {"provider": "other", "api_key": "test-key-0123", "download_rate_limit": 3}, BOTH
+    )
+    assert {name: limit.requests for name, limit in settings.rate_limits.items()} == {
+        "create": 5,
+        "download": 3,
+    }
+
+
+def test_every_registered_providers_settings_are_declared_in_the_config_schema():
+    properties = TapExports.config_jsonschema["properties"]
+    for provider in PROVIDERS.values():
+        for setting in provider.settings:
+            assert properties[setting.name]["description"].startswith(f"({provider.name} only)")
+        for budget in provider.rate_limits:
+            assert f"{budget}_rate_limit" in properties
+
+
+def test_a_documented_status_enum_refuses_an_unknown_word():
+    with pytest.raises(ApiError, match="unknown status 'archived'"):
+        COMETLY.status_words.read("archived", subject="events export 1")
+
+
+def test_an_undocumented_enum_takes_an_unknown_word_as_running_and_warns_once(caplog):
+    words = replace(OTHER.status_words)
+    with caplog.at_level(logging.WARNING):
+        assert words.read("queued", subject="job 1") is JobStatus.PROCESSING
+        assert words.read("queued", subject="job 2") is JobStatus.PROCESSING
+        assert words.read("done", subject="job 1") is JobStatus.COMPLETED
+    assert [r.getMessage() for r in caplog.records] == [
+        "job 1: unknown status 'queued', taken as still running"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "words"),
+    [
+        (409, {"errors": [{"message": "Export job already in progress"}]}, BusyError, "409"),
+        (402, {"detail": {"code": "insufficient_balance"}}, OutOfCreditsError, "top up"),
+        (401, {"message": "Unauthenticated."}, AuthenticationError, "Unauthenticated. The API"),
+        (422, {"detail": [{"msg": "bad"}]}, RequestRejectedError, "422"),
+    ],
+)
+def test_http_errors_become_the_class_the_provider_declares(status, body, kind, words):
+    rules = {
+        409: ErrorRule(BusyError),
+        402: ErrorRule(OutOfCreditsError, "Out of credits: top up, or lower the spend"),
+    }
+    script = Script(answers={"/v1/exports": (status, body)})
+    with serving(script) as base:
+        clock = SystemClock()
+        client = ApiClient(
+            base_url=f"{base}/v1",
+            headers={},
+            budgets={"create": RateBudget("create", limit=5, period=1, clock=clock)},
+            timeout_seconds=5,
+            retry=RetryPolicy(),
+            clock=clock,
+            error_rules=rules,
+        )
+        with pytest.raises(kind, match=words) as raised:
+            client.post_json("/exports", {}, budget="create")
+    assert "\n" not in str(raised.value)
