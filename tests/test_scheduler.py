@@ -8,14 +8,12 @@ pipeline are in `test_pipeline.py`.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tap_exports.engine.budget import RateBudget
-from tap_exports.engine.clock import SystemClock
 from tap_exports.engine.errors import (
     AuthenticationError,
     ExportFailedError,
@@ -26,12 +24,15 @@ from tap_exports.engine.jobs import ExportFile, ExportJob, JobStatus, LifecycleP
 from tap_exports.engine.scheduler import ExportScheduler
 from tap_exports.engine.slices import Window
 from tap_exports.engine.tickets import Ticket
+from tests.fakes import ScaledClock
 
+# A provider's real intervals, on a clock a thousand times faster than real time: waits
+# go through the scheduler's clock, so nothing here depends on real sleeps.
 POLICY = LifecyclePolicy(
-    poll_interval_seconds=0.01,
-    export_timeout_seconds=5.0,
+    poll_interval_seconds=5.0,
+    export_timeout_seconds=3600.0,
     max_export_attempts=3,
-    retry_cooldown_seconds=0.01,
+    retry_cooldown_seconds=60.0,
 )
 
 
@@ -98,7 +99,7 @@ def take_all(tickets: list[Ticket], sched: ExportScheduler) -> list[ExportJob]:
 
 def test_exports_are_created_in_submission_order_and_taken_in_order():
     port = FakePort()
-    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=3)
+    sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=3)
     planned = windows(7)
     jobs = take_all(sched.submit("events", port, planned), sched)
     assert port.created == [window for window, _ in planned]
@@ -107,11 +108,12 @@ def test_exports_are_created_in_submission_order_and_taken_in_order():
 
 def test_never_more_exports_ahead_than_allowed():
     port = FakePort(reads_to_complete=1)
-    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=2)
+    clock = ScaledClock()
+    sched = ExportScheduler(policy=POLICY, clock=clock, max_in_flight=2)
     tickets = sched.submit("events", port, windows(6))
     for index, ticket in enumerate(tickets):
         sched.take(ticket, lambda job: None)
-        time.sleep(0.05)  # time enough for the creator to run ahead, if it could
+        clock.sleep(60)  # time enough for the creator to run ahead, if it could
         # Taken so far: index + 1; created at most two beyond the last released.
         assert len(port.created) <= index + 2
         sched.release(ticket)
@@ -119,7 +121,7 @@ def test_never_more_exports_ahead_than_allowed():
 
 def test_notices_name_every_created_export_and_reach_the_taker():
     port = FakePort()
-    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=5)
+    sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=5)
     seen: list[str] = []
     tickets = sched.submit("events", port, windows(5))
     for ticket in tickets:
@@ -131,7 +133,7 @@ def test_notices_name_every_created_export_and_reach_the_taker():
 
 def test_failed_export_is_created_again_then_gives_up_naming_the_window():
     port = FakePort(failures=3)
-    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=1)
+    sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=1)
     (ticket,) = sched.submit("companies", port, windows(1))
     with pytest.raises(ExportFailedError, match=r"companies window \[2025-03-01.*failed 3 times"):
         sched.take(ticket, lambda job: None)
@@ -140,7 +142,7 @@ def test_failed_export_is_created_again_then_gives_up_naming_the_window():
 
 def test_a_failure_is_retried_while_later_windows_keep_going():
     port = FakePort(failures=1)
-    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=4)
+    sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=4)
     jobs = take_all(sched.submit("companies", port, windows(4)), sched)
     assert jobs[0].export_id not in port.failed  # the failed one was replaced
     assert len(port.created) == 5
@@ -148,10 +150,10 @@ def test_a_failure_is_retried_while_later_windows_keep_going():
 
 def test_still_running_at_the_deadline_times_out():
     port = FakePort(reads_to_complete=10**6)
-    policy = replace(POLICY, export_timeout_seconds=0.05, max_export_attempts=2)
-    sched = ExportScheduler(policy=policy, clock=SystemClock(), max_in_flight=1)
+    policy = replace(POLICY, export_timeout_seconds=60.0, max_export_attempts=2)
+    sched = ExportScheduler(policy=policy, clock=ScaledClock(), max_in_flight=1)
     (ticket,) = sched.submit("companies", port, windows(1))
-    with pytest.raises(ExportTimeoutError, match=r"still running after 0\.05s"):
+    with pytest.raises(ExportTimeoutError, match=r"still running after 60s"):
         sched.take(ticket, lambda job: None)
     assert len(port.created) == 2
 
@@ -161,7 +163,7 @@ def test_reattaching_a_vanished_or_failed_export_creates_one_without_spending_an
     port.known_failed.add("old-failed")
     sched = ExportScheduler(
         policy=replace(POLICY, max_export_attempts=1),
-        clock=SystemClock(),
+        clock=ScaledClock(),
         max_in_flight=2,
     )
     (first, second), ids = windows(2), ["gone", "old-failed"]
@@ -173,7 +175,7 @@ def test_reattaching_a_vanished_or_failed_export_creates_one_without_spending_an
 def test_reattaching_a_running_export_creates_nothing():
     port = FakePort()
     port.reads["kept"] = 0
-    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=1)
+    sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=1)
     ((window, _),) = windows(1)
     (ticket,) = sched.submit("companies", port, [(window, "kept")])
     (job,) = take_all([ticket], sched)
@@ -184,7 +186,7 @@ def test_reattaching_a_running_export_creates_nothing():
 def test_an_error_of_the_whole_key_fails_every_ticket():
     port = FakePort()
     port.create_error = AuthenticationError("401: check the 'api_key' setting", status=401)
-    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=2)
+    sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=2)
     tickets = sched.submit("companies", port, windows(4))
     for ticket in tickets:
         with pytest.raises(AuthenticationError, match=r"companies window .*api_key"):
@@ -194,47 +196,44 @@ def test_an_error_of_the_whole_key_fails_every_ticket():
 def test_the_export_waited_for_is_polled_first_when_the_status_budget_is_tight():
     """Ten exports in flight, one status read per 50 ms: the one the taker waits for is
     still seen completed within about one poll interval of its completion."""
-    clock = SystemClock()
-    budget = RateBudget("status", limit=2, period=0.1, clock=clock)
-    port = BudgetedPort(budget)
-    policy = replace(POLICY, poll_interval_seconds=0.1, max_export_attempts=1)
+    clock = ScaledClock(factor=100)
+    budget = RateBudget("status", limit=2, period=10, clock=clock)
+    port = BudgetedPort(budget, clock)
+    policy = replace(POLICY, poll_interval_seconds=10, max_export_attempts=1)
     sched = ExportScheduler(policy=policy, clock=clock, max_in_flight=10, status_budget=budget)
     tickets = sched.submit("events", port, windows(10))
-    time.sleep(0.3)  # all created, the others being polled with the spare budget
-    port.complete_at = time.monotonic() + 0.2
-    started = time.monotonic()
+    clock.sleep(30)  # all created, the others being polled with the spare budget
+    port.complete_at = clock.monotonic() + 20
+    started = clock.monotonic()
     sched.take(tickets[0], lambda job: None)
-    latency = time.monotonic() - port.complete_at
-    assert time.monotonic() - started >= 0.2
-    assert latency <= policy.poll_interval_seconds + 0.1  # a read's own slot, on a busy box
+    latency = clock.monotonic() - port.complete_at
+    assert clock.monotonic() - started >= 20
+    assert latency <= policy.poll_interval_seconds + 10  # a read's own slot, on a busy box
     sched.close()
 
 
 def test_abandon_stops_the_workers():
     port = FakePort(reads_to_complete=10**6)
-    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=3)
+    clock = ScaledClock()
+    sched = ExportScheduler(policy=POLICY, clock=clock, max_in_flight=3)
     sched.submit("companies", port, windows(3))
-    time.sleep(0.05)
-    sched.close()
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and any(
-        t.name.startswith("exports-") for t in threading.enumerate()
-    ):
-        time.sleep(0.01)
+    clock.sleep(30)
+    sched.close()  # joins them
     assert not [t for t in threading.enumerate() if t.name.startswith("exports-")]
 
 
 class BudgetedPort(FakePort):
     """Status reads go through a real `RateBudget`; exports complete at `complete_at`."""
 
-    def __init__(self, budget: RateBudget) -> None:
+    def __init__(self, budget: RateBudget, clock: ScaledClock) -> None:
         super().__init__()
         self.budget = budget
+        self.clock = clock
         self.complete_at = float("inf")
 
     def status(self, export_id: str) -> StatusReport:
         with self.budget.slot():
-            if time.monotonic() >= self.complete_at:
+            if self.clock.monotonic() >= self.complete_at:
                 return StatusReport(
                     JobStatus.COMPLETED, files=(ExportFile("part", "https://files/x"),)
                 )
@@ -246,7 +245,7 @@ def test_the_window_waited_for_is_created_even_when_reattached_exports_fill_ever
     run had): the earlier window is still created, not left waiting for a place."""
     port = FakePort()
     port.reads.update({"later-1": 0, "later-2": 0})
-    sched = ExportScheduler(policy=POLICY, clock=SystemClock(), max_in_flight=1)
+    sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=1)
     (first, _), (second, _), (third, _) = windows(3)
     tickets = sched.submit("events", port, [(first, None), (second, "later-1"), (third, "later-2")])
     jobs = take_all(tickets, sched)

@@ -20,8 +20,8 @@ waiting off the critical path:
 What each answer does to a ticket is decided in `lifecycle` (failed and stuck exports
 created again, re-attached ones replaced, busy answers waited out without spending an
 attempt); which ticket to take up next, in `tickets`. An error no slice can do better
-on (the key, a permission, credits) resolves every ticket with it, so the run stops
-with one line.
+on (the key, a permission, credits) resolves every ticket not yet created with it, so
+the run stops with one line once what was created is delivered.
 
 Export ids are handed to the main thread as *notices* the moment they are created:
 only the main thread writes STATE, so it drains them (`drain_notices`) between
@@ -348,13 +348,18 @@ class ExportScheduler:
         self._changed.notify_all()
 
     def _give_up(self, ticket: Ticket, error: Exception) -> None:
-        """Resolve `ticket` with `error`; one the whole run shares stops every ticket."""
+        """Resolve `ticket` with `error`; one the whole run shares stops all creation.
+
+        The key, a permission, credits, the API itself: no other export can be created
+        now either. Exports already created are still polled and read (they may have
+        been paid for); their own requests fail if the key is what broke.
+        """
         if ticket.phase is Phase.RELEASED:
             return
-        if isinstance(error, _ONE_SLICE_ERRORS):
-            ticket.resolve(error)
-        else:  # the key, the permission or the API itself: no other ticket can do better
-            self._give_up_all(error)
+        ticket.resolve(error)
+        if not isinstance(error, _ONE_SLICE_ERRORS):
+            for waiting in self._book.not_created():
+                waiting.resolve(error)
         self._changed.notify_all()
 
     def _give_up_all(self, error: Exception) -> None:

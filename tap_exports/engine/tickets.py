@@ -106,6 +106,10 @@ class TicketBook:
         """True when no ticket needs a worker."""
         return not any(t.phase in _ACTIVE for t in self.tickets)
 
+    def not_created(self) -> list[Ticket]:
+        """The tickets whose export is still to be created."""
+        return [t for t in self.tickets if t.phase in (Phase.TO_CREATE, Phase.CREATING)]
+
     def unresolved(self) -> list[Ticket]:
         """The tickets not yet completed, given up on or released."""
         return [t for t in self.tickets if t.phase not in _RESOLVED]
