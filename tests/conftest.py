@@ -118,11 +118,11 @@ def sync(
 
 
 def sync_until_stopped(
-    config: dict[str, Any], state: dict[str, Any] | None = None
+    config: dict[str, Any], state: dict[str, Any] | None = None, **tap_options: Any
 ) -> tuple[SyncResult, TapExportsError | None]:
     """Run a sync in this process; a tap failure ends it but keeps what was written."""
     out = io.StringIO()
-    tap = TapExports(config=config, state=state, parse_env_config=False)
+    tap = TapExports(config=config, state=state, parse_env_config=False, **tap_options)
     failure = None
     with contextlib.redirect_stdout(out):
         try:

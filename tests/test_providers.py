@@ -35,7 +35,7 @@ from tests.loopback import Script, serving
 OTHER = Provider(
     name="other",
     default_api_url="https://api.other.example/v1",
-    streams=(StreamSpec("things", {"type": "object", "properties": {}}, None),),
+    streams=(StreamSpec("things", {"type": "object", "properties": {}}, None, ()),),
     rate_limits={"create": RateLimit(5), "download": RateLimit(30)},
     auth_headers=lambda key: {"Authorization": f"Token {key}"},
     export_port=COMETLY.export_port,
@@ -127,7 +127,12 @@ def test_an_undocumented_enum_takes_an_unknown_word_as_running_and_warns_once(ca
         (409, {"errors": [{"message": "Export job already in progress"}]}, BusyError, "409"),
         (402, {"detail": {"code": "insufficient_balance"}}, OutOfCreditsError, "top up"),
         (401, {"message": "Unauthenticated."}, AuthenticationError, "Unauthenticated. The API"),
-        (422, {"detail": [{"msg": "bad"}]}, RequestRejectedError, "422"),
+        (
+            422,
+            {"detail": [{"loc": ["body"], "msg": "field required"}]},
+            RequestRejectedError,
+            "422: field required",
+        ),
     ],
 )
 def test_http_errors_become_the_class_the_provider_declares(status, body, kind, words):

@@ -7,9 +7,7 @@ tap, streams, scheduler and reader are the real ones.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import io
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
@@ -23,8 +21,7 @@ from tap_exports.engine.jobs import ExportFile, JobStatus, StatusReport, StatusW
 from tap_exports.engine.slices import Partition, Slice
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit, StreamSpec, object_schema
-from tap_exports.tap import TapExports
-from tests.conftest import parse_messages
+from tests.conftest import sync_until_stopped
 from tests.loopback import Script, serving
 
 PARTS = {"small": range(0, 3), "large": range(3, 12)}
@@ -77,6 +74,7 @@ def provider() -> Iterator[SnapshotExports]:
                     "accounts",
                     object_schema({"id": {"type": "integer"}, "name": {"type": ["string"]}}),
                     replication_key=None,
+                    primary_keys=("id",),
                 ),
             ),
             rate_limits={"create": RateLimit(100, 1.0), "status": RateLimit(100, 1.0)},
@@ -96,15 +94,8 @@ def provider() -> Iterator[SnapshotExports]:
 def run(state: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], Exception | None]:
     config = {"provider": "snapshots", "api_key": "test-key-0123", "poll_interval_seconds": 0.01}
     # The config schema lists the providers shipped, so this one skips its validation.
-    tap = TapExports(config=config, state=state, parse_env_config=False, validate_config=False)
-    out = io.StringIO()
-    failure = None
-    with contextlib.redirect_stdout(out):
-        try:
-            tap.sync_all()
-        except OutOfCreditsError as exc:
-            failure = exc
-    return parse_messages(out.getvalue()), failure
+    result, failure = sync_until_stopped(config, state, validate_config=False)
+    return result.messages, failure
 
 
 def records(messages: list[dict[str, Any]]) -> list[int]:

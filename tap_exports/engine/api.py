@@ -257,11 +257,14 @@ def api_error_message(response: requests.Response) -> str:
 
 
 def _message_in(part: object) -> str | None:
-    """The message in one part of an error body: a string, an object, or a list of them."""
+    """The message in one part of an error body: a string, an object, or a list of them.
+
+    An object's message is its `message`, or `msg` (FastAPI's validation errors).
+    """
     if isinstance(part, str):
         return part
     if isinstance(part, dict):
-        return _message_in(part.get("message"))
+        return _message_in(part.get("message", part.get("msg")))
     if isinstance(part, list) and part:
         return _message_in(part[0])
     return None

@@ -34,15 +34,16 @@ class StreamSpec:
     """One exportable stream.
 
     `replication_key` None makes it a full snapshot: every run exports it whole, cut
-    into partitions the port plans. `window_days` fixes the window size when the API
-    does (an export of at most one day); `splittable` says whether a slice the
-    provider keeps failing may be halved.
+    into partitions the port plans. `primary_keys` has no default: rows without an id
+    must say so (and how a row delivered twice is made harmless). `window_days` fixes
+    the window size when the API does (an export of at most one day); `splittable`
+    says whether a slice the provider keeps failing may be halved.
     """
 
     name: str
     schema: JsonSchema
     replication_key: str | None
-    primary_keys: tuple[str, ...] = ("id",)
+    primary_keys: tuple[str, ...]
     window_days: int | None = None
     splittable: bool = True
 

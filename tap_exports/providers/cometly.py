@@ -121,6 +121,7 @@ _TOUCHPOINT = object_schema(
 COMPANIES = StreamSpec(
     name="companies",
     replication_key="created_at",
+    primary_keys=("id",),
     schema=object_schema(
         {
             "id": ID,
@@ -134,6 +135,7 @@ COMPANIES = StreamSpec(
 CONTACTS = StreamSpec(
     name="contacts",
     replication_key="created_at",
+    primary_keys=("id",),
     schema=object_schema(
         {
             "id": ID,
@@ -153,6 +155,7 @@ CONTACTS = StreamSpec(
 EVENTS = StreamSpec(
     name="events",
     replication_key="event_time_utc",
+    primary_keys=("id",),
     window_days=1,  # "Maximum 1 day per export"
     splittable=False,  # a local day is the API's unit: it cannot take half of one
     schema=object_schema(
