@@ -17,13 +17,18 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
+from singer_sdk import Stream
+from singer_sdk.helpers._typing import _warn_unmapped_properties
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 
 from tap_exports.engine.bulk import LineSorter
 from tap_exports.engine.decode import decode_line
 from tap_exports.engine.jobs import ExportJob, ExportPort, StatusReport
 from tap_exports.engine.reader import ExportReader, FileDecoding
-from tap_exports.engine.validate import RecordCheck
+from tap_exports.engine.validate import RecordCheck, unchanged_by_conformance
 
 Record = dict[str, Any]
 
@@ -61,41 +66,81 @@ class RecordWriter:
         return len(records)
 
 
+def sdk_path_is_a_no_op(stream: Stream) -> bool:
+    """Tell whether singer-sdk's per-record path would leave a conforming record as it is.
+
+    No stream maps or flattening, nothing deselected, no record limit (`--test`), no
+    partitions or child streams, no `post_process`, full-table `version`s not asked for.
+    """
+    maps = stream.stream_maps
+    return (
+        stream.ABORT_AT_RECORD_COUNT is None
+        and stream._stream_version is None  # RECORDs would need a `version`
+        and stream.partitions is None
+        and type(stream).post_process is Stream.post_process
+        and not stream.child_streams
+        and stream.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.RECURSIVE
+        and len(maps) == 1
+        and type(maps[0]) is SameRecordTransform
+        and not maps[0].flattening_enabled
+        and all(stream.mask.values())
+    )
+
+
 class Forwarder:
     """Reads one export's lines and writes its records; yields how many per run."""
 
     def __init__(
         self,
         *,
+        stream: Stream,
         reader: ExportReader,
         decoding: FileDecoding,
-        writer: RecordWriter,
-        sorter: Callable[[ExportJob], LineSorter | None],
+        rows: tuple[type[msgspec.Struct], type[msgspec.Struct]] | None,
+        replication_key: str | None,
         check: RecordCheck,
         skip: Callable[[str], None] | None,
         keep: Callable[[Record, ExportJob], bool],
-        write_parsed: Callable[[Record], None],
         between_runs: Callable[[], None],
     ) -> None:
-        """Wire the stream's parts: the line sorter per job, the record path's pieces.
+        """Wire the stream's parts: its row types (None: parse every line), record path.
 
         `keep` is the record path's membership test (it also makes the key canonical);
-        `write_parsed` writes one parsed record; `between_runs` runs after every run of
-        lines (the stream puts new export ids into STATE there).
+        `between_runs` runs after every run of lines (the stream puts new export ids
+        into STATE there).
         """
+        self._stream = stream
         self._reader = reader
         self._decoding = decoding
-        self._writer = writer
-        self._sorter = sorter
+        self._writer = RecordWriter(stream.name)
+        self._rows = rows
+        self._key = replication_key
+        self._unchanged = unchanged_by_conformance(stream.effective_schema)
         self._check = check
         self._skip = skip
         self._keep = keep
-        self._write_parsed = write_parsed
         self._between_runs = between_runs
+
+    def _warn(self, unknown: tuple[str, ...]) -> None:
+        _warn_unmapped_properties(self._stream.name, unknown, self._stream.logger)
+
+    def _write_parsed(self, record: Record) -> None:
+        """With orjson if conformance would only drop keys, else through the SDK."""
+        as_is, unknown = self._unchanged(record)
+        if not as_is:
+            self._stream._write_record_message(record)
+            return
+        for name in unknown:
+            del record[name]
+        if unknown:
+            self._warn(tuple(unknown))
+        self._writer.write_lines([orjson.dumps(record)])
 
     def __call__(self, port: ExportPort, job: ExportJob, report: StatusReport) -> Iterator[int]:
         """Write `job`'s records; yield how many were written after each run of lines."""
-        sorter = self._sorter(job)
+        sorter = None
+        if self._rows is not None:
+            sorter = LineSorter(self._rows, self._key, job.slice.bounds, on_unknown=self._warn)
         writer = self._writer
         for sourced in self._reader.line_runs(port, job, report, self._decoding):
             self._between_runs()

@@ -161,10 +161,13 @@ class ExportRun:
         if not self._queued:
             self.close()
 
-    def close(self) -> None:
-        """Stop and join the scheduler's threads; exports they created reach state."""
+    def close(self, *, wait: float | None = None) -> None:
+        """Stop and join the scheduler's threads; exports they created reach state.
+
+        `wait` bounds the join (see `ExportScheduler.close`).
+        """
         self._queued.clear()
         if self._services is None:
             return
-        self._services.scheduler.close()
+        self._services.scheduler.close(wait=wait)
         self.drain_notices()

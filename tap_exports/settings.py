@@ -176,6 +176,14 @@ def _refuse_other_providers_settings(
     for other in providers.values():
         if other is provider:
             continue
+        for budget in set(other.rate_limits) - set(provider.rate_limits):
+            name = f"{budget}_rate_limit"
+            if config.get(name) is not None:
+                raise ConfigError(
+                    name,
+                    f"'{provider.name}' has no '{budget}' budget (it is '{other.name}''s): "
+                    "remove it",
+                )
         for setting in other.settings:
             value = config.get(setting.name)
             if value is None or value == setting.default or provider.setting(setting.name):

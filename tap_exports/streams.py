@@ -21,25 +21,21 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import orjson
 from singer_sdk import Stream
-from singer_sdk.helpers._typing import _warn_unmapped_properties
-from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context, Record
-from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_exports.batch_files import SliceBatches, can_pass_through
-from tap_exports.engine.bulk import LineSorter, row_type
 from tap_exports.engine.decode import column_types
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
 from tap_exports.engine.progress import PlannedSlice, Progress
 from tap_exports.engine.reader import FileDecoding
+from tap_exports.engine.rows import row_type
 from tap_exports.engine.slices import Partition, Slice, Window
-from tap_exports.engine.timestamps import canonical_utc, parse_utc
-from tap_exports.engine.validate import record_check, unchanged_by_conformance
+from tap_exports.engine.timestamps import parse_utc
+from tap_exports.engine.validate import record_check
 from tap_exports.engine.windows import sync_horizon
-from tap_exports.fast_path import Forwarder, RecordWriter
+from tap_exports.fast_path import Forwarder, sdk_path_is_a_no_op
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -116,7 +112,7 @@ class ExportStream(Stream):
         (the default identity map, nothing deselected, RECORD mode, no `--test` limit).
         """
         if not (
-            self.fast_path and write_messages and context is None and self._sdk_path_is_a_no_op()
+            self.fast_path and write_messages and context is None and sdk_path_is_a_no_op(self)
         ):
             yield from super()._sync_records(context, write_messages=write_messages)
             return
@@ -136,57 +132,17 @@ class ExportStream(Stream):
     def _forwarder(self) -> Forwarder:
         # The schema the SDK conforms to is the catalog's, which may differ from ours:
         # then no line is forwarded unparsed.
-        unchanged = unchanged_by_conformance(self.effective_schema)
-        exact_rows = self._exact_rows if self.effective_schema == self._spec.schema else None
-        key = self._spec.replication_key
-
-        def warn(unknown: tuple[str, ...]) -> None:
-            _warn_unmapped_properties(self.name, unknown, self.logger)
-
-        def sorter(job: ExportJob) -> LineSorter | None:
-            if exact_rows is None:
-                return None
-            return LineSorter(exact_rows, key, job.slice.bounds, on_unknown=warn)
-
-        writer = RecordWriter(self.name)
-
-        def write_parsed(record: Record) -> None:
-            """With orjson if conformance would only drop keys, else through the SDK."""
-            as_is, unknown = unchanged(record)
-            if not as_is:
-                self._write_record_message(record)
-                return
-            for name in unknown:
-                del record[name]
-            if unknown:
-                _warn_unmapped_properties(self.name, tuple(unknown), self.logger)
-            writer.write_lines([orjson.dumps(record)])
-
+        same_schema = self.effective_schema == self._spec.schema
         return Forwarder(
+            stream=self,
             reader=self._services.reader,
             decoding=self._decoding,
-            writer=writer,
-            sorter=sorter,
+            rows=self._exact_rows if same_schema else None,
+            replication_key=self._spec.replication_key,
             check=self._check,
             skip=self._skip_policy(),
             keep=lambda record, job: self._keep(record, job.slice),
-            write_parsed=write_parsed,
             between_runs=self._run.drain_notices,
-        )
-
-    def _sdk_path_is_a_no_op(self) -> bool:
-        maps = self.stream_maps
-        return (
-            self.ABORT_AT_RECORD_COUNT is None
-            and self._stream_version is None  # RECORDs would need a `version`
-            and self.partitions is None
-            and type(self).post_process is Stream.post_process
-            and not self.child_streams
-            and self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.RECURSIVE
-            and len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and all(self.mask.values())
         )
 
     # -- planning ---------------------------------------------------------------------------
@@ -353,12 +309,12 @@ class ExportStream(Stream):
         The decoder's check has made sure the key is present and a timestamp.
         """
         key = self._spec.replication_key
-        if key is None or piece.bounds is None:
+        if key is None:
             return True
-        stamp = canonical_utc(record[key])
-        if not piece.bounds.admits(stamp):
+        placed = piece.place(record[key])
+        if placed is None:
             return False
-        record[key] = stamp
+        record[key] = placed
         return True
 
     # -- state --------------------------------------------------------------------------------
@@ -450,7 +406,7 @@ class ExportStream(Stream):
         slices, so the slice's checkpoint comes right after its manifests; the SDK's
         batches cut across slices, so the change waits for the next one.
         """
-        if self.pass_through and can_pass_through(batch_config) and self._sdk_path_is_a_no_op():
+        if self.pass_through and can_pass_through(batch_config) and sdk_path_is_a_no_op(self):
             self._write_starting_replication_value(context)  # else sdk#976: no start
             self._passing_through = True
             try:

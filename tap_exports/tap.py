@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 
+# How long a stopped run waits for a create already sent (its id must reach STATE).
+_LATE_EXPORT_SECONDS = 5.0
+
+
 def _per_provider(describe: Callable[[Provider], object]) -> str:
     """Describe a value per provider ("cometly: X; other: Y") for a setting's description."""
     return "; ".join(f"{provider.name}: {describe(provider)}" for provider in PROVIDERS.values())
@@ -95,7 +99,7 @@ class TapExports(Tap):
                 th.StringType,
                 required=True,
                 secret=True,
-                description="The provider's API key (Cometly: Integrations → Cometly API).",
+                description="The provider's API key (kept out of every log line).",
             ),
             th.Property(
                 "api_url",
@@ -225,7 +229,8 @@ class TapExports(Tap):
         The one place log redaction is installed: the config is known and singer-sdk's
         CLI has set its log handlers up, and no validation message is logged before.
         """
-        install_log_redaction([str(self.config.get("api_key") or "")])
+        key = str(self.config.get("api_key") or "")
+        install_log_redaction([key, key.strip()])  # the stripped one is what is sent
         errors = super()._validate_config(raise_errors=raise_errors)
         if errors:
             return errors
@@ -244,13 +249,15 @@ class TapExports(Tap):
         """Write the last safe STATE (the SDK does), then exit 128 + signal, not 0.
 
         singer-sdk exits 0 on SIGTERM/SIGINT, which tells a scheduler an interrupted
-        sync succeeded. The run is closed first, so an export created by then is in
-        the state written (the next run re-attaches to it); that state otherwise holds
-        only fully delivered slices.
+        sync succeeded. The run's workers are called off first, so an export created by
+        then is in the state written (the next run re-attaches to it); that state
+        otherwise holds only fully delivered slices. A create still in flight gets a
+        few seconds to answer, and its id is written in one more STATE.
         """
-        self.run.close()
+        self.run.close(wait=0)
         with contextlib.suppress(SystemExit):
             super()._handle_termination(signum, frame)
+        self.run.close(wait=_LATE_EXPORT_SECONDS)
         name = signal.Signals(signum).name
         self.logger.error("Interrupted by %s: state saved; run again to resume", name)
         sys.exit(128 + signum)

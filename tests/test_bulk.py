@@ -8,8 +8,9 @@ import json
 import msgspec
 import pytest
 
-from tap_exports.engine.bulk import FileCheck, LineSorter, Verdict, row_type
+from tap_exports.engine.bulk import FileCheck, LineSorter, Verdict
 from tap_exports.engine.errors import DownloadError
+from tap_exports.engine.rows import row_type
 from tap_exports.engine.slices import Window
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.providers.cometly import COMETLY

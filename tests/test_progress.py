@@ -33,9 +33,27 @@ def test_export_made_for_a_later_window_is_attached_to_that_window_only():
     progress.remember_export("1001", Window(utc(2025, 3, 2, 5), utc(2025, 3, 3, 5)))
     plan = progress.plan(utc(2025, 3, 1, 5), utc(2025, 3, 5, 5), NEW_YORK, 1)
     assert [p.attach for p in plan] == [None, "1001", None, None]
-    # Cut differently (2-day windows), nothing matches it exactly: nothing is attached.
+    # Cut differently (2-day windows): the plan is cut around the export, which is used.
     plan = progress.plan(utc(2025, 3, 1, 5), utc(2025, 3, 5, 5), NEW_YORK, 2)
-    assert all(p.attach is None for p in plan)
+    assert [(p.slice.start.day, p.slice.end.day, p.attach) for p in plan] == [
+        (1, 2, None),
+        (2, 3, "1001"),
+        (3, 5, None),
+    ]
+
+
+def test_the_last_window_of_a_stopped_run_is_reattached_under_a_later_horizon():
+    """A run's last window ends at its horizon, which the next run has moved on: its
+    export must still be found (else a one-job provider blocks on it, or it is paid twice)."""
+    progress = Progress({})
+    progress.remember_export("1001", Window(utc(2025, 3, 2, 5), utc(2025, 3, 2, 17)))
+    plan = progress.plan(utc(2025, 3, 1, 5), utc(2025, 3, 3, 20), NEW_YORK, 1)
+    assert [(p.slice.start, p.slice.end, p.attach) for p in plan] == [
+        (utc(2025, 3, 1, 5), utc(2025, 3, 2, 5), None),
+        (utc(2025, 3, 2, 5), utc(2025, 3, 2, 17), "1001"),
+        (utc(2025, 3, 2, 17), utc(2025, 3, 3, 5), None),
+        (utc(2025, 3, 3, 5), utc(2025, 3, 3, 20), None),
+    ]
 
 
 def test_export_in_flight_past_the_horizon_is_ignored():

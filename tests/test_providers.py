@@ -72,6 +72,11 @@ def test_a_setting_of_another_provider_is_refused_at_start_naming_both():
         parse_settings({"provider": "other", "api_key": "test-key-0123", "timezone": "UTC"}, BOTH)
 
 
+def test_a_rate_limit_of_a_budget_only_another_provider_has_is_refused():
+    with pytest.raises(ConfigError, match=r"'download_rate_limit': 'cometly' has no 'download'"):
+        parse_settings({**COMETLY_CONFIG, "download_rate_limit": 10}, BOTH)
+
+
 def test_a_setting_left_at_its_default_is_not_taken_for_a_wrong_one():
     config = {
         "provider": "other",

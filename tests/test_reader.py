@@ -125,6 +125,14 @@ def test_a_file_the_provider_stops_listing_is_a_clear_download_error():
             list(reader().records(port, JOB, report, NDJSON))
 
 
+def test_two_files_of_one_name_are_refused_rather_than_mixed_up():
+    script = Script(files={"/a.gz": part(0, 2)})
+    with serving(script) as base:
+        port = ListingPort(base, ["a.gz", "a.gz"])
+        with pytest.raises(DownloadError, match=r"two files named a\.gz"):
+            read_ids(port)
+
+
 def test_errors_name_the_file_when_a_job_has_several():
     bad = gzip.compress(b'{"id": 1}\nnot json\n', mtime=0)
     script = Script(files={"/a.gz": part(0, 2), "/b.gz": bad})

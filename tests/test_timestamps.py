@@ -17,6 +17,12 @@ from tap_exports.engine.timestamps import canonical_utc, format_utc, parse_utc
         ("2024-01-15T05:23:45-05:00", "2024-01-15T10:23:45Z"),
         ("2024-01-15T10:23:45.120000Z", "2024-01-15T10:23:45.120000Z"),
         ("2024-01-15T10:23:45", "2024-01-15T10:23:45Z"),
+        # Microseconds kept exactly as sent, whatever their number of digits.
+        ("2025-05-11T07:45:30.123456Z", "2025-05-11T07:45:30.123456Z"),
+        ("2025-05-11T07:45:30.5Z", "2025-05-11T07:45:30.5Z"),
+        # What merely looks canonical is written anew: a week date, seven digits.
+        ("2025-W10-3T10:23:45Z", "2025-03-05T10:23:45Z"),
+        ("2025-05-11T07:45:30.1234567Z", "2025-05-11T07:45:30.123456Z"),
     ],
 )
 def test_canonical_form(given: str, canonical: str):

@@ -29,47 +29,32 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
-from typing import Annotated, Any, TypeVar, Union
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
 
 from tap_exports.engine.decode import GZIP_MAGIC
 from tap_exports.engine.errors import DownloadError
+from tap_exports.engine.rows import field_name
 from tap_exports.engine.slices import StampBounds
+from tap_exports.engine.timestamps import CANONICAL_STAMP
 
 _LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
-# Canonical UTC timestamps (`slices`) with a real month, day, hour, minute and second,
-# joined by line breaks: all of them checked by one regular expression. A value holding
+# Canonical UTC timestamps (`timestamps.CANONICAL_STAMP`), joined by line breaks: all of
+# them checked by one regular expression. A value holding
 # a line break itself would pass as two, which the count of breaks catches. What a
 # pattern cannot tell (February 29 of a common year, April 31) is checked on the few
 # candidates.
-_CANONICAL_STAMPS = re.compile(
-    r"(?:[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?Z(?:\n|\Z))*"
-)
+_CANONICAL_STAMPS = re.compile(rf"(?:{CANONICAL_STAMP}(?:\n|\Z))*")
 _T = TypeVar("_T")
 _SHORT_MONTH_ENDS = ("-02-29T", "-02-30T", "-02-31T", "-04-31T", "-06-31T", "-09-31T", "-11-31T")
-# Integers orjson also reads as integers (beyond 64 bits it reads floats): a line the
-# record path would see differently is never forwarded. (msgspec bounds stop at int64;
-# the few integers above go the record path's way.)
-_INT = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 # A line msgspec cannot decode: not JSON, not UTF-8, or not of the declared types.
 _UNDECODABLE = (msgspec.DecodeError, UnicodeDecodeError)
-
-_MSGSPEC_TYPES: dict[str, Any] = {
-    "string": str,
-    "integer": _INT,
-    "number": _INT | float,  # each decoded, and encoded again, as it was written
-    "boolean": bool,
-    "null": None,
-    "array": list[msgspec.Raw],  # nested values are left to the target, as per record
-    "object": dict[str, msgspec.Raw],
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +295,7 @@ class _Stamps:
     """
 
     def __init__(self, key: str | None, bounds: StampBounds | None) -> None:
-        self._key_of = None if key is None else attrgetter(_field_name(key))
+        self._key_of = None if key is None else attrgetter(field_name(key))
         self._bounds = bounds
 
     def of(self, rows: Sequence[Any]) -> list[str] | None:
@@ -348,119 +333,3 @@ def _canonical(stamps: list[str]) -> bool:
     except ValueError:
         return False
     return True
-
-
-def row_type(
-    schema: Mapping[str, Any],
-    *,
-    primary_keys: Sequence[str],
-    replication_key: str | None,
-    exact: bool,
-    drop_unknown: bool = False,
-) -> type[msgspec.Struct] | None:
-    """A msgspec type for one line: the checks of `validate.record_check`, in C.
-
-    Keys other than the primary and replication keys may be missing, as in
-    `record_check`, and top-level types are enforced. With `exact`, a line also has to
-    be one that singer-sdk's conformance would leave unchanged: no undeclared key (at
-    any depth), nested values of the declared types; with `drop_unknown` as well,
-    undeclared keys are accepted and left out when the row is encoded again, which is
-    what conformance does to them. Without `exact`, undeclared keys pass and nested
-    values are not looked into (BATCH files carry what the stream yields). None when
-    the schema has what msgspec cannot express unambiguously: then lines are always
-    read one by one.
-    """
-    properties = schema.get("properties", {})
-    if replication_key is not None and replication_key not in properties:
-        return None
-    build = _RowBuilder(exact=exact, drop_unknown=drop_unknown)
-    required: list[tuple[str, Any]] = []
-    optional: list[tuple[str, Any, Any]] = []
-    try:
-        for name, spec in properties.items():
-            python_type: Any = str  # the replication key: its form is checked afterwards
-            if name != replication_key:
-                try:
-                    python_type = build.value(spec)
-                except _Inexpressible:
-                    if exact:
-                        raise
-                    python_type = msgspec.Raw  # not enforced, as for an untyped field
-            if name in primary_keys or name == replication_key:
-                required.append((_field_name(name), python_type))
-            else:
-                optional.append(build.optional(name, python_type))
-        required += [(_field_name(k), msgspec.Raw) for k in primary_keys if k not in properties]
-        row: type[msgspec.Struct] = build.struct(
-            [*required, *optional], [*properties, *primary_keys], schema
-        )
-        return row
-    except _Inexpressible:
-        return None
-
-
-class _Inexpressible(Exception):
-    """The schema has what msgspec cannot express unambiguously."""
-
-
-class _RowBuilder:
-    """Turns JSON-schema properties into msgspec types (see `row_type`)."""
-
-    def __init__(self, *, exact: bool, drop_unknown: bool) -> None:
-        self._exact = exact
-        self._drop_unknown = drop_unknown
-
-    def value(self, spec: Any) -> Any:
-        """The msgspec type of one property's values."""
-        if not isinstance(spec, Mapping):
-            raise _Inexpressible
-        types = spec.get("type")
-        types = [types] if isinstance(types, str) else types
-        combines = any(key in spec for key in ("anyOf", "oneOf", "allOf", "not", "$ref"))
-        if not types:
-            if self._exact and ("properties" in spec or "items" in spec or combines):
-                raise _Inexpressible
-            return msgspec.Raw  # untyped: any value passes, as in `record_check`
-        if any(t not in _MSGSPEC_TYPES for t in types) or (self._exact and combines):
-            raise _Inexpressible
-        members = []
-        for json_type in types:
-            member = _MSGSPEC_TYPES[json_type]
-            if self._exact and json_type == "array" and spec.get("items"):
-                member = list[self.value(spec["items"])]  # type: ignore[misc]
-            elif self._exact and json_type == "object" and "properties" in spec:
-                member = self.struct(
-                    [
-                        self.optional(name, self.value(sub))
-                        for name, sub in spec["properties"].items()
-                    ],
-                    list(spec["properties"]),
-                    spec,
-                )
-            members.append(member)
-        return Union[tuple(members)]  # noqa: UP007
-
-    @staticmethod
-    def optional(name: str, python_type: Any) -> tuple[str, Any, Any]:
-        """A field that may be missing: left out again when the row is encoded."""
-        return (_field_name(name), Union[python_type, msgspec.UnsetType], msgspec.UNSET)  # noqa: UP007
-
-    def struct(
-        self, fields: Sequence[tuple[Any, ...]], names: Sequence[str], schema: Mapping[str, Any]
-    ) -> Any:
-        """A struct of `fields`, decoding and encoding the JSON keys `names`."""
-        forbid = self._exact and not self._drop_unknown and not schema.get("additionalProperties")
-        try:
-            return msgspec.defstruct(
-                "Row",
-                fields,
-                rename={_field_name(n): n for n in names},
-                forbid_unknown_fields=forbid,
-            )
-        except TypeError:  # a union msgspec cannot decode unambiguously
-            raise _Inexpressible from None
-
-
-def _field_name(name: str) -> str:
-    """A valid identifier for any JSON key (msgspec renames it back when decoding)."""
-    return "f_" + name.encode().hex()

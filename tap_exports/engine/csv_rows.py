@@ -10,8 +10,8 @@ column's types that fits, in this order:
 - "number": an integer as above, else a decimal number (`1.5`, `-.5`, `2e10`; not
   `nan`, `inf` or anything Python alone would accept, such as `1_000`);
 - "boolean": true/false/1/0, in any case;
-- "object" / "array": JSON text of that kind (e.g. Userpilot's `metadata`, Cornect's
-  lists);
+- "object" / "array": JSON text of that kind (nested properties and lists, which CSV
+  exports write as JSON text in a cell);
 - "string": the text.
 
 A cell that fits none of its types stays text, so that the record check downstream

@@ -56,7 +56,7 @@ class RetriesExhaustedError(ApiError):
 class BusyError(ApiError):
     """The provider cannot take the request now, through no fault of the request.
 
-    For example a second export while the key's one allowed job runs (409): the
+    For example a second export while the one job an API allows per key runs: the
     scheduler waits and sends it again, without spending one of the slice's attempts.
     """
 

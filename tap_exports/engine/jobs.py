@@ -43,11 +43,6 @@ class JobStatus(Enum):
     COMPLETED = "completed"
     FAILED = "failed"
 
-    @property
-    def is_terminal(self) -> bool:
-        """True when the job will not change any more."""
-        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
-
 
 @dataclass(frozen=True)
 class StatusWords:

@@ -39,18 +39,17 @@ class Lifecycle:
         self.busy_until = 0.0
         self._busy_streak = 0
 
-    def created(self, ticket: Ticket, export_id: str, now: float) -> ExportJob:
-        """A create answered with `export_id`: the job runs from now."""
+    def created(self, ticket: Ticket, job: ExportJob, now: float) -> None:
+        """A create answered with `job`'s id: the job runs from now."""
         self._busy_streak = 0
         ticket.busy_since = None
         ticket.attempt += 1
-        ticket.job = ExportJob(export_id, ticket.stream, ticket.slice)
+        ticket.job = job
         if ticket.phase is not Phase.RELEASED:
             ticket.deadline = now + self._policy.export_timeout_seconds
             ticket.next_poll = now
             ticket.phase = Phase.RUNNING
-            logger.info("%s: created (attempt %d)", ticket.job, ticket.attempt)
-        return ticket.job
+            logger.info("%s: created (attempt %d)", job, ticket.attempt)
 
     def attached(
         self, ticket: Ticket, export_id: str, report: StatusReport, now: float

@@ -112,30 +112,53 @@ class Progress:
     def plan(
         self, start: datetime, horizon: datetime, zone: tzinfo, days: int
     ) -> list[PlannedSlice]:
-        """The windows from `start` to `horizon`, honouring an in-flight export and a split."""
-        planned: list[PlannedSlice] = []
-        in_flight = self._in_flight_at(start, horizon)
-        if in_flight is not None:
-            planned.append(PlannedSlice(*in_flight))
-            start = in_flight[0].end
-        split = self._split()
-        if split is not None and start < min(split[0], horizon):
-            until = min(split[0], horizon)
-            planned += [PlannedSlice(w) for w in plan_fixed_windows(start, until, split[1])]
-            start = until
-        planned += [PlannedSlice(w) for w in plan_windows(start, horizon, zone, days)]
-        return [self._with_export(p) for p in planned]
+        """The windows from `start` to `horizon`, re-using exports in flight, honouring a split.
 
-    def _in_flight_at(self, start: datetime, horizon: datetime) -> tuple[Window, str] | None:
+        An export an earlier run created is planned as the window it was made for, and
+        the plan is cut around it: windows of a run with another horizon, window size or
+        split (the last window of a run ends at its horizon) still find their export
+        instead of paying for, or waiting behind, a new one.
+        """
+        exports = self._windows_in_flight(start, horizon)
+        planned: list[PlannedSlice] = []
+        lower = start
+        while lower < horizon:
+            made = exports.pop(lower, None)
+            if made is not None:
+                planned.append(PlannedSlice(*made))
+                lower = made[0].end
+                continue
+            upper = min((at for at in exports if at > lower), default=horizon)
+            planned += [PlannedSlice(w) for w in self._cut(lower, upper, zone, days)]
+            lower = upper
+        return planned
+
+    def _cut(self, lower: datetime, upper: datetime, zone: tzinfo, days: int) -> list[Window]:
+        """Windows of `days` local days from `lower` to `upper`, smaller where split."""
+        windows: list[Window] = []
+        split = self._split()
+        if split is not None and lower < min(split[0], upper):
+            until = min(split[0], upper)
+            windows += plan_fixed_windows(lower, until, split[1])
+            lower = until
+        return windows + plan_windows(lower, upper, zone, days)
+
+    def _windows_in_flight(
+        self, start: datetime, horizon: datetime
+    ) -> dict[datetime, tuple[Window, str]]:
+        """The exports in flight for windows inside [start, horizon), by window start."""
+        found: dict[datetime, tuple[Window, str]] = {}
         for entry in self._state.get(IN_FLIGHT, []):
+            if "start" not in entry:
+                continue  # a partition's
             try:
                 window = Window(parse_utc(entry["start"]), parse_utc(entry["end"]))
                 export_id = str(entry["export_id"])
             except (KeyError, TypeError, ValueError):
                 continue  # a hand-edited state: ignore the hint, never fail on it
-            if window.start == start and window.end <= horizon:
-                return window, export_id
-        return None
+            if start <= window.start and window.end <= horizon:
+                found.setdefault(window.start, (window, export_id))
+        return found
 
     def _split(self) -> tuple[datetime, timedelta] | None:
         split = self._state.get(SPLIT)

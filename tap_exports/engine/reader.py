@@ -94,8 +94,13 @@ class ExportReader:
         `report` is the completed status; a provider whose status does not carry the
         URLs is asked for them (`ExportPort.files`).
         """
-        files = report.files or _fetch_files(port, job)
-        return sorted(files, key=lambda file: file.name)
+        files = sorted(report.files or _fetch_files(port, job), key=lambda file: file.name)
+        names = [file.name for file in files]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            # A refreshed URL is found by name: two files of one name would be mixed up.
+            raise DownloadError(f"{job}: the provider listed two files named {twice[0]}")
+        return files
 
     def records(
         self,

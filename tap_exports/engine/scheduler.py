@@ -87,12 +87,15 @@ class ExportScheduler:
         self._max_running = max_running
         self._status_budget = status_budget
         self._lifecycle = Lifecycle(policy)
+        self._poll_interval = policy.poll_interval_seconds
         self._book = TicketBook()
         self._notices: deque[ExportJob] = deque()
         self._urgent: Ticket | None = None
         self._changed = threading.Condition()
         # The running worker threads by role, and the event that calls them off.
         self._workers: dict[str, threading.Thread] = {}
+        # Workers called off by `close` that had not ended when it returned.
+        self._stopping: list[threading.Thread] = []
         self._stop = threading.Event()
 
     # -- the main thread's side --------------------------------------------------------
@@ -170,7 +173,7 @@ class ExportScheduler:
             self._book.forget_released()
             self._changed.notify_all()
 
-    def close(self) -> None:
+    def close(self, *, wait: float | None = None) -> None:
         """Stop all work and join the workers: none outlives the run.
 
         Called when the run ends, failed, or is stopped. A worker waiting on a budget,
@@ -178,16 +181,22 @@ class ExportScheduler:
         when the request returns (bounded by its timeout), and an export it created
         meanwhile is among the notices when this returns, for STATE to keep and the
         next run to re-attach. Tickets submitted later get new workers.
+
+        `wait` bounds the join (a signal handler must write STATE in seconds); workers
+        still running are joined by the next call.
         """
         with self._changed:
             self._book.release_all()
             self._stop.set()
             self._stop = threading.Event()
-            workers = list(self._workers.values())
+            self._stopping += self._workers.values()
             self._workers.clear()
             self._changed.notify_all()
-        for thread in workers:
-            thread.join()
+            stopping = list(self._stopping)
+        for thread in stopping:
+            thread.join(wait)
+        with self._changed:
+            self._stopping = [thread for thread in self._stopping if thread.is_alive()]
 
     def drain_notices(self, on_notice: Callable[[ExportJob], None]) -> None:
         """Hand every export created since the last call to `on_notice` (main thread)."""
@@ -283,9 +292,12 @@ class ExportScheduler:
                 with self._changed:
                     self._give_up(ticket, exc)
                 continue
+            job = ExportJob(export_id, ticket.stream, ticket.slice)
+            # Noticed before taking the lock, even if the ticket was released: a run being
+            # stopped (its signal handler may hold the lock) must still find the id.
+            self._notices.append(job)
             with self._changed:
-                job = self._lifecycle.created(ticket, export_id, self._clock.monotonic())
-                self._notices.append(job)  # even if the ticket was released: state keeps it
+                self._lifecycle.created(ticket, job, self._clock.monotonic())
                 self._changed.notify_all()
 
     def _poll_loop(self, stop: threading.Event) -> None:
@@ -321,6 +333,10 @@ class ExportScheduler:
                         self._changed.notify_all()
                     else:
                         self._give_up(ticket, exc)
+                continue
+            except BusyError:
+                with self._changed:  # not an answer about the export: ask again later
+                    ticket.next_poll = self._clock.monotonic() + self._poll_interval
                 continue
             except ApiError as exc:
                 with self._changed:

@@ -87,9 +87,13 @@ class Window:
         bounds = StampBounds(start_text[:_WHOLE_SECOND], end_text[:_WHOLE_SECOND])
         object.__setattr__(self, "bounds", bounds)
 
-    def contains(self, stamp: str) -> bool:
-        """Tell whether a timestamp in any ISO 8601 form falls in this window."""
-        return self.bounds.admits(canonical_utc(stamp))
+    def place(self, stamp: str) -> str | None:
+        """The stamp (any ISO 8601 form) made canonical if it falls in this window, else None.
+
+        The record path's form of the rule; the bulk paths use `bounds` directly.
+        """
+        canonical = canonical_utc(stamp)
+        return canonical if self.bounds.admits(canonical) else None
 
     @property
     def state_key(self) -> dict[str, str]:
@@ -135,9 +139,9 @@ class Partition:
     ranges: tuple[IntRange, ...] = ()
     bounds: None = field(default=None, init=False, repr=False, compare=False)
 
-    def contains(self, stamp: str) -> bool:
-        """Every record belongs to its partition, whatever it carries."""
-        return True
+    def place(self, stamp: str) -> str:
+        """Every record belongs to its partition: the stamp, unchanged."""
+        return stamp
 
     @property
     def state_key(self) -> dict[str, str]:

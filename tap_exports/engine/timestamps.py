@@ -10,10 +10,16 @@ whole-second prefix (`slices.StampBounds`), so the digits need no normalising.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-_WHOLE_SECOND_LENGTH = len("2024-01-15T10:23:45Z")
-_LONGEST = len("2024-01-15T10:23:45.123456Z")
+# The canonical form, with a real month, day, hour, minute and second (what a pattern
+# cannot tell, such as February 30, the callers' timestamp check has refused).
+CANONICAL_STAMP = (
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?Z"
+)
+_CANONICAL = re.compile(CANONICAL_STAMP)
 
 
 def format_utc(instant: datetime) -> str:
@@ -38,23 +44,13 @@ def parse_utc(text: str) -> datetime:
 
 
 def is_canonical(text: str) -> bool:
-    """Tell, cheaply, whether a timestamp already has the canonical shape.
+    """Tell, cheaply, whether a timestamp already has the canonical form.
 
-    This is the hot path: export files write `2024-01-15T10:23:45Z` or
-    `2025-05-11T07:45:30.123456Z`, and such values compare as strings without parsing.
-    Only the shape is looked at: callers have checked that the text is a timestamp.
+    Export files write `2024-01-15T10:23:45Z` or `2025-05-11T07:45:30.123456Z`, and
+    such values compare as strings without parsing. Anything else ISO 8601 allows (an
+    offset, a week date, no seconds) is parsed and written anew.
     """
-    size = len(text)
-    if size == _WHOLE_SECOND_LENGTH:
-        return text[19] == "Z" and text[10] == "T"
-    return (
-        _WHOLE_SECOND_LENGTH + 2 <= size <= _LONGEST
-        and text[19] == "."
-        and text[-1] == "Z"
-        and text[10] == "T"
-        and text[20:-1].isascii()
-        and text[20:-1].isdigit()
-    )
+    return _CANONICAL.fullmatch(text) is not None
 
 
 def canonical_utc(text: str) -> str:
