@@ -104,6 +104,16 @@ def test_a_key_split_across_two_lines_is_not_taken_for_one():
     assert sorter([]).sort(lines) == [0, 1]
 
 
+def test_two_keys_in_one_value_and_an_empty_one_are_not_taken_for_two_stamps():
+    # Their widths add up to two whole-second stamps: widths alone must not decide.
+    lines = [
+        b'{"id":4,"event_time_utc":"2025-03-04T06:00:00Z2025-03-04T06:00:01Z"}',
+        b'{"id":5,"event_time_utc":""}',
+    ]
+    assert "canonical" in str(check([GOOD[0], *lines]).refusal)
+    assert sorter([]).sort(lines) == [0, 1]
+
+
 @pytest.mark.parametrize(
     "stamp", ["2025-03-05T05:00:00Z", "2025-03-04T04:59:59Z", "2024-12-31T23:59:59Z"]
 )

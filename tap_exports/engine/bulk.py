@@ -42,15 +42,18 @@ from tap_exports.engine.decode import GZIP_MAGIC
 from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.rows import field_name
 from tap_exports.engine.slices import StampBounds
-from tap_exports.engine.timestamps import CANONICAL_STAMP
+from tap_exports.engine.timestamps import CANONICAL_STAMP, WHOLE_SECOND_STAMP
 
 _LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
-# Canonical UTC timestamps (`timestamps.CANONICAL_STAMP`), joined by line breaks: all of
-# them checked by one regular expression. A value holding
-# a line break itself would pass as two, which the count of breaks catches. What a
+# Canonical UTC timestamps (`timestamps`), all checked by one regular expression. Where
+# every stamp is a whole second, 20 characters each, they are joined as they are: the
+# fixed-width pattern cannot straddle two. Otherwise they are joined by line breaks (a
+# value holding one would pass as two, which the count of breaks catches). What a
 # pattern cannot tell (February 29 of a common year, April 31) is checked on the few
 # candidates.
-_CANONICAL_STAMPS = re.compile(rf"(?:{CANONICAL_STAMP}(?:\n|\Z))*")
+_WHOLE_SECOND_WIDTH = 20
+_WHOLE_SECOND_STAMPS = re.compile(rf"(?:{WHOLE_SECOND_STAMP})*")
+_CANONICAL_STAMPS = re.compile(rf"{CANONICAL_STAMP}(?:\n{CANONICAL_STAMP})*")
 _T = TypeVar("_T")
 _SHORT_MONTH_ENDS = ("-02-29T", "-02-30T", "-02-31T", "-04-31T", "-06-31T", "-09-31T", "-11-31T")
 # A line msgspec cannot decode: not JSON, not UTF-8, or not of the declared types.
@@ -322,9 +325,14 @@ def _canonical(stamps: list[str]) -> bool:
     """Tell whether every stamp is a canonical UTC timestamp of a real date and time."""
     if not stamps:
         return True
-    joined = "\n".join(stamps)
-    if joined.count("\n") != len(stamps) - 1 or not _CANONICAL_STAMPS.fullmatch(joined):
-        return False
+    if set(map(len, stamps)) == {_WHOLE_SECOND_WIDTH}:
+        joined = "".join(stamps)
+        if not _WHOLE_SECOND_STAMPS.fullmatch(joined):
+            return False
+    else:
+        joined = "\n".join(stamps)
+        if joined.count("\n") != len(stamps) - 1 or not _CANONICAL_STAMPS.fullmatch(joined):
+            return False
     if not any(end in joined for end in _SHORT_MONTH_ENDS):
         return True
     try:

@@ -15,10 +15,13 @@ from datetime import UTC, datetime
 
 # The canonical form, with a real month, day, hour, minute and second (what a pattern
 # cannot tell, such as February 30, the callers' timestamp check has refused).
-CANONICAL_STAMP = (
+_DATE_AND_TIME = (
     r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?Z"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 )
+CANONICAL_STAMP = _DATE_AND_TIME + r"(?:\.[0-9]{1,6})?Z"
+# The same without a fraction: always 20 characters, which bulk checks exploit.
+WHOLE_SECOND_STAMP = _DATE_AND_TIME + "Z"
 _CANONICAL = re.compile(CANONICAL_STAMP)
 
 
