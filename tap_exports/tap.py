@@ -49,19 +49,29 @@ def _per_provider(describe: Callable[[Provider], object]) -> str:
 
 
 def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add every provider's own settings, each saying which provider reads it."""
+    """Add every provider's own settings, each saying which providers read it.
+
+    A name two providers declare is described once, from the first, naming both.
+    """
     properties = schema["properties"]
+    common = set(properties)
+    readers: dict[str, list[str]] = {}
     for provider in PROVIDERS.values():
         for setting in provider.settings:
+            if setting.name in common:
+                raise ValueError(f"{provider.name} redeclares the common '{setting.name}'")
+            readers.setdefault(setting.name, []).append(provider.name)
+            if setting.name in properties:
+                continue
             default = setting.default
             shown = "" if default is None else f" Default: {json.dumps(default)}."
-            entry = {
-                **setting.schema,
-                "description": f"({provider.name} only) {setting.description}{shown}",
-            }
+            entry = {**setting.schema, "description": f"{setting.description}{shown}"}
             if setting.secret:
                 entry |= {"secret": True, "writeOnly": True}
-            properties.setdefault(setting.name, entry)
+            properties[setting.name] = entry
+    for name, providers in readers.items():
+        entry = properties[name]
+        entry["description"] = f"({', '.join(providers)} only) {entry['description']}"
     budgets = sorted({name for p in PROVIDERS.values() for name in p.rate_limits})
     for budget in budgets:
 
