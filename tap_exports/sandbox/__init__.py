@@ -5,7 +5,8 @@ Run it with `python -m tap_exports.sandbox` (or `tap-exports-sandbox`), or embed
     with Sandbox(SandboxConfig(limits=Limits(period_seconds=1))) as sandbox:
         config = {"api_url": sandbox.api_url, "api_key": DEMO_KEY, ...}
 
-`SandboxConfig(provider=...)` picks the provider (a key of `registry.EMULATORS`).
+`SandboxConfig(provider=...)` picks the provider (a key of `registry.EMULATORS`); for
+Userpilot, `SandboxConfig(provider="userpilot", userpilot=UserpilotConfig(...))`.
 """
 
 from tap_exports.sandbox.cometly import DEMO_KEY, INACTIVE_KEY, Limits, Space, Timing
@@ -13,10 +14,20 @@ from tap_exports.sandbox.config import SandboxConfig
 from tap_exports.sandbox.data import DataSpec
 from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.server import Sandbox
+from tap_exports.sandbox.userpilot_config import (
+    USERPILOT_DEMO_TOKEN,
+    USERPILOT_NO_EXPORT_TOKEN,
+    UserpilotConfig,
+    UserpilotEnvironment,
+    UserpilotTiming,
+)
+from tap_exports.sandbox.userpilot_data import UserpilotData
 
 __all__ = [
     "DEMO_KEY",
     "INACTIVE_KEY",
+    "USERPILOT_DEMO_TOKEN",
+    "USERPILOT_NO_EXPORT_TOKEN",
     "DataSpec",
     "Faults",
     "Limits",
@@ -24,4 +35,8 @@ __all__ = [
     "SandboxConfig",
     "Space",
     "Timing",
+    "UserpilotConfig",
+    "UserpilotData",
+    "UserpilotEnvironment",
+    "UserpilotTiming",
 ]

@@ -1,7 +1,8 @@
 """`python -m tap_exports.sandbox`: serve the sandbox until interrupted.
 
 Defaults are the emulated provider's documented limits and URL lifetime; the flags scale
-time down for demos, and switch faults on.
+time down for demos, and switch faults on. Flags that only one provider reads are
+grouped under its name.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import argparse
 import contextlib
 import logging
 import threading
+from dataclasses import replace
 from datetime import date
 
 from tap_exports.sandbox import (
     DEMO_KEY,
     INACTIVE_KEY,
+    USERPILOT_DEMO_TOKEN,
+    USERPILOT_NO_EXPORT_TOKEN,
     DataSpec,
     Faults,
     Limits,
@@ -22,15 +26,22 @@ from tap_exports.sandbox import (
     SandboxConfig,
     Space,
     Timing,
+    UserpilotConfig,
+    UserpilotData,
+    UserpilotTiming,
 )
 from tap_exports.sandbox.faults import KINDS
 from tap_exports.sandbox.registry import EMULATORS
+from tap_exports.sandbox.userpilot_config import default_environments
 
 _CONFIG_DEFAULTS = SandboxConfig()
 _DATA_DEFAULTS = DataSpec()
 _LIMIT_DEFAULTS = Limits()
 _SPACE_DEFAULTS = Space(api_key=DEMO_KEY)
 _TIMING_DEFAULTS = Timing()
+_USERPILOT_DEFAULTS = UserpilotConfig()
+_USERPILOT_DATA_DEFAULTS = UserpilotData()
+_GZIP_CHOICES = {"auto": None, "on": True, "off": False}
 
 
 def _fault(text: str) -> tuple[str, int]:
@@ -38,6 +49,15 @@ def _fault(text: str) -> tuple[str, int]:
     if kind not in KINDS or not count.isdigit():
         raise argparse.ArgumentTypeError(f"expected KIND=N with KIND one of {', '.join(KINDS)}")
     return kind, int(count)
+
+
+def _statuses(text: str) -> tuple[str, ...]:
+    words = tuple(word.strip() for word in text.split(","))
+    try:
+        UserpilotTiming(statuses=words)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return words
 
 
 def _arguments() -> argparse.Namespace:
@@ -57,13 +77,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8765, help="API port (0: any free port)")
     parser.add_argument("--download-port", type=int, default=8766, help="storage host port")
     parser.add_argument(
-        "--timezone", default=_SPACE_DEFAULTS.timezone, help="the demo space's timezone"
-    )
-    parser.add_argument(
         "--data-start",
         type=date.fromisoformat,
         default=_DATA_DEFAULTS.start,
-        help="first local day with data (YYYY-MM-DD)",
+        help="first day with data (YYYY-MM-DD; a local day for Cometly, a UTC day for Userpilot)",
     )
     parser.add_argument("--days", type=int, default=_DATA_DEFAULTS.days, help="days of data")
     parser.add_argument("--scale", type=float, default=1.0, help="records per day multiplier")
@@ -74,34 +91,12 @@ def _arguments() -> argparse.Namespace:
         help="seconds per rate budget",
     )
     parser.add_argument(
-        "--create-limit",
-        type=int,
-        default=_LIMIT_DEFAULTS.create,
-        help="export creations per space per rate period",
-    )
-    parser.add_argument(
-        "--status-limit",
-        type=int,
-        default=_LIMIT_DEFAULTS.status,
-        help="status reads per space per rate period",
-    )
-    parser.add_argument(
-        "--queued-seconds",
-        type=float,
-        default=_TIMING_DEFAULTS.queued_seconds,
-        help="how long a new export stays queued",
-    )
-    parser.add_argument(
-        "--processing-seconds",
-        type=float,
-        default=_TIMING_DEFAULTS.processing_seconds,
-        help="how long an export then stays processing",
-    )
-    parser.add_argument(
         "--url-ttl",
         type=int,
-        default=_TIMING_DEFAULTS.url_ttl_seconds,
-        help="seconds a download URL stays valid",
+        default=argparse.SUPPRESS,
+        help="seconds a download URL stays valid (default: the provider's, Cometly "
+        f"{_TIMING_DEFAULTS.url_ttl_seconds}, "
+        f"Userpilot {_USERPILOT_DEFAULTS.timing.url_ttl_seconds})",
     )
     parser.add_argument(
         "--fault",
@@ -116,7 +111,104 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the chaos")
     parser.add_argument("--no-range", action="store_true", help="storage ignores Range requests")
     parser.add_argument("--verbose", action="store_true", help="log every request path")
+    _cometly_arguments(parser)
+    _userpilot_arguments(parser)
     return parser.parse_args()
+
+
+def _cometly_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Cometly only")
+    group.add_argument(
+        "--timezone", default=_SPACE_DEFAULTS.timezone, help="the demo space's timezone"
+    )
+    group.add_argument(
+        "--create-limit",
+        type=int,
+        default=_LIMIT_DEFAULTS.create,
+        help="export creations per space per rate period",
+    )
+    group.add_argument(
+        "--status-limit",
+        type=int,
+        default=_LIMIT_DEFAULTS.status,
+        help="status reads per space per rate period",
+    )
+    group.add_argument(
+        "--queued-seconds",
+        type=float,
+        default=_TIMING_DEFAULTS.queued_seconds,
+        help="how long a new export stays queued",
+    )
+    group.add_argument(
+        "--processing-seconds",
+        type=float,
+        default=_TIMING_DEFAULTS.processing_seconds,
+        help="how long an export then stays processing",
+    )
+
+
+def _userpilot_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Userpilot only")
+    timing = _USERPILOT_DEFAULTS.timing
+    group.add_argument(
+        "--job-seconds",
+        type=float,
+        default=timing.processing_seconds,
+        help="how long an export job takes from its creation to completed",
+    )
+    group.add_argument(
+        "--statuses",
+        type=_statuses,
+        default=",".join(timing.statuses),  # a string default goes through `type` too
+        metavar="WORD,WORD",
+        help="the status words a job goes through before completed or failed",
+    )
+    group.add_argument(
+        "--retention",
+        type=float,
+        default=timing.retention_seconds,
+        help="seconds a job is kept (then its status is 404)",
+    )
+    group.add_argument(
+        "--rows-per-part",
+        type=int,
+        default=_USERPILOT_DEFAULTS.rows_per_part,
+        help="rows per file of a job",
+    )
+    group.add_argument(
+        "--gzip",
+        choices=sorted(_GZIP_CHOICES),
+        default="auto",
+        help="gzip the parts (auto: NDJSON and CSV yes, Parquet and Avro no)",
+    )
+    group.add_argument(
+        "--request-limit",
+        type=int,
+        default=_USERPILOT_DEFAULTS.rate_limit,
+        help="API requests per app token per rate period, every endpoint together",
+    )
+
+
+def _userpilot(args: argparse.Namespace) -> UserpilotConfig:
+    data = UserpilotData(
+        start=args.data_start,
+        days=args.days,
+        events_per_day=round(_USERPILOT_DATA_DEFAULTS.events_per_day * args.scale),
+    )
+    defaults = _USERPILOT_DEFAULTS.timing
+    return UserpilotConfig(
+        environments=[replace(env, data=data) for env in default_environments()],
+        timing=UserpilotTiming(
+            statuses=args.statuses,
+            processing_seconds=args.job_seconds,
+            url_ttl_seconds=getattr(args, "url_ttl", defaults.url_ttl_seconds),
+            retention_seconds=args.retention,
+        ),
+        rows_per_part=args.rows_per_part,
+        gzip=_GZIP_CHOICES[args.gzip],
+        rate_limit=args.request_limit,
+        rate_period_seconds=args.rate_period,
+    )
 
 
 def main() -> None:
@@ -130,6 +222,7 @@ def main() -> None:
         contacts_per_day=round(_DATA_DEFAULTS.contacts_per_day * args.scale),
         events_per_day=round(_DATA_DEFAULTS.events_per_day * args.scale),
     )
+    url_ttl = getattr(args, "url_ttl", _TIMING_DEFAULTS.url_ttl_seconds)
     config = SandboxConfig(
         host=args.host,
         api_port=args.port,
@@ -138,11 +231,12 @@ def main() -> None:
             Space(api_key=DEMO_KEY, timezone=args.timezone, data=data),
             Space(api_key=INACTIVE_KEY, timezone=args.timezone, active=False, data=data),
         ],
-        timing=Timing(args.queued_seconds, args.processing_seconds, args.url_ttl),
+        timing=Timing(args.queued_seconds, args.processing_seconds, url_ttl),
         limits=Limits(args.create_limit, args.status_limit, args.rate_period),
         faults=Faults(**dict(args.fault), chaos=args.chaos, seed=args.seed),
         range_requests=not args.no_range,
         provider=args.provider,
+        userpilot=_userpilot(args),
     )
     try:
         sandbox = Sandbox(config)
@@ -155,8 +249,15 @@ def main() -> None:
     with sandbox:
         print(f"sandbox API:  {sandbox.api_url}", flush=True)
         print(f"provider:     {sandbox.emulator.name}")
-        print(f"api_key:      {DEMO_KEY} (timezone {args.timezone}); {INACTIVE_KEY} → 403")
-        print(f"data:         {args.days} days from {args.data_start}", flush=True)
+        if args.provider == "userpilot":
+            print(
+                f"api_key:      {USERPILOT_DEMO_TOKEN}; "
+                f"{USERPILOT_NO_EXPORT_TOKEN} → 401 (no export add-on)"
+            )
+            print(f"data:         {args.days} UTC days from {args.data_start}", flush=True)
+        else:
+            print(f"api_key:      {DEMO_KEY} (timezone {args.timezone}); {INACTIVE_KEY} → 403")
+            print(f"data:         {args.days} days from {args.data_start}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
 

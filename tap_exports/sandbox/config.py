@@ -1,9 +1,8 @@
 """What a sandbox run can be told: which provider, where to listen, what goes wrong.
 
 The server reads the shared knobs (host, ports, faults, range requests); the emulator
-that `registry.EMULATORS` builds for `provider` reads the rest. Those are in Cometly's
-shapes (`cometly.Space`, `Timing`, `Limits`), as Cometly is the only provider emulated
-so far: a provider that needs other knobs gets fields of its own.
+that `registry.EMULATORS` builds for `provider` reads the rest: Cometly the top-level
+`spaces`, `timing` and `limits` (it came first), Userpilot its own `userpilot` field.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 
 from tap_exports.sandbox.cometly import Limits, Space, Timing, default_spaces
 from tap_exports.sandbox.faults import Faults
+from tap_exports.sandbox.userpilot_config import UserpilotConfig
 
 
 @dataclass
@@ -29,3 +29,5 @@ class SandboxConfig:
     range_requests: bool = True
     # Which provider's API to serve: a key of `registry.EMULATORS`.
     provider: str = "cometly"
+    # Userpilot's environments, job timing, files and request limit.
+    userpilot: UserpilotConfig = field(default_factory=UserpilotConfig)

@@ -4,7 +4,8 @@ Each fault has a countdown (the next N occurrences go wrong, then it stops), and
 them can also strike at random (`chaos`, a probability per opportunity, seeded so a
 failing soak run can be replayed). Every fault is one the tap must survive within a run:
 a failed or stuck export is re-created, a refused or broken request is retried, a broken
-download is resumed or fetched again.
+download is resumed or fetched again. (Where a provider runs one job per token, a stuck
+job blocks the token until the provider forgets it: the tap can only wait that out.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 # Name -> what happens at the next opportunity.
 KINDS: dict[str, str] = {
     "failed_exports": "an export created now ends as `failed`",
-    "stuck_exports": "an export created now stays `processing` forever",
+    "stuck_exports": "an export created now never finishes (stays in its running status)",
     "server_errors": "an API request answers 503",
     "connection_resets": "an API request gets its connection closed without an answer",
     "slow_responses": "an API request answers only after `slow_seconds`",
@@ -29,6 +30,8 @@ KINDS: dict[str, str] = {
     "garbled_lines": "a file rendered now gets a line that is not JSON",
     "records_missing_keys": "a file rendered now gets a record without its replication key",
     "mistyped_fields": "a file rendered now gets a record whose id is a boolean",
+    "ghost_creates": "a create makes the job (it runs and blocks its token) but answers 503",
+    "vanished_jobs": "a status read answers 404 and the job is gone, as after its retention",
 }
 # Faults that damage data itself: the tap must stop (or skip, if told to), not recover.
 DATA_FAULTS = frozenset({"garbled_lines", "records_missing_keys", "mistyped_fields"})
@@ -52,6 +55,8 @@ class Faults:
     garbled_lines: int = 0
     records_missing_keys: int = 0
     mistyped_fields: int = 0
+    ghost_creates: int = 0
+    vanished_jobs: int = 0
     chaos: float = 0.0
     chaos_kinds: frozenset[str] = frozenset(KINDS) - DATA_FAULTS
     seed: int = 0

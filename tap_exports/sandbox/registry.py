@@ -12,6 +12,7 @@ from types import MappingProxyType
 from tap_exports.sandbox.cometly import CometlyEmulator
 from tap_exports.sandbox.config import SandboxConfig
 from tap_exports.sandbox.emulator import Emulator, SignUrl
+from tap_exports.sandbox.userpilot import UserpilotEmulator
 
 # Builds a provider's emulator from a run's config and the server's URL signer.
 EmulatorFactory = Callable[[SandboxConfig, SignUrl], Emulator]
@@ -27,7 +28,13 @@ def _cometly(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
     )
 
 
-EMULATORS: Mapping[str, EmulatorFactory] = MappingProxyType({CometlyEmulator.name: _cometly})
+def _userpilot(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
+    return UserpilotEmulator(config=config.userpilot, faults=config.faults, sign_url=sign_url)
+
+
+EMULATORS: Mapping[str, EmulatorFactory] = MappingProxyType(
+    {CometlyEmulator.name: _cometly, UserpilotEmulator.name: _userpilot}
+)
 
 
 def build_emulator(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
