@@ -209,3 +209,31 @@ def test_import_extra_names_the_extra_for_a_module_that_does_not_exist():
     ):
         import_extra("tap_exports_no_such_module", extra="avro", kind="Avro", source="x")
     assert import_extra("json", extra="avro", kind="Avro", source="x").__name__ == "json"
+
+
+METADATA_COLUMNS = {"metadata": ("object", "null"), "tags": ("array", "null"), "note": ("string",)}
+
+
+def test_json_text_in_a_column_declared_an_object_or_list_comes_back_as_one():
+    """Typed files write a field whose shape changes from row to row as JSON text."""
+    rows = [
+        {"metadata": '{"plan": "pro", "seats": 3}', "tags": '["a"]', "note": '{"x": 1}'},
+        {"metadata": None, "tags": "not json", "note": "plain"},
+    ]
+    table = pa.Table.from_pylist(rows)
+    schema = {
+        "type": "record",
+        "name": "Row",
+        "fields": [{"name": n, "type": ["null", "string"]} for n in ("metadata", "tags", "note")],
+    }
+    for data, formats in ((parquet_file(table), PARQUET), (avro_file(schema, rows), AVRO)):
+        runs = iter_line_runs(
+            io.BytesIO(data), source="x", formats=formats, columns=METADATA_COLUMNS
+        )
+        decoded = [orjson.loads(line) for run in runs for line in run.lines]
+        assert decoded == [
+            # Declared text stays text, even when it looks like JSON.
+            {"metadata": {"plan": "pro", "seats": 3}, "tags": ["a"], "note": '{"x": 1}'},
+            # Text that is not JSON of the declared kind is left for the record check.
+            {"metadata": None, "tags": "not json", "note": "plain"},
+        ]

@@ -32,6 +32,7 @@ from tap_exports.engine.download import NETWORK_ERRORS
 from tap_exports.engine.errors import DecodeError, DownloadError
 from tap_exports.engine.json_array import iter_elements
 from tap_exports.engine.parquet_avro import iter_avro_records, iter_parquet_records
+from tap_exports.engine.render import json_text_columns
 from tap_exports.engine.validate import RecordCheck
 
 __all__ = [
@@ -105,9 +106,11 @@ def iter_line_runs(
 
     Reading a megabyte at a time and splitting it in C is what lets callers check
     and forward lines in bulk. `source` names the export in errors. `formats` says
-    what the provider's files may be; `columns` gives the JSON types of CSV columns
-    (see `csv_rows`). For NDJSON, `first_line` counts the file's physical lines;
-    for the other formats, records (the Nth element, data row or record is line N).
+    what the provider's files may be; `columns` gives the JSON types of the stream's
+    columns, by which CSV cells are read (see `csv_rows`) and JSON text in a Parquet
+    or Avro column declared an object or list is read back (see `render`). For NDJSON,
+    `first_line` counts the file's physical lines; for the other formats, records (the
+    Nth element, data row or record is line N).
 
     Raises:
         DownloadError: the stream was cut short, is corrupt, the connection failed,
@@ -289,9 +292,12 @@ def _lines(
     whole = io.BufferedReader(_Prefixed(head, stream), buffer_size=_READ_BUFFER)
     if found == "csv":
         return iter_csv_records(whole, source=source, columns=columns, run_bytes=_RUN_BYTES)
+    json_columns = json_text_columns(columns)
     if found == "parquet":
-        return iter_parquet_records(whole, source=source, run_bytes=_RUN_BYTES)
-    return iter_avro_records(whole, source=source, run_bytes=_RUN_BYTES)
+        return iter_parquet_records(
+            whole, source=source, run_bytes=_RUN_BYTES, json_columns=json_columns
+        )
+    return iter_avro_records(whole, source=source, run_bytes=_RUN_BYTES, json_columns=json_columns)
 
 
 def _ndjson_lines(head: bytes, stream: io.BufferedIOBase | gzip.GzipFile) -> Iterator[list[bytes]]:

@@ -42,12 +42,13 @@ def import_extra(module: str, *, extra: str, kind: str, source: str) -> ModuleTy
 
 
 def iter_parquet_records(
-    stream: IO[bytes], *, source: str, run_bytes: int
+    stream: IO[bytes], *, source: str, run_bytes: int, json_columns: frozenset[str] = frozenset()
 ) -> Iterator[list[bytes]]:
     """Yield the records of a Parquet file as JSON lines, about `run_bytes` at a time.
 
     Parquet's index is in a footer at the end, so the stream is first copied to an
-    anonymous temporary file: disk, not memory, holds the file. Memory then holds a
+    anonymous temporary file: disk, not memory, holds the file. `json_columns` hold JSON
+    text (see `render`). Memory then holds a
     read buffer per column, the pages being decoded, one batch of records and one run.
 
     Raises:
@@ -58,7 +59,7 @@ def iter_parquet_records(
     pyarrow = import_extra("pyarrow", extra="parquet", kind="Parquet", source=source)
     parquet = import_extra("pyarrow.parquet", extra="parquet", kind="Parquet", source=source)
     number = 0
-    lines = RenderedLines(source)
+    lines = RenderedLines(source, json_columns)
     with tempfile.TemporaryFile() as spool:
         shutil.copyfileobj(stream, spool, _SPOOL_BYTES)
         spool.seek(0)
@@ -90,11 +91,13 @@ def iter_parquet_records(
         yield lines.take()
 
 
-def iter_avro_records(stream: IO[bytes], *, source: str, run_bytes: int) -> Iterator[list[bytes]]:
+def iter_avro_records(
+    stream: IO[bytes], *, source: str, run_bytes: int, json_columns: frozenset[str] = frozenset()
+) -> Iterator[list[bytes]]:
     """Yield the records of an Avro object container file as JSON lines, a run at a time.
 
     fastavro reads the stream block by block, so memory holds one Avro block and one
-    run of about `run_bytes`.
+    run of about `run_bytes`. `json_columns` hold JSON text (see `render`).
 
     Raises:
         DownloadError: the file is cut short or corrupt (a block or sync marker missing).
@@ -102,7 +105,7 @@ def iter_avro_records(stream: IO[bytes], *, source: str, run_bytes: int) -> Iter
     """
     fastavro = import_extra("fastavro", extra="avro", kind="Avro", source=source)
     number = 0
-    lines = RenderedLines(source)
+    lines = RenderedLines(source, json_columns)
     try:
         for record in fastavro.reader(stream):
             number += 1

@@ -12,6 +12,10 @@ Typed values become JSON as follows (orjson's own rendering where it has one):
 
 A value of any other type (a duration, say) is a `DecodeError` naming the record.
 
+A text value in a column the stream's schema declares as an object or a list (and not
+as text) is JSON text, as files with a fixed column type write a field whose shape
+changes from row to row: it is read back into the object or list.
+
 Lines are rendered into one buffer and split from it a run at a time, because each
 `orjson.dumps` result keeps a 4 KiB allocation however short it is: a run of
 separate results would take many times its size (and fresh memory is slow to get).
@@ -20,6 +24,7 @@ separate results would take many times its size (and fresh memory is slow to get
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -30,12 +35,22 @@ from tap_exports.engine.errors import DecodeError
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
+def json_text_columns(columns: Mapping[str, tuple[str, ...]] | None) -> frozenset[str]:
+    """The columns declared as an object or a list but not as text: JSON text there."""
+    return frozenset(
+        name
+        for name, types in (columns or {}).items()
+        if {"object", "array"} & set(types) and "string" not in types
+    )
+
+
 class RenderedLines:
     """Records rendered as JSON lines, gathered until taken as a run."""
 
-    def __init__(self, source: str) -> None:
-        """`source` names the export in errors."""
+    def __init__(self, source: str, json_columns: frozenset[str] = frozenset()) -> None:
+        """`source` names the export in errors; `json_columns` hold JSON text."""
         self._source = source
+        self._json_columns = json_columns
         self._buffer = bytearray()
 
     def __len__(self) -> int:
@@ -48,6 +63,10 @@ class RenderedLines:
         Raises:
             DecodeError: a value has no JSON rendering.
         """
+        for name in self._json_columns.intersection(record):
+            value = record[name]
+            if isinstance(value, str):
+                record[name] = _json_text(value)
         try:
             self._buffer += orjson.dumps(record, default=_default, option=_OPTIONS)
         except orjson.JSONEncodeError as exc:
@@ -63,6 +82,19 @@ class RenderedLines:
         lines = text.split(b"\n")
         lines.pop()  # what follows the last line break
         return lines
+
+
+def _json_text(text: str) -> Any:
+    """The object or list `text` holds; the text itself when it holds neither.
+
+    Left as text, a value that is not JSON of those kinds fails the record check, which
+    names the record and the field.
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    return value if isinstance(value, dict | list) else text
 
 
 def _default(value: Any) -> Any:
