@@ -241,9 +241,20 @@ class ExportStream(Stream):
             )
 
     def _deliver(
-        self, context: Context | None, progress: Progress, ticket: Ticket, read: _SliceReader[_T]
+        self,
+        context: Context | None,
+        progress: Progress,
+        ticket: Ticket,
+        read: _SliceReader[_T],
+        *,
+        fetched_again: bool = False,
     ) -> Iterator[_T]:
-        """Read one slice's export, splitting the slice if the provider keeps failing it."""
+        """Read one slice's export, splitting the slice if the provider keeps failing it.
+
+        An export whose files cannot be fetched (URLs expired for good, files gone, or
+        damaged on every download) is created again once in this run: a new export has
+        new files. What was already sent of the slice is sent again (as on a resume).
+        """
         scheduler = self._services.scheduler
         piece = ticket.slice
         try:
@@ -252,6 +263,12 @@ class ExportStream(Stream):
         except (ExportFailedError, ExportTimeoutError, DownloadError) as exc:
             # Given up on: the next run must create a new export, not re-attach this one.
             progress.forget_export(piece)
+            if isinstance(exc, DownloadError) and not fetched_again:
+                self.logger.warning("%s; creating the export again", exc)
+                self.write_progress()
+                (again,) = scheduler.replace(ticket, [piece])
+                yield from self._deliver(context, progress, again, read, fetched_again=True)
+                return
             halves = None
             if isinstance(exc, ExportFailedError) and self._spec.splittable:
                 halves = piece.split(self._services.settings.min_window)

@@ -10,6 +10,7 @@ import requests
 
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
 from tap_exports.sandbox import DEMO_KEY, INACTIVE_KEY, Faults, Limits, Sandbox
+from tap_exports.tap import TapExports
 from tests.conftest import (
     STREAMS,
     expected,
@@ -210,3 +211,20 @@ def _bookmarks(stdout: str) -> dict:
         for stream, state in states[-1].get("bookmarks", {}).items()
         if "replication_key_value" in state
     }
+
+
+def test_an_export_whose_urls_stay_refused_is_created_again_in_the_same_run():
+    """Every URL of the first export comes out expired (the initial one, and the three
+    refreshes of each of three download attempts): a new export, with new URLs, delivers
+    the window in the same run."""
+    with Sandbox(sandbox_config(faults=Faults(expired_urls=10))) as sandbox:
+        config = tap_config(sandbox, **ONE_DAY)
+        catalog = TapExports(config=config, parse_env_config=False).catalog_dict
+        for entry in catalog["streams"]:
+            for metadata in entry["metadata"]:
+                if metadata["breadcrumb"] == []:
+                    metadata["metadata"]["selected"] = entry["tap_stream_id"] == "companies"
+        result = sync(config, catalog=catalog)
+        assert sandbox.config.faults.struck == {"expired_urls": 10}
+        assert sandbox.emulator.exports_created(DEMO_KEY, "companies") == 2
+        assert ids(result.records("companies")) == ids(expected(sandbox, "companies", **_range()))
