@@ -22,9 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-
 from tap_exports.sandbox.data import Dataset, Record
+from tap_exports.sandbox.emulator import json_object_body
 
 WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
 _EVENT_FIELDS = (
@@ -74,12 +73,9 @@ class Rejected(Exception):
 def json_object(body: bytes) -> dict[str, Any]:
     """The create request's body as a JSON object; `Rejected` if it is not one."""
     try:
-        document = orjson.loads(body or b"{}")
-    except orjson.JSONDecodeError:
-        raise Rejected("The request body must be valid JSON.") from None
-    if not isinstance(document, dict):
-        raise Rejected("The request body must be a JSON object.")
-    return document
+        return json_object_body(body)
+    except ValueError as exc:
+        raise Rejected(str(exc)) from None
 
 
 def _parse_instant(text: str) -> datetime:

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 # A reply body as JSON: an object, or an array for APIs that list jobs as a bare array.
 JsonBody = dict[str, Any] | list[Any]
 
@@ -84,3 +86,19 @@ class Emulator(Protocol):
     def error_reply(self, status: int, message: str) -> Reply:
         """An error in the provider's own envelope, for answers the server gives itself."""
         ...
+
+
+def json_object_body(body: bytes) -> dict[str, Any]:
+    """A request's body as a JSON object (an empty body is `{}`).
+
+    Raises:
+        ValueError: with the words an API would answer (each emulator wraps them in
+            its own error envelope).
+    """
+    try:
+        document = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
+        raise ValueError("The request body must be valid JSON.") from None
+    if not isinstance(document, dict):
+        raise ValueError("The request body must be a JSON object.")
+    return document

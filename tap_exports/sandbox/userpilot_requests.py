@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
+from tap_exports.sandbox.emulator import json_object_body
 from tap_exports.sandbox.userpilot_data import EVENT_TYPES, Record, utc_micros
 
 FORMATS = ("avro", "csv", "ndjson", "parquet")
@@ -93,11 +92,9 @@ def parse_create(body: bytes, segments: Mapping[str, frozenset[str]]) -> Query:
     `segments` maps the environment's segment ids to their users' ids.
     """
     try:
-        document = orjson.loads(body or b"{}")
-    except orjson.JSONDecodeError:
-        raise Rejected("The request body must be valid JSON.") from None
-    if not isinstance(document, dict):
-        raise Rejected("The request body must be a JSON object.")
+        document = json_object_body(body)
+    except ValueError as exc:
+        raise Rejected(str(exc)) from None
     unknown = sorted(set(document) - _FIELDS)
     if unknown:
         raise Rejected(f"Unknown field {unknown[0]!r}.", unknown[0])
