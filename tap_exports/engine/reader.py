@@ -19,6 +19,7 @@ failed copy starts over.
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -95,11 +96,10 @@ class ExportReader:
         URLs is asked for them (`ExportPort.files`).
         """
         files = sorted(report.files or _fetch_files(port, job), key=lambda file: file.name)
-        names = [file.name for file in files]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            # A refreshed URL is found by name: two files of one name would be mixed up.
-            raise DownloadError(f"{job}: the provider listed two files named {twice[0]}")
+        # A refreshed URL is found by name: two files of one name would be mixed up.
+        for earlier, later in itertools.pairwise(files):
+            if earlier.name == later.name:
+                raise DownloadError(f"{job}: the provider listed two files named {later.name}")
         return files
 
     def records(
