@@ -88,9 +88,18 @@ class SliceBatches:
         self._skip = skip
 
     def __call__(
-        self, port: ExportPort, job: ExportJob, report: StatusReport
+        self,
+        port: ExportPort,
+        job: ExportJob,
+        report: StatusReport,
+        observe: Callable[[list[bytes]], None] | None = None,
     ) -> Iterator[Manifest]:
-        """Download each of `job`'s files into storage; yield their batch files' manifests."""
+        """Download each of `job`'s files into storage; yield their batch files' manifests.
+
+        Files copied as they are show no lines to an `observe`r: the stream passes
+        files through only when it has none.
+        """
+        assert observe is None, "no observer when passing files through"
         for file in self._reader.files(port, job, report):
             yield from self._file_batches(port, job, file)
 

@@ -136,13 +136,19 @@ class Forwarder:
             self._warn(tuple(unknown))
         self._writer.write_lines([orjson.dumps(record)])
 
-    def __call__(self, port: ExportPort, job: ExportJob, report: StatusReport) -> Iterator[int]:
-        """Write `job`'s records; yield how many were written after each run of lines."""
+    def __call__(
+        self,
+        port: ExportPort,
+        job: ExportJob,
+        report: StatusReport,
+        observe: Callable[[list[bytes]], None] | None = None,
+    ) -> Iterator[int]:
+        """Write `job`'s records; yield how many after each run of lines (`observe` sees it)."""
         sorter = None
         if self._rows is not None:
             sorter = LineSorter(self._rows, self._key, job.slice.bounds, on_unknown=self._warn)
         writer = self._writer
-        for sourced in self._reader.line_runs(port, job, report, self._decoding):
+        for sourced in self._reader.line_runs(port, job, report, self._decoding, observe=observe):
             self._between_runs()
             run = sourced.run
             plan = sorter.sort(run.lines) if sorter is not None else range(len(run.lines))

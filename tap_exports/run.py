@@ -94,8 +94,8 @@ class Participant(Protocol):
         ...
 
     @property
-    def selected(self) -> bool:
-        """Whether the catalog selects it."""
+    def takes_part(self) -> bool:
+        """Whether this run exports for it (it, or a stream made from its exports, is selected)."""
         ...
 
     def schedule_exports(self) -> None:
@@ -139,7 +139,7 @@ class ExportRun:
         names = list(self._streams)
         for name in names[names.index(first.name) :]:
             stream = self._streams[name]
-            if stream.selected:
+            if stream.takes_part:
                 stream.schedule_exports()
                 self._queued.add(name)
 

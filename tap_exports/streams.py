@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -26,6 +27,7 @@ from singer_sdk.helpers.types import Context, Record
 from typing_extensions import override
 
 from tap_exports.batch_files import SliceBatches, can_pass_through
+from tap_exports.derived import Consumers, DerivedStream
 from tap_exports.engine.decode import column_types
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
 from tap_exports.engine.progress import PlannedSlice, Progress
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
 
+    from tap_exports.engine.derive import LatestRows
     from tap_exports.engine.jobs import ExportJob, ExportPort, SnapshotPort, StatusReport
     from tap_exports.engine.tickets import Ticket
     from tap_exports.providers.base import StreamSpec
@@ -51,8 +54,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-# Reads one slice's completed export: its records, or its BATCH manifests.
-_SliceReader = Callable[["ExportPort", "ExportJob", "StatusReport"], Iterable[_T]]
+# Reads one slice's completed export: its records, or its BATCH manifests; each run of
+# lines is shown to the observer, if any (see `derived`).
+_Observer = Callable[[list[bytes]], None]
+_SliceReader = Callable[
+    ["ExportPort", "ExportJob", "StatusReport", "_Observer | None"], Iterable[_T]
+]
 
 
 class ExportStream(Stream):
@@ -91,6 +98,20 @@ class ExportStream(Stream):
         self._skipped: dict[str, None] = {}
         # This run's exports, queued by `schedule_exports`; None when not scheduled.
         self._tickets: list[Ticket] | None = None
+        # Streams made from this one's exports (see `derived`), and who reads what.
+        self.derived: list[DerivedStream] = []
+        self._consumers = Consumers(source_from=None, derived=[])
+        self._has_run = False
+
+    @property
+    def takes_part(self) -> bool:
+        """Whether this run exports for it: it or a stream derived from it is selected."""
+        return self.selected or any(stream.selected for stream in self.derived)
+
+    def sync_for_derived(self) -> None:
+        """Sync now for the derived streams when the catalog deselects this one."""
+        if not self.selected and not self._has_run:
+            self.sync()
 
     @property
     def _services(self) -> SyncServices:
@@ -98,7 +119,8 @@ class ExportStream(Stream):
 
     @property
     def _decoding(self) -> FileDecoding:
-        return FileDecoding(self._services.settings.provider.file_formats, self._columns)
+        formats = self._services.settings.provider.file_formats
+        return FileDecoding(formats, self._columns, self._spec.row_key)
 
     # -- the sync ---------------------------------------------------------------------------
 
@@ -162,15 +184,26 @@ class ExportStream(Stream):
     def _plan(self, context: Context | None) -> list[PlannedSlice]:
         progress = Progress(self.get_context_state(context))
         if self._spec.replication_key is None:
+            self._consumers = Consumers.whole(source=self.selected)
             return self._plan_snapshot(progress)
         settings = self._services.settings
         assert settings.start_date is not None, "required for incremental streams"
         # A bookmark from a foreign state file may carry fractions of a second: round
         # down (re-reading part of a second is safe, skipping it is not).
-        start = (self.get_starting_timestamp(context) or settings.start_date).replace(microsecond=0)
+        own = (self.get_starting_timestamp(context) or settings.start_date).replace(microsecond=0)
+        self._consumers = Consumers.of(
+            own if self.selected else None, self.derived, settings.start_date
+        )
         horizon = sync_horizon(self._services.clock.now(), settings.settle_lag, settings.end_date)
         days = self._spec.window_days or settings.window_days
-        plan = progress.plan(start, horizon, settings.zone, days)
+        # Every consumer's start is a window edge (see `derived`).
+        starts = [at for at in self._consumers.starts() if at < horizon] or [own]
+        start = starts[0]
+        plan = [
+            planned
+            for lower, upper in itertools.pairwise([*starts, horizon])
+            for planned in progress.plan(lower, upper, settings.zone, days)
+        ]
         self.logger.info(
             "%s: %d window(s) of up to %d day(s) from %s to %s",
             self.name,
@@ -209,6 +242,7 @@ class ExportStream(Stream):
         """
         progress = Progress(self.get_context_state(context))
         self._skipped = {}
+        self._has_run = True
         if self._tickets is None and self.ABORT_AT_RECORD_COUNT is None and context is None:
             self._run.start(self)
         tickets, self._tickets = self._tickets, None
@@ -257,9 +291,14 @@ class ExportStream(Stream):
         """
         scheduler = self._services.scheduler
         piece = ticket.slice
+        readers = self._consumers.readers(piece, self._spec.replication_key)
+        observe = _observer([rows for _, rows in readers])
         try:
             job, report = scheduler.take(ticket, self._run.remember)
-            yield from read(ticket.port, job, report)
+            if self._consumers.source_wants(piece):
+                yield from read(ticket.port, job, report, observe)
+            else:
+                self._read_for_derived(ticket.port, job, report, observe)
         except (ExportFailedError, ExportTimeoutError, DownloadError) as exc:
             # Given up on: the next run must create a new export, not re-attach this one.
             progress.forget_export(piece)
@@ -283,7 +322,25 @@ class ExportStream(Stream):
                 yield from self._deliver(context, progress, half, read)
             return
         scheduler.release(ticket)
-        self._checkpoint(context, piece)
+        for stream, rows in readers:
+            stream.deliver(rows, piece)
+        if self._consumers.source_wants(piece):
+            self._checkpoint(context, piece)
+        elif readers:
+            self.write_progress()  # the derived streams' bookmarks
+
+    def _read_for_derived(
+        self,
+        port: ExportPort,
+        job: ExportJob,
+        report: StatusReport,
+        observe: Callable[[list[bytes]], None] | None,
+    ) -> None:
+        """Read an export only for the streams derived from this one."""
+        for _ in self._services.reader.line_runs(
+            port, job, report, self._decoding, observe=observe
+        ):
+            self._run.drain_notices()
 
     @staticmethod
     def _remember_split(progress: Progress, piece: Slice, halves: tuple[Slice, Slice]) -> None:
@@ -300,11 +357,21 @@ class ExportStream(Stream):
         self._skipped[problem] = None
 
     def _slice_records(
-        self, port: ExportPort, job: ExportJob, report: StatusReport
+        self,
+        port: ExportPort,
+        job: ExportJob,
+        report: StatusReport,
+        observe: Callable[[list[bytes]], None] | None,
     ) -> Iterator[Record]:
         """Read the export's records inside its slice, with the replication key canonical."""
         records = self._services.reader.records(
-            port, job, report, self._decoding, check=self._check, skip=self._skip_policy()
+            port,
+            job,
+            report,
+            self._decoding,
+            check=self._check,
+            skip=self._skip_policy(),
+            observe=observe,
         )
         yield from self.in_slice(records, job.slice)
 
@@ -423,7 +490,14 @@ class ExportStream(Stream):
         slices, so the slice's checkpoint comes right after its manifests; the SDK's
         batches cut across slices, so the change waits for the next one.
         """
-        if self.pass_through and can_pass_through(batch_config) and sdk_path_is_a_no_op(self):
+        if (
+            self.pass_through
+            and can_pass_through(batch_config)
+            and sdk_path_is_a_no_op(self)
+            # Files as they are carry no row keys, and derived streams read lines.
+            and self._spec.row_key is None
+            and not self.derived
+        ):
             self._write_starting_replication_value(context)  # else sdk#976: no start
             self._passing_through = True
             try:
@@ -449,3 +523,15 @@ class ExportStream(Stream):
             check=self._check,
             skip=self._skip_policy(),
         )
+
+
+def _observer(readers: list[LatestRows]) -> Callable[[list[bytes]], None] | None:
+    """One callback feeding every derived stream's collector, or None without any."""
+    if not readers:
+        return None
+
+    def observe(lines: list[bytes]) -> None:
+        for rows in readers:
+            rows.feed(lines)
+
+    return observe

@@ -20,6 +20,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
+from tap_exports.derived import DerivedStream
 from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.redact import install_log_redaction
 from tap_exports.providers import PROVIDERS
@@ -277,9 +278,13 @@ class TapExports(Tap):
         provider = PROVIDERS.get(str(self.config.get("provider") or DEFAULT_PROVIDER))
         if provider is None:  # reported by config validation; discovery shows nothing
             return []
-        streams = [ExportStream(self, spec, self.run) for spec in provider.streams]
-        for stream in streams:
+        streams = {spec.name: ExportStream(self, spec, self.run) for spec in provider.streams}
+        for stream in streams.values():
             self.run.join(stream)
-        discovered: list[Stream] = []
-        discovered += streams
+        discovered: list[Stream] = list(streams.values())
+        for spec in provider.derived:
+            source = streams[spec.source]
+            derived = DerivedStream(self, spec, source)
+            source.derived.append(derived)
+            discovered.append(derived)
         return discovered

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 
 import backoff
 import orjson
@@ -114,11 +114,15 @@ class ApiClient:
 
     def get_json(self, path: str, *, budget: str) -> dict[str, Any]:
         """GET `path` and return its JSON object."""
-        return self.request_json("GET", path, budget=budget)
+        return cast("dict[str, Any]", self.request_json("GET", path, budget=budget))
+
+    def get_list(self, path: str, *, budget: str) -> list[Any]:
+        """GET `path` and return its JSON array (a listing endpoint)."""
+        return cast("list[Any]", self.request_json("GET", path, budget=budget, expect=list))
 
     def post_json(self, path: str, body: Mapping[str, Any], *, budget: str) -> dict[str, Any]:
         """POST a JSON body to `path` and return the JSON object answered."""
-        return self.request_json("POST", path, budget=budget, body=body)
+        return cast("dict[str, Any]", self.request_json("POST", path, budget=budget, body=body))
 
     def request_json(
         self,
@@ -127,7 +131,8 @@ class ApiClient:
         *,
         budget: str,
         body: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+        expect: type[dict[str, Any]] | type[list[Any]] = dict,
+    ) -> dict[str, Any] | list[Any]:
         """Send one logical request, waiting and retrying as the module docstring says."""
         url = f"{self._base_url}{path}"
         what = f"{method} {strip_query(url)}"
@@ -171,7 +176,7 @@ class ApiClient:
                 if response.status_code in _TRANSIENT_STATUSES:
                     problem = f"{response.status_code} {response.reason}"
                 else:
-                    return _json_or_raise(response, what, self._error_rules)
+                    return _json_or_raise(response, what, self._error_rules, expect)
             failures += 1
             delay = next(delays)
             elapsed = self._clock.monotonic() - started
@@ -216,8 +221,11 @@ def _retry_after_seconds(response: requests.Response, *, default: float) -> floa
 
 
 def _json_or_raise(
-    response: requests.Response, what: str, rules: Mapping[int, ErrorRule]
-) -> dict[str, Any]:
+    response: requests.Response,
+    what: str,
+    rules: Mapping[int, ErrorRule],
+    expect: type[dict[str, Any]] | type[list[Any]],
+) -> dict[str, Any] | list[Any]:
     status = response.status_code
     if 200 <= status < 300:
         try:
@@ -226,8 +234,9 @@ def _json_or_raise(
             raise ApiError(
                 f"{what} answered {status} with a body that is not JSON: {exc}"
             ) from None
-        if not isinstance(document, dict):
-            raise ApiError(f"{what} answered {status} with JSON that is not an object")
+        if not isinstance(document, expect):
+            shape = "an object" if expect is dict else "an array"
+            raise ApiError(f"{what} answered {status} with JSON that is not {shape}")
         return document
     said = f"{what} answered {status}: {api_error_message(response)}"
     rule = rules.get(status, ErrorRule(RequestRejectedError))

@@ -109,6 +109,16 @@ class Lifecycle:
         ticket.phase = Phase.TO_CREATE
         return None
 
+    def vanished(self, ticket: Ticket, error: Exception, now: float) -> Exception | None:
+        """A job of this run is no longer known (404): an attempt over, created again.
+
+        Providers forget jobs (a retention period, a lost job); a new export of the same
+        slice has the same rows.
+        """
+        return self._attempt_over(
+            ticket, f"{ticket.job}: the provider no longer has it ({error})", now
+        )
+
     def create_again(self, ticket: Ticket, now: float, *, after: float) -> None:
         """Queue the ticket's export to be created (again) `after` seconds from now."""
         ticket.phase = Phase.TO_CREATE

@@ -40,6 +40,7 @@ from tap_exports.engine.decode import (
 from tap_exports.engine.download import Downloader
 from tap_exports.engine.errors import DownloadError, naming
 from tap_exports.engine.jobs import ExportFile, ExportJob, ExportPort, StatusReport
+from tap_exports.engine.rowkey import RowKeys
 from tap_exports.engine.validate import RecordCheck
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class FileDecoding:
 
     formats: FileFormats
     columns: ColumnTypes | None = None
+    # The field a key is added in, for rows without an id (see `rowkey`).
+    row_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,29 +114,46 @@ class ExportReader:
         *,
         check: RecordCheck | None = None,
         skip: Callable[[str], None] | None = None,
+        observe: Callable[[list[bytes]], None] | None = None,
     ) -> Iterator[Record]:
         """Yield every record of every file of `job`, in order, exactly once.
 
-        `check` and `skip` go to the decoder (see `decode.decode_line`).
+        `check` and `skip` go to the decoder (see `decode.decode_line`), `observe` to
+        `line_runs`.
 
         Raises:
             DownloadError, DecodeError: a file could not be read completely.
         """
-        for sourced in self.line_runs(port, job, report, decoding):
+        for sourced in self.line_runs(port, job, report, decoding, observe=observe):
             yield from decode_run(sourced.run, source=sourced.source, check=check, skip=skip)
 
     def line_runs(
-        self, port: ExportPort, job: ExportJob, report: StatusReport, decoding: FileDecoding
+        self,
+        port: ExportPort,
+        job: ExportJob,
+        report: StatusReport,
+        decoding: FileDecoding,
+        *,
+        observe: Callable[[list[bytes]], None] | None = None,
     ) -> Iterator[SourcedRun]:
         """Yield the lines of every file of `job`, in runs, each line exactly once.
+
+        With `decoding.row_key`, each line carries its key (see `rowkey`). `observe`
+        sees every run before it is yielded (streams derived from this one read theirs
+        from it).
 
         Raises:
             DownloadError: a file could not be read completely.
         """
+        keys = RowKeys(decoding.row_key) if decoding.row_key else None
         files = self.files(port, job, report)
         for file in files:
             source = _source(job, file, several=len(files) > 1)
             for run in self._file_runs(port, job, file, source, decoding):
+                if keys is not None:
+                    run = LineRun(run.first_line, keys.add(run.lines))  # noqa: PLW2901
+                if observe is not None:
+                    observe(run.lines)
                 yield SourcedRun(source, run)
 
     def _file_runs(

@@ -332,7 +332,8 @@ class ExportScheduler:
                         self._lifecycle.create_again(ticket, self._clock.monotonic(), after=0.0)
                         self._changed.notify_all()
                     else:
-                        self._give_up(ticket, exc)
+                        now = self._clock.monotonic()
+                        self._settle(ticket, self._lifecycle.vanished(ticket, exc, now))
                 continue
             except BusyError:
                 with self._changed:  # not an answer about the export: ask again later

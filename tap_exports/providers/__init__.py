@@ -7,5 +7,6 @@ from __future__ import annotations
 
 from tap_exports.providers.base import Provider
 from tap_exports.providers.cometly import COMETLY
+from tap_exports.providers.userpilot import USERPILOT
 
-PROVIDERS: dict[str, Provider] = {COMETLY.name: COMETLY}
+PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (COMETLY, USERPILOT)}

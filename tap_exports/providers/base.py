@@ -9,6 +9,7 @@ A provider is data plus one factory. It declares:
 - how many export jobs may run at once, its status words, how its HTTP errors are
   classified, what its export files may be, the timezone it reads dates in, and the
   host its key belongs to (`api_url`'s default: the key is only ever sent there);
+- streams made from rows of another stream's exports (`derived`), if any;
 - `export_port`, which builds the object that creates exports, reads their status and
   fetches their files' URLs, for one stream.
 
@@ -24,6 +25,7 @@ from typing import Any
 
 from tap_exports.engine.api import ApiClient, ErrorRule
 from tap_exports.engine.decode import FileFormats
+from tap_exports.engine.derive import DerivedRows
 from tap_exports.engine.jobs import ExportPort, StatusWords
 
 JsonSchema = dict[str, Any]
@@ -46,6 +48,24 @@ class StreamSpec:
     primary_keys: tuple[str, ...]
     window_days: int | None = None
     splittable: bool = True
+    # For rows without an id: the field the engine adds a content key in (`rowkey`).
+    row_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedSpec:
+    """A stream made from rows of another stream's exports, with no export of its own.
+
+    See `engine.derive`: per slice of `source`, the newest row of each key is delivered
+    before the source's checkpoint. The stream keeps its own bookmark (the source's
+    slice edges), so selecting it later reads the source's history again for it alone.
+    """
+
+    name: str
+    schema: JsonSchema
+    primary_keys: tuple[str, ...]
+    source: str
+    rows: DerivedRows
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +122,7 @@ class Provider:
     # HTTP status -> error class and advice, over the engine's defaults.
     error_rules: Mapping[int, ErrorRule] = field(default_factory=dict)
     default_window_days: int = 365
+    derived: tuple[DerivedSpec, ...] = ()
 
     def stream(self, name: str) -> StreamSpec:
         """Look a stream up by name."""

@@ -1,0 +1,327 @@
+"""Userpilot's bulk data export API (docs.userpilot.com), for events, users and companies.
+
+Facts this module relies on (see shared/docs/providers.md, section 2):
+- `Authorization: Token <key>` on `https://appex.userpilot.io` (the tap's `api_url` is the
+  host; paths start at `/api/v1/analytics/exports`).
+- One export job per application token at a time: a second create answers 409 while
+  one runs, ours or another client's (or ours created behind a 5xx). The jobs list says
+  which runs; the tap waits it out (the engine paces creates) and never adopts it, as
+  nothing tells another client's job from a ghost of ours.
+- `from`/`to` are ISO 8601; whether `to` is inclusive is undocumented, so the tap asks
+  for [start, end] and keeps rows in [start, end): a row at `end` goes to the next window.
+- Status words: `pending` and `completed` documented, `failed` seen in the field; the
+  enum is not documented, so an unknown word means "not finished yet" (warned once).
+  A job is kept 3 days (then 404: created again); its URLs live 2 days (refused: the
+  job is created again).
+- A job hands out several files (`presigned_urls: [{filename, url}]`) in one of four
+  formats, gzip or not (undocumented: the decoder sniffs both).
+- Rows have no id: the engine adds `_row_key` (see `engine/rowkey.py`). Users and
+  companies have no export of their own: they are the newest `identify_user` /
+  `identify_company` row of each id in each window of the events export.
+- Request-rate limits are undocumented: one polite budget for every call, overridable
+  with `api_rate_limit`; a 429's `Retry-After` is obeyed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, tzinfo
+from typing import Any
+from urllib.parse import quote
+
+from tap_exports.engine.api import ApiClient, ErrorRule
+from tap_exports.engine.decode import FileFormats
+from tap_exports.engine.derive import DerivedRows
+from tap_exports.engine.errors import ApiError, AuthenticationError, BusyError, ConfigError
+from tap_exports.engine.jobs import (
+    ExportFile,
+    ExportPort,
+    JobStatus,
+    StatusReport,
+    StatusWords,
+    completed_files,
+)
+from tap_exports.engine.slices import Slice, Window
+from tap_exports.engine.timestamps import format_utc
+from tap_exports.providers.base import (
+    DerivedSpec,
+    Provider,
+    RateLimit,
+    Setting,
+    StreamSpec,
+    nullable,
+    object_schema,
+    timestamp,
+)
+
+API_URL = "https://appex.userpilot.io"
+EXPORTS = "/api/v1/analytics/exports"
+ROW_KEY = "_row_key"
+FORMATS = ("ndjson", "csv", "parquet", "avro")
+EVENT_TYPES = (
+    "identify_user", "identify_company", "interaction", "track", "track_feature",
+    "page_view", "session_start",
+)  # fmt: skip
+_IDENTIFY = ("identify_user", "identify_company")
+# Which Python module each typed format needs, and the extra that installs it.
+_FORMAT_MODULES = {"parquet": ("pyarrow", "parquet"), "avro": ("fastavro", "avro")}
+
+STATUS_WORDS = StatusWords(
+    {
+        "pending": JobStatus.QUEUED,
+        "queued": JobStatus.QUEUED,
+        "running": JobStatus.PROCESSING,
+        "processing": JobStatus.PROCESSING,
+        "in_progress": JobStatus.PROCESSING,
+        "completed": JobStatus.COMPLETED,
+        "failed": JobStatus.FAILED,
+    },
+    unknown_means_running=True,
+)
+
+_TEXT = nullable("string")
+_PROPERTIES = {"type": ["object", "null"]}  # custom attributes, shaped by each account
+
+EVENTS = StreamSpec(
+    name="events",
+    replication_key="inserted_at",
+    # No documented id: a content key, paired with the instant (see engine/rowkey.py).
+    primary_keys=("inserted_at", ROW_KEY),
+    row_key=ROW_KEY,
+    schema=object_schema(
+        {
+            ROW_KEY: {"type": "string"},
+            "app_token": _TEXT,
+            "event_type": _TEXT,
+            "event_name": _TEXT,
+            "user_id": _TEXT,
+            "company_id": _TEXT,
+            "source": _TEXT,
+            "inserted_at": timestamp(required=True),
+            "hostname": _TEXT,
+            "pathname": _TEXT,
+            "screen_width": nullable("integer"),
+            "screen_height": nullable("integer"),
+            "device_type": _TEXT,
+            "user_agent": _TEXT,
+            "operating_system": _TEXT,
+            "browser": _TEXT,
+            "browser_language": _TEXT,
+            "session": _TEXT,
+            "country_code": _TEXT,
+            "metadata": _PROPERTIES,
+        },
+        required=(ROW_KEY, "inserted_at"),
+    ),
+)
+
+
+def _identified(row: Mapping[str, Any], *, event_type: str, key: str) -> dict[str, Any] | None:
+    if row.get("event_type") != event_type or not isinstance(row.get(key), str):
+        return None
+    record = {
+        key: row[key],
+        "app_token": row.get("app_token"),
+        "identified_at": row["inserted_at"],
+        "properties": row.get("metadata") if isinstance(row.get("metadata"), dict) else None,
+    }
+    if event_type == "identify_user":
+        record["company_id"] = row.get("company_id")
+    return record
+
+
+def _user(row: dict[str, Any]) -> dict[str, Any] | None:
+    return _identified(row, event_type="identify_user", key="user_id")
+
+
+def _company(row: dict[str, Any]) -> dict[str, Any] | None:
+    return _identified(row, event_type="identify_company", key="company_id")
+
+
+USERS = DerivedSpec(
+    name="users",
+    primary_keys=("user_id",),
+    source=EVENTS.name,
+    rows=DerivedRows(b'"identify_user"', _user, ("user_id",), "identified_at"),
+    schema=object_schema(
+        {
+            "user_id": {"type": "string"},
+            "company_id": _TEXT,
+            "app_token": _TEXT,
+            "identified_at": timestamp(required=True),
+            "properties": _PROPERTIES,
+        },
+        required=("user_id", "identified_at"),
+    ),
+)
+COMPANIES = DerivedSpec(
+    name="companies",
+    primary_keys=("company_id",),
+    source=EVENTS.name,
+    rows=DerivedRows(b'"identify_company"', _company, ("company_id",), "identified_at"),
+    schema=object_schema(
+        {
+            "company_id": {"type": "string"},
+            "app_token": _TEXT,
+            "identified_at": timestamp(required=True),
+            "properties": _PROPERTIES,
+        },
+        required=("company_id", "identified_at"),
+    ),
+)
+
+_STRINGS = {"type": ["array", "null"], "items": {"type": "string"}}
+SETTINGS = (
+    Setting(
+        "export_format",
+        {"type": ["string", "null"], "enum": [*FORMATS, None]},
+        "File format asked of the API: ndjson (default, fastest), csv, parquet (needs the "
+        "'parquet' extra) or avro (needs the 'avro' extra). Row keys depend on it: do not "
+        "change it once rows are loaded.",
+        default="ndjson",
+    ),
+    Setting(
+        "event_types",
+        _STRINGS,
+        f"Only these event types ({', '.join(EVENT_TYPES)}). Default: all. Users and "
+        "companies come from identify_user / identify_company rows: leave those in.",
+    ),
+    Setting("user_ids", _STRINGS, "Only the rows of these user ids. Default: all."),
+    Setting("company_ids", _STRINGS, "Only the rows of these company ids. Default: all."),
+    Setting(
+        "segment_id",
+        {"type": ["string", "null"]},
+        "Only the rows of this segment's users (ids from the segments lookup).",
+    ),
+)
+
+
+def auth_headers(api_key: str) -> dict[str, str]:
+    """Userpilot wants `Token <key>` and JSON both ways."""
+    return {"Authorization": f"Token {api_key}", "Accept": "application/json"}
+
+
+def validate_settings(config: Mapping[str, Any]) -> None:
+    """Check what the API would refuse with a 422, and that a typed format can be read."""
+    export_format = config.get("export_format") or "ndjson"
+    if export_format not in FORMATS:
+        raise ConfigError("export_format", f"{export_format!r} is not one of: {', '.join(FORMATS)}")
+    if export_format in _FORMAT_MODULES:
+        module, extra = _FORMAT_MODULES[export_format]
+        try:
+            __import__(module)
+        except ImportError:
+            raise ConfigError(
+                "export_format",
+                f"{export_format} files need {module}: pip install 'tap-exports[{extra}]'",
+            ) from None
+    for setting in ("event_types", "user_ids", "company_ids"):
+        values = config.get(setting)
+        if values is not None and (not values or len(set(values)) != len(values)):
+            raise ConfigError(setting, "give at least one value, without duplicates")
+    unknown = sorted(set(config.get("event_types") or ()) - set(EVENT_TYPES))
+    if unknown:
+        raise ConfigError("event_types", f"unknown event type(s): {', '.join(unknown)}")
+    if config.get("segment_id") == "":
+        raise ConfigError("segment_id", "is empty: give a segment id or leave it out")
+
+
+class _UserpilotExports:
+    """Create and read export jobs of events; the body is the window plus the filters."""
+
+    def __init__(self, client: ApiClient, options: dict[str, Any]) -> None:
+        self._client = client
+        self._options = options
+
+    def create(self, slice: Slice) -> str:
+        assert isinstance(slice, Window), "Userpilot exports time windows"
+        # `to` may be inclusive: the row at `end` comes back and is left to the next window.
+        body = {"from": format_utc(slice.start), "to": format_utc(slice.end), **self._options}
+        try:
+            answer = self._client.post_json(EXPORTS, body, budget="api")
+        except BusyError as exc:
+            raise BusyError(f"{exc} ({self._running_job()})", status=exc.status) from None
+        job_id = answer.get("job_id")
+        if not isinstance(job_id, str) or not job_id:
+            raise ApiError("Userpilot created an export job without a job_id")
+        return job_id
+
+    def _running_job(self) -> str:
+        """What the jobs list says runs: the job a 409 waits for (never adopted)."""
+        try:
+            jobs = self._client.get_list(f"{EXPORTS}/jobs", budget="api")
+        except ApiError as exc:
+            return f"the jobs list could not be read: {exc}"
+        for job in jobs:
+            if isinstance(job, dict) and job.get("status") not in ("completed", "failed"):
+                return (
+                    f"job {job.get('job_id')} of this app token is {job.get('status')}, "
+                    f"{job.get('progress') or '?'} done, started {job.get('start_time')}; "
+                    "waiting for it"
+                )
+        return "the jobs list shows no running job; creating again"
+
+    def status(self, export_id: str) -> StatusReport:
+        answer = self._client.get_json(f"{EXPORTS}/jobs/{quote(export_id, safe=':')}", budget="api")
+        status = STATUS_WORDS.read(answer.get("status"), subject=f"events export {export_id}")
+        files: tuple[ExportFile, ...] = ()
+        if status is JobStatus.COMPLETED:
+            files = tuple(
+                ExportFile(str(entry["filename"]), str(entry["url"]))
+                for entry in answer.get("presigned_urls") or ()
+                if isinstance(entry, dict) and entry.get("filename") and entry.get("url")
+            )
+        message = answer.get("message") or answer.get("error")
+        return StatusReport(status=status, files=files, message=message)
+
+    def files(self, export_id: str) -> tuple[ExportFile, ...]:
+        return completed_files(self.status(export_id), subject=f"events export {export_id}")
+
+
+def export_port(spec: StreamSpec, client: ApiClient, config: Mapping[str, Any]) -> ExportPort:
+    """Build the events port with the format and filters the settings ask for."""
+    assert spec.name == EVENTS.name, "Userpilot exports events only"
+    options: dict[str, Any] = {"format": config.get("export_format") or "ndjson"}
+    for setting, key in (
+        ("event_types", "event_type"),
+        ("user_ids", "user_id"),
+        ("company_ids", "company_id"),
+        ("segment_id", "segment_id"),
+    ):
+        if config.get(setting) is not None:
+            options[key] = config[setting]
+    return _UserpilotExports(client, options)
+
+
+def planning_zone(config: Mapping[str, Any]) -> tzinfo:
+    """Userpilot reads UTC instants: windows are cut at UTC midnights."""
+    return UTC
+
+
+USERPILOT = Provider(
+    name="userpilot",
+    default_api_url=API_URL,
+    streams=(EVENTS,),
+    derived=(USERS, COMPANIES),
+    rate_limits={"api": RateLimit(30)},
+    status_budget="api",
+    auth_headers=auth_headers,
+    export_port=export_port,
+    status_words=STATUS_WORDS,
+    file_formats=FileFormats(formats=frozenset({"ndjson", "csv", "parquet", "avro"})),
+    planning_zone=planning_zone,
+    settings=SETTINGS,
+    validate_settings=validate_settings,
+    max_running_jobs=1,
+    error_rules={
+        401: ErrorRule(
+            AuthenticationError,
+            "The key was not accepted: check 'api_key' (the Environment page's export key; "
+            "the plan needs the data export add-on)",
+        ),
+        409: ErrorRule(BusyError, "another export job of this app token is running"),
+    },
+    # Jobs run one at a time, each with a fixed cost: a week per job by default. The
+    # row keys of a window take ~100 bytes per row until it is delivered.
+    default_window_days=7,
+)
