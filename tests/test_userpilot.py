@@ -1,0 +1,287 @@
+"""The tap against the Userpilot sandbox, over real HTTP: every row once, in every format.
+
+Rows have no id, so deliveries are compared as multisets of rows with the sandbox's
+ground truth. Jobs finish in a few hundredths of a second and parts are small, so every
+export has several files.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_exports.engine.timestamps import parse_utc
+from tap_exports.sandbox import (
+    USERPILOT_DEMO_TOKEN,
+    USERPILOT_NO_EXPORT_TOKEN,
+    Faults,
+    Sandbox,
+    SandboxConfig,
+    UserpilotConfig,
+    UserpilotData,
+    UserpilotEnvironment,
+    UserpilotTiming,
+)
+from tap_exports.sandbox.userpilot_data import EXTRA_FIELD
+from tap_exports.tap import TapExports
+from tests.conftest import run_and_signal, run_cli, sync
+
+TOKEN = USERPILOT_DEMO_TOKEN
+START, END = "2025-03-01T00:00:00Z", "2025-03-06T00:00:00Z"
+DATA = UserpilotData(days=6, events_per_day=20)
+
+
+def sandbox_config(faults: Faults | None = None, **userpilot: Any) -> SandboxConfig:
+    values: dict[str, Any] = {
+        "environments": [
+            UserpilotEnvironment(api_key=TOKEN, data=DATA),
+            UserpilotEnvironment(
+                api_key=USERPILOT_NO_EXPORT_TOKEN, app_token="NX-GROWTH01", export_addon=False
+            ),
+        ],
+        "timing": UserpilotTiming(processing_seconds=0.05),
+        "rows_per_part": 15,
+        "rate_limit": 400,
+        "rate_period_seconds": 1.0,
+    }
+    values.update(userpilot)
+    return SandboxConfig(
+        provider="userpilot", userpilot=UserpilotConfig(**values), faults=faults or Faults()
+    )
+
+
+@pytest.fixture
+def userpilot() -> Iterator[Sandbox]:
+    with Sandbox(sandbox_config()) as running:
+        yield running
+
+
+def tap_config(sandbox: Sandbox, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "provider": "userpilot",
+        "api_key": TOKEN,
+        "api_url": sandbox.api_url,
+        "start_date": START,
+        "end_date": END,
+        "window_days": 2,
+        "poll_interval_seconds": 0.02,
+        "rate_limit_period_seconds": 1.0,
+        "api_rate_limit": 200,
+        "export_retry_cooldown_seconds": 0.02,
+    }
+    config.update(overrides)
+    return config
+
+
+def truth(sandbox: Sandbox, start: str = START, end: str = END) -> list[dict[str, Any]]:
+    """The sandbox's rows in [start, end), without the field no schema declares."""
+    lower, upper = parse_utc(start), parse_utc(end)
+    rows = []
+    for row in sandbox.emulator.dataset(TOKEN):
+        if lower <= parse_utc(row["inserted_at"]) < upper:
+            rows.append({name: value for name, value in row.items() if name != EXTRA_FIELD})
+    return rows
+
+
+def multiset(
+    rows: list[dict[str, Any]], *, empty_is_null: bool = False, typed: bool = False
+) -> Counter[bytes]:
+    """Rows as a multiset, the row key left out.
+
+    CSV cannot tell "" from null; Parquet and Avro store instants, not text (rendered
+    without a zero fraction).
+    """
+    counted: Counter[bytes] = Counter()
+    for row in rows:
+        kept = {name: value for name, value in row.items() if name != "_row_key"}
+        if empty_is_null:
+            kept = {name: None if value == "" else value for name, value in kept.items()}
+        if typed:
+            kept["inserted_at"] = parse_utc(kept["inserted_at"]).isoformat()
+        counted[orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)] += 1
+    return counted
+
+
+@pytest.mark.parametrize("export_format", ["ndjson", "csv", "parquet", "avro"])
+def test_every_row_once_in_every_format(export_format: str) -> None:
+    with Sandbox(sandbox_config()) as sandbox:
+        result = sync(tap_config(sandbox, export_format=export_format))
+        created = sandbox.emulator.created
+    events = result.records("events")
+    how = {"empty_is_null": export_format == "csv", "typed": export_format in ("parquet", "avro")}
+    assert multiset(events, **how) == multiset(truth(sandbox), **how)
+    # Edge rows (midnight, 23:59:59.999999) and identical rows are all there, once each.
+    stamps = Counter(parse_utc(row["inserted_at"]).isoformat() for row in events)
+    assert stamps["2025-03-02T00:00:00+00:00"] == 1
+    assert stamps["2025-03-03T23:59:59.999999+00:00"] == 1
+    assert all(isinstance(row["metadata"], dict | None) for row in events)
+    # Three 2-day windows, each asked for in the chosen format, several files each.
+    assert [body["format"] for _, body in created] == [export_format] * 3
+    assert [(body["from"], body["to"]) for _, body in created] == [
+        ("2025-03-01T00:00:00Z", "2025-03-03T00:00:00Z"),
+        ("2025-03-03T00:00:00Z", "2025-03-05T00:00:00Z"),
+        ("2025-03-05T00:00:00Z", "2025-03-06T00:00:00Z"),
+    ]
+    assert result.final_state["bookmarks"]["events"]["replication_key_value"] == END
+
+
+def test_row_keys_are_unique_and_the_same_whatever_the_windows(userpilot: Sandbox) -> None:
+    first = sync(tap_config(userpilot)).records("events")
+    again = sync(tap_config(userpilot, window_days=1)).records("events")
+    keys = [(row["inserted_at"], row["_row_key"]) for row in first]
+    assert len(set(keys)) == len(keys)  # identical rows too: -0 and -1
+    assert sorted(keys) == sorted((row["inserted_at"], row["_row_key"]) for row in again)
+    copies = Counter(row["_row_key"].rsplit("-", 1)[0] for row in first)
+    assert sorted(set(copies.values())) == [1, 2]  # one identical pair per day
+
+
+def latest(rows: list[dict[str, Any]], event_type: str, key: str) -> dict[str, dict[str, Any]]:
+    newest: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda row: row["inserted_at"]):
+        if row["event_type"] == event_type:
+            newest[row[key]] = row
+    return newest
+
+
+def upserted(records: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """What a target merging on `key` holds after loading `records` in order."""
+    table: dict[str, dict[str, Any]] = {}
+    for record in records:
+        table[record[key]] = record
+    return table
+
+
+def test_users_and_companies_are_the_newest_identify_rows(userpilot: Sandbox) -> None:
+    result = sync(tap_config(userpilot))
+    rows = truth(userpilot)
+    users = upserted(result.records("users"), "user_id")
+    want = latest(rows, "identify_user", "user_id")
+    assert users.keys() == want.keys()
+    for user_id, row in want.items():
+        assert users[user_id]["properties"] == row["metadata"]
+        assert users[user_id]["identified_at"] == row["inserted_at"]
+        assert users[user_id]["company_id"] == row["company_id"]
+    companies = upserted(result.records("companies"), "company_id")
+    want = latest(rows, "identify_company", "company_id")
+    assert {k: v["properties"] for k, v in companies.items()} == {
+        k: v["metadata"] for k, v in want.items()
+    }
+    # One record per user per window at most, and no extra job for them.
+    per_window = Counter(
+        (record["user_id"], record["identified_at"][:10]) for record in result.records("users")
+    )
+    assert max(per_window.values()) == 1
+    assert len(userpilot.emulator.created) == 3
+    bookmarks = result.final_state["bookmarks"]
+    assert bookmarks["users"]["replication_key_value"] == END
+
+
+def catalog_selecting(config: dict[str, Any], *names: str) -> dict[str, Any]:
+    catalog = TapExports(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in names
+    return catalog
+
+
+def test_users_alone_then_events_later_loses_nothing(userpilot: Sandbox) -> None:
+    config = tap_config(userpilot)
+    alone = sync(config, catalog=catalog_selecting(config, "users"))
+    assert alone.records("events") == []
+    assert (
+        upserted(alone.records("users"), "user_id").keys()
+        == latest(truth(userpilot), "identify_user", "user_id").keys()
+    )
+    bookmarks = alone.final_state["bookmarks"]
+    assert bookmarks["users"]["replication_key_value"] == END
+    assert "replication_key_value" not in bookmarks.get("events", {})
+    # Selecting events later reads its whole history, for events alone.
+    both = sync(
+        config, state=alone.final_state, catalog=catalog_selecting(config, "events", "users")
+    )
+    assert multiset(both.records("events")) == multiset(truth(userpilot))
+    assert both.records("users") == []
+
+
+def test_a_foreign_job_is_waited_out_and_never_read(
+    userpilot: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    foreign = userpilot.emulator.start_foreign_job(TOKEN, seconds=0.6)
+    with caplog.at_level("INFO"):
+        result = sync(tap_config(userpilot))
+    assert multiset(result.records("events")) == multiset(truth(userpilot))
+    emulator = userpilot.emulator
+    assert foreign not in emulator.downloads
+    assert 1 <= emulator.conflicts <= 10  # paced, not a storm
+    assert len(emulator.created) == 3
+    assert f"job {foreign} of this app token is" in caplog.text  # the 409, explained
+
+
+def test_a_ghost_create_is_waited_out_not_adopted() -> None:
+    with Sandbox(sandbox_config(Faults(ghost_creates=1))) as sandbox:
+        result = sync(tap_config(sandbox))
+        emulator = sandbox.emulator
+        ghost = emulator.created[0][0]
+        assert ghost not in emulator.downloads
+        assert emulator.conflicts <= 10
+    assert multiset(result.records("events")) == multiset(truth(sandbox))
+
+
+@pytest.mark.parametrize(
+    "fault", ["failed_exports", "vanished_jobs", "expired_urls", "truncated_files"]
+)
+def test_failed_vanished_expired_or_cut_jobs_still_deliver_every_row(fault: str) -> None:
+    with Sandbox(sandbox_config(Faults(**{fault: 1}))) as sandbox:
+        result = sync(tap_config(sandbox))
+    assert multiset(result.records("events")) == multiset(truth(sandbox))
+
+
+def test_sigkill_mid_backfill_resumes_without_loss(userpilot: Sandbox, tmp_path: Path) -> None:
+    config = tap_config(userpilot, window_days=1)
+
+    def window_done(message: dict[str, Any]) -> bool:
+        bookmark = message.get("value", {}).get("bookmarks", {}).get("events", {})
+        return bookmark.get("replication_key_value", "") >= "2025-03-03T00:00:00Z"
+
+    killed = run_and_signal(config, tmp_path, when=window_done, signum=signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = run_cli(config, tmp_path, state=killed.last_state)
+    assert resumed.returncode == 0, resumed.stderr
+    messages = [json.loads(line) for line in resumed.stdout.splitlines()]
+    later = [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == "events"]
+    # A merge on the primary key leaves every row exactly once.
+    merged = {(r["inserted_at"], r["_row_key"]): r for r in killed.records("events") + later}
+    assert multiset(list(merged.values())) == multiset(truth(userpilot))
+    assert TOKEN not in killed.stderr + resumed.stderr
+    assert "X-Amz-Signature" not in resumed.stderr and "Signature=" not in resumed.stderr
+
+
+def test_a_key_without_the_export_add_on_stops_at_once(userpilot: Sandbox, tmp_path: Path) -> None:
+    done = run_cli(tap_config(userpilot, api_key=USERPILOT_NO_EXPORT_TOKEN), tmp_path)
+    assert done.returncode == 1
+    assert "401" in done.stderr and "api_key" in done.stderr
+    assert USERPILOT_NO_EXPORT_TOKEN not in done.stderr
+
+
+def test_filters_and_format_are_sent_and_checked(userpilot: Sandbox) -> None:
+    config = tap_config(userpilot, event_types=["identify_user", "track"], user_ids=["user-001"])
+    result = sync(config)
+    rows = [
+        row
+        for row in truth(userpilot)
+        if row["event_type"] in ("identify_user", "track") and row["user_id"] == "user-001"
+    ]
+    assert multiset(result.records("events")) == multiset(rows)
+    assert list(upserted(result.records("users"), "user_id")) == ["user-001"]
+    with pytest.raises(ConfigValidationError) as refused:
+        sync(tap_config(userpilot, event_types=["clicks"]))
+    assert "event_types" in str(refused.value.errors)
