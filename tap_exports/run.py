@@ -54,7 +54,13 @@ def build_services(settings: Settings, clock: Clock) -> SyncServices:
     """Wire the API client, rate budgets, reader and scheduler for one run."""
     provider = settings.provider
     budgets = {
-        name: RateBudget(name, limit=limit.requests, period=limit.per_seconds, clock=clock)
+        name: RateBudget(
+            name,
+            limit=limit.requests,
+            period=limit.per_seconds,
+            clock=clock,
+            learns=limit.guessed,
+        )
         for name, limit in settings.rate_limits.items()
     }
     client = ApiClient(

@@ -220,5 +220,7 @@ def _rate_limits(config: Mapping[str, Any], provider: Provider) -> dict[str, Rat
     for budget, documented in provider.rate_limits.items():
         requests = _positive(config, f"{budget}_rate_limit", documented.requests)
         period = _positive(config, "rate_limit_period_seconds", documented.per_seconds)
-        limits[budget] = RateLimit(int(requests), period)
+        # A limit the user set is theirs to keep; a guess of ours may be lowered.
+        guessed = documented.guessed and config.get(f"{budget}_rate_limit") is None
+        limits[budget] = RateLimit(int(requests), period, guessed=guessed)
     return limits

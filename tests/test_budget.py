@@ -65,3 +65,14 @@ def test_server_count_lower_than_ours_means_another_client_shares_the_key():
     send(budget, clock, 1)
     budget.observe_remaining(1, used=1)  # the server has seen 4 requests, we sent 1
     assert send(budget, clock, 2) == [0, 60]
+
+
+def test_a_guessed_limit_learns_from_the_first_refusal_a_documented_one_does_not():
+    clock = ManualClock()
+    guessed = RateBudget("api", limit=10, period=60.0, clock=clock, learns=True)
+    documented = RateBudget("create", limit=10, period=60.0, clock=clock)
+    for budget in (guessed, documented):
+        budget.refused(7)  # the 7th request of the period got a 429
+    assert (guessed.limit, documented.limit) == (6, 10)
+    guessed.refused(9)  # never raised again
+    assert guessed.limit == 6

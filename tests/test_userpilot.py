@@ -285,3 +285,19 @@ def test_filters_and_format_are_sent_and_checked(userpilot: Sandbox) -> None:
     with pytest.raises(ConfigValidationError) as refused:
         sync(tap_config(userpilot, event_types=["clicks"]))
     assert "event_types" in str(refused.value.errors)
+
+
+def test_an_unknown_request_limit_is_learnt_from_the_first_429(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The tap's polite guess (30 per period) is above what this server allows (8).
+    with Sandbox(sandbox_config(rate_limit=8)) as sandbox:
+        config = tap_config(sandbox)
+        del config["api_rate_limit"]
+        with caplog.at_level("WARNING"):
+            result = sync(config)
+        refusals = sandbox.emulator.limiter(TOKEN).refusals
+        violations = sandbox.emulator.limiter(TOKEN).violations
+    assert multiset(result.records("events")) == multiset(truth(sandbox))
+    assert "pacing at" in caplog.text
+    assert 1 <= refusals <= 2 and violations == 0

@@ -203,6 +203,7 @@ class ApiClient:
             return None
         wait = _retry_after_seconds(response, default=rate.period / rate.limit)
         rate.hold_for(wait)
+        rate.refused(used)
         return wait
 
 

@@ -8,6 +8,9 @@ a sliding window, and therefore a fixed one too (and a token bucket that holds
 stamping completion rather than sending time absorbs network latency (the server
 counted the request no later than we saw its answer).
 
+A budget whose limit is a guess (the API documents none) learns from the first 429:
+its limit drops to what the server allowed in that period.
+
 On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
 request of the budget until then, and an `X-RateLimit-Remaining` lower than the budget
 expects means another client is using the same key: the difference is logged as spent
@@ -18,12 +21,15 @@ to a request in flight may be a 429 whose hold a request sent meanwhile would br
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tap_exports.engine.clock import Clock
+
+logger = logging.getLogger(__name__)
 
 # How soon a caller looks again while another caller's request is in flight.
 _BUSY_RECHECK_SECONDS = 0.002
@@ -32,8 +38,13 @@ _BUSY_RECHECK_SECONDS = 0.002
 class RateBudget:
     """At most `limit` requests in any `period` seconds, shared by every caller."""
 
-    def __init__(self, name: str, *, limit: int, period: float, clock: Clock) -> None:
-        """Create an empty budget; `name` appears in log lines about waiting."""
+    def __init__(
+        self, name: str, *, limit: int, period: float, clock: Clock, learns: bool = False
+    ) -> None:
+        """Create an empty budget; `name` appears in log lines about waiting.
+
+        `learns`: the limit is a guess (the API documents none), lowered by a 429.
+        """
         if limit < 1 or period <= 0:
             raise ValueError(f"budget {name!r} needs limit >= 1 and period > 0")
         self.name = name
@@ -43,6 +54,7 @@ class RateBudget:
         self._finished: deque[float] = deque()
         self._in_flight = 0
         self._hold_until = 0.0
+        self._learns = learns
         self._lock = threading.Lock()
 
     @contextmanager
@@ -74,6 +86,28 @@ class RateBudget:
         """Send nothing on this budget for `seconds` (a server's `Retry-After`)."""
         with self._lock:
             self._hold_until = max(self._hold_until, self._clock.monotonic() + seconds)
+
+    def refused(self, used: int) -> None:
+        """A 429 answered the request sent as number `used` of the period.
+
+        A guessed limit drops to the requests the server did allow (at least one) and
+        stays there for the run; a documented one is kept (another client spent it).
+        """
+        with self._lock:
+            allowed = max(1, used - 1)
+            if not self._learns or allowed >= self.limit:
+                return
+            logger.warning(
+                "budget %r: the server refused request %d of the last %gs; pacing at %d "
+                "per %gs from now on (the '%s_rate_limit' setting fixes it)",
+                self.name,
+                used,
+                self.period,
+                allowed,
+                self.period,
+                self.name,
+            )
+            self.limit = allowed
 
     def observe_remaining(self, remaining: int, *, used: int) -> None:
         """Count requests the server saw but this budget did not (another client's).

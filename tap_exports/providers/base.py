@@ -70,10 +70,15 @@ class DerivedSpec:
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """A documented limit: `requests` per `per_seconds`, per account or key."""
+    """A limit: `requests` per `per_seconds`, per account or key.
+
+    `guessed`: the API documents no limit, so this is a polite guess; the first 429
+    teaches the budget what the server allowed (see `RateBudget.refused`).
+    """
 
     requests: int
     per_seconds: float = 60.0
+    guessed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

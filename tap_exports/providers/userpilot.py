@@ -303,7 +303,7 @@ USERPILOT = Provider(
     default_api_url=API_URL,
     streams=(EVENTS,),
     derived=(USERS, COMPANIES),
-    rate_limits={"api": RateLimit(30)},
+    rate_limits={"api": RateLimit(30, guessed=True)},
     status_budget="api",
     auth_headers=auth_headers,
     export_port=export_port,
