@@ -75,17 +75,22 @@ def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
         entry["description"] = f"({', '.join(providers)} only) {entry['description']}"
     budgets = sorted({name for p in PROVIDERS.values() for name in p.rate_limits})
     for budget in budgets:
-
-        def limit(provider: Provider, budget: str = budget) -> object:
-            documented = provider.rate_limits.get(budget)
-            return "-" if documented is None else documented.requests
-
-        documented = _per_provider(limit)
+        owners = [p for p in PROVIDERS.values() if budget in p.rate_limits]
+        defaults = "; ".join(
+            f"{p.name}: {p.rate_limits[budget].requests}"
+            + (
+                " (undocumented: a guess, lowered by the first 429)"
+                if p.rate_limits[budget].guessed
+                else ""
+            )
+            for p in owners
+        )
+        owned_by = ", ".join(p.name for p in owners)
         properties[f"{budget}_rate_limit"] = {
             "type": ["integer", "null"],
             "description": (
-                f"Requests of the '{budget}' budget allowed per period. Default: the "
-                f"documented limit ({documented})."
+                f"({owned_by} only) Requests of the '{budget}' budget allowed per period. "
+                f"Default: {defaults}."
             ),
         }
     return schema

@@ -12,8 +12,8 @@ downstream, so the tap adds a key an upserting target can merge on:
   `-1`, ... in whatever order they come: identical rows are interchangeable, so the
   set of keys delivered is the same every time and none of them is lost to a merge;
 - the counts cover the whole export (all its files), so they take memory for each
-  distinct row of one slice, about 100 bytes per row: a slice of a million rows holds
-  about 100 MB until it is delivered.
+  distinct row of one slice, about 80 bytes per row: a slice of a million rows holds
+  about 78 MB until it is delivered (measured with tracemalloc).
 
 The key depends on the file format the rows were exported in (CSV renders a row
 differently from NDJSON): changing the format setting changes every row's key. Streams

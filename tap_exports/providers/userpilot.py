@@ -322,6 +322,6 @@ USERPILOT = Provider(
         409: ErrorRule(BusyError, "another export job of this app token is running"),
     },
     # Jobs run one at a time, each with a fixed cost: a week per job by default. The
-    # row keys of a window take ~100 bytes per row until it is delivered.
+    # row keys of a window take ~80 bytes per row until it is delivered.
     default_window_days=7,
 )
