@@ -128,12 +128,37 @@ class Consumers:
             return False
         return not isinstance(piece, Window) or piece.start >= self.source_from
 
-    def readers(
-        self, piece: Slice, source_key: str | None
-    ) -> list[tuple[DerivedStream, LatestRows]]:
+    def readers(self, piece: Slice, source_key: str | None) -> SliceReaders:
         """A fresh collector for each derived stream that takes `piece`."""
-        return [
-            (stream, LatestRows(stream.spec.rows, piece, source_key))
-            for stream, since in self.derived
-            if not isinstance(piece, Window) or piece.start >= since
-        ]
+        return SliceReaders(
+            piece,
+            [
+                (stream, LatestRows(stream.spec.rows, piece, source_key))
+                for stream, since in self.derived
+                if not isinstance(piece, Window) or piece.start >= since
+            ],
+        )
+
+
+class SliceReaders:
+    """The derived streams reading one slice of the source's export."""
+
+    def __init__(self, piece: Slice, readers: list[tuple[DerivedStream, LatestRows]]) -> None:
+        """`readers`: each derived stream and its collector for `piece`."""
+        self._piece = piece
+        self._readers = readers
+        # What the source's reader calls with each run of lines (None: nobody reads).
+        self.observe = self._feed if readers else None
+
+    def __bool__(self) -> bool:
+        """Whether any derived stream reads this slice."""
+        return bool(self._readers)
+
+    def _feed(self, lines: list[bytes]) -> None:
+        for _, rows in self._readers:
+            rows.feed(lines)
+
+    def deliver(self) -> None:
+        """Write each derived stream's rows of the slice and move its bookmark."""
+        for stream, rows in self._readers:
+            stream.deliver(rows, self._piece)

@@ -1,40 +1,32 @@
 """The one stream class: records from one bulk export per slice, checkpointed per slice.
 
 An incremental stream (with a replication key) is cut into time windows; a full
-snapshot (without one) into the partitions its provider plans. Either way the stream
-owns its state, and moves it only at slice edges:
-
-- singer-sdk's own bookmarking tracks the largest replication-key value seen, which is
-  wrong for exports: rows inside a file are unordered, so a mid-file bookmark would
-  skip the earlier rows of the window on resume. Here, when every record of a window
-  has been written, STATE is emitted with the window's end, so a stopped backfill
-  resumes at the next window with nothing lost;
-- a snapshot's state holds its plan and the parts delivered, so a stopped snapshot
-  resumes with the next part, and is forgotten once complete.
+snapshot (without one) into the partitions its provider plans. Each slice's export is
+taken in order and read (RECORD, the fast path, or BATCH); its state moves only at slice
+edges (`checkpoints`). Streams derived from this one's exports read the same lines
+(`derived`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from singer_sdk import Stream
 from singer_sdk.helpers.types import Context, Record
 from typing_extensions import override
 
 from tap_exports.batch_files import SliceBatches, can_pass_through
+from tap_exports.checkpoints import SliceCheckpoints
 from tap_exports.derived import Consumers, DerivedStream
 from tap_exports.engine.decode import column_types
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
 from tap_exports.engine.progress import PlannedSlice, Progress
 from tap_exports.engine.reader import FileDecoding
 from tap_exports.engine.rows import row_type
-from tap_exports.engine.slices import Partition, Slice, Window
-from tap_exports.engine.timestamps import parse_utc
+from tap_exports.engine.slices import Slice
 from tap_exports.engine.validate import record_check
 from tap_exports.engine.windows import sync_horizon
 from tap_exports.fast_path import Forwarder, sdk_path_is_a_no_op
@@ -45,7 +37,6 @@ if TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
 
-    from tap_exports.engine.derive import LatestRows
     from tap_exports.engine.jobs import ExportJob, ExportPort, SnapshotPort, StatusReport
     from tap_exports.engine.tickets import Ticket
     from tap_exports.providers.base import StreamSpec
@@ -62,7 +53,7 @@ _SliceReader = Callable[
 ]
 
 
-class ExportStream(Stream):
+class ExportStream(SliceCheckpoints):
     """A stream whose records come from one bulk export per slice."""
 
     #: Write records that need no SDK processing straight to stdout (see `fast_path`).
@@ -77,8 +68,6 @@ class ExportStream(Stream):
         self.replication_key = spec.replication_key
         self._run = run
         self._spec = spec
-        # A state change to apply once the records before it are in a BATCH message.
-        self._pending: Callable[[], None] | None = None
         self._check = record_check(
             spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
         )
@@ -92,7 +81,6 @@ class ExportStream(Stream):
         exact, dropping = row(exact=True), row(exact=True, drop_unknown=True)
         self._exact_rows = (exact, dropping) if exact and dropping else None
         self._columns = column_types(spec.schema)
-        self._passing_through = False
         # Messages of skipped lines, in order; a dict, as a file downloaded again would
         # report the same lines twice.
         self._skipped: dict[str, None] = {}
@@ -199,11 +187,7 @@ class ExportStream(Stream):
         # Every consumer's start is a window edge (see `derived`).
         starts = [at for at in self._consumers.starts() if at < horizon] or [own]
         start = starts[0]
-        plan = [
-            planned
-            for lower, upper in itertools.pairwise([*starts, horizon])
-            for planned in progress.plan(lower, upper, settings.zone, days)
-        ]
+        plan = progress.plan_from(starts, horizon, settings.zone, days)
         self.logger.info(
             "%s: %d window(s) of up to %d day(s) from %s to %s",
             self.name,
@@ -292,7 +276,7 @@ class ExportStream(Stream):
         scheduler = self._services.scheduler
         piece = ticket.slice
         readers = self._consumers.readers(piece, self._spec.replication_key)
-        observe = _observer([rows for _, rows in readers])
+        observe = readers.observe
         try:
             job, report = scheduler.take(ticket, self._run.remember)
             if self._consumers.source_wants(piece):
@@ -316,14 +300,13 @@ class ExportStream(Stream):
                 self.write_progress()
                 raise
             self.logger.warning("%s %s keeps failing: splitting it in two", self.name, piece)
-            self._remember_split(progress, piece, halves)
+            progress.remember_halves(piece, halves)
             self.write_progress()  # one STATE for both changes: a kill cannot split them
             for half in scheduler.replace(ticket, halves):
                 yield from self._deliver(context, progress, half, read)
             return
         scheduler.release(ticket)
-        for stream, rows in readers:
-            stream.deliver(rows, piece)
+        readers.deliver()
         if self._consumers.source_wants(piece):
             self._checkpoint(context, piece)
         elif readers:
@@ -341,14 +324,6 @@ class ExportStream(Stream):
             port, job, report, self._decoding, observe=observe
         ):
             self._run.drain_notices()
-
-    @staticmethod
-    def _remember_split(progress: Progress, piece: Slice, halves: tuple[Slice, Slice]) -> None:
-        if isinstance(piece, Window):
-            first = cast("Window", halves[0])
-            progress.remember_split(piece.end, first.end - first.start)
-        else:
-            progress.split_part(piece, cast("tuple[Partition, Partition]", halves))
 
     def _skip_policy(self) -> Callable[[str], None] | None:
         return self._skip if self._services.settings.skip_bad_records else None
@@ -401,81 +376,6 @@ class ExportStream(Stream):
         record[key] = placed
         return True
 
-    # -- state --------------------------------------------------------------------------------
-
-    def remember_export(self, job: ExportJob) -> None:
-        """Put a just-created export's id in this stream's state and emit STATE at once.
-
-        Runs on the main thread only (the scheduler hands ids over as notices through
-        the run), so state is never changed while it is being written.
-        """
-        Progress(self.get_context_state(None)).remember_export(job.export_id, job.slice)
-        self.write_progress()
-
-    def write_progress(self) -> None:
-        """Emit STATE now, so an export id or a split reaches the state store at once.
-
-        The bookmark in it is whatever was already safe; only the extra keys changed.
-        `_write_state_message` is private SDK API; the resume tests cover it.
-        """
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    def _checkpoint(self, context: Context | None, piece: Slice) -> None:
-        """Record `piece` as delivered: now in RECORD mode, after its batch in BATCH mode.
-
-        Called once the generator is resumed after the slice's last record, which the
-        SDK has written by then. In BATCH mode those records may still sit in a batch
-        file not yet announced, so the change waits in `_pending` (see `get_batches`):
-        even the state the SDK writes on SIGTERM must not pass them.
-        """
-        state = self.get_context_state(context)
-        if isinstance(piece, Window):
-            self._when_delivered(functools.partial(self._set_bookmark, state, piece.end_text))
-        else:
-            self._when_delivered(functools.partial(Progress(state).part_done, piece))
-
-    def _finish_snapshot(self, progress: Progress) -> None:
-        """Every part delivered: forget the snapshot, so the next run takes a new one."""
-        self._when_delivered(progress.finish_snapshot)
-
-    def _when_delivered(self, change: Callable[[], None]) -> None:
-        """Apply a state change once the records before it are delivered.
-
-        In RECORD mode (and for files handed over as they are) that is now. The SDK's
-        own batches are announced later, so the change waits in `_pending`, after any
-        change already waiting.
-        """
-        if self.get_batch_config(self.config) is None or self._passing_through:
-            change()
-            self.write_progress()
-            return
-        earlier = self._pending
-
-        def both() -> None:
-            if earlier is not None:
-                earlier()
-            change()
-
-        self._pending = both
-
-    def _set_bookmark(self, state: dict[str, Any], value: str) -> None:
-        state["replication_key"] = self._spec.replication_key
-        state["replication_key_value"] = value
-        Progress(state).passed(parse_utc(value))
-
-    def _apply_pending(self) -> None:
-        if self._pending is not None:
-            self._pending()
-            self._pending = None
-            self.state_manager.is_flushed = False
-
-    @override
-    def _increment_stream_state(
-        self, latest_record: dict[str, Any], *, context: Context | None = None
-    ) -> None:
-        """Do nothing per record: the bookmark moves at slice edges only (see module)."""
-
     # -- BATCH ------------------------------------------------------------------------------
 
     @override
@@ -523,15 +423,3 @@ class ExportStream(Stream):
             check=self._check,
             skip=self._skip_policy(),
         )
-
-
-def _observer(readers: list[LatestRows]) -> Callable[[list[bytes]], None] | None:
-    """One callback feeding every derived stream's collector, or None without any."""
-    if not readers:
-        return None
-
-    def observe(lines: list[bytes]) -> None:
-        for rows in readers:
-            rows.feed(lines)
-
-    return observe

@@ -15,6 +15,7 @@ writes them out with every STATE message and reads them back from `--state`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -96,6 +97,13 @@ class Progress:
             until, size = max(until, current[0]), min(size, current[1])
         self._state[SPLIT] = {"until": format_utc(until), "max_seconds": int(size.total_seconds())}
 
+    def remember_halves(self, piece: Slice, halves: tuple[Slice, Slice]) -> None:
+        """Record that `piece` was split into `halves` (a window's size, or a part's plan)."""
+        if isinstance(piece, Window) and isinstance(halves[0], Window):
+            self.remember_split(piece.end, halves[0].end - halves[0].start)
+        elif isinstance(piece, Partition):
+            self.split_part(piece, [half for half in halves if isinstance(half, Partition)])
+
     def passed(self, bookmark: datetime) -> None:
         """Forget what the bookmark has moved past."""
         self._keep_in_flight(
@@ -132,6 +140,16 @@ class Progress:
             planned += [PlannedSlice(w) for w in self._cut(lower, upper, zone, days)]
             lower = upper
         return planned
+
+    def plan_from(
+        self, starts: Sequence[datetime], horizon: datetime, zone: tzinfo, days: int
+    ) -> list[PlannedSlice]:
+        """`plan` from the first of `starts` to `horizon`, with a window edge at each start."""
+        return [
+            planned
+            for lower, upper in itertools.pairwise([*starts, horizon])
+            for planned in self.plan(lower, upper, zone, days)
+        ]
 
     def _cut(self, lower: datetime, upper: datetime, zone: tzinfo, days: int) -> list[Window]:
         """Windows of `days` local days from `lower` to `upper`, smaller where split."""
