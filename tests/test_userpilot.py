@@ -301,3 +301,22 @@ def test_an_unknown_request_limit_is_learnt_from_the_first_429(
     assert multiset(result.records("events")) == multiset(truth(sandbox))
     assert "pacing at" in caplog.text
     assert 1 <= refusals <= 2 and violations == 0
+
+
+def test_a_killed_runs_job_is_re_attached_not_created_again(
+    userpilot: Sandbox, tmp_path: Path
+) -> None:
+    config = tap_config(userpilot, window_days=1)
+
+    def job_in_flight(message: dict[str, Any]) -> bool:
+        events = message.get("value", {}).get("bookmarks", {}).get("events", {})
+        return bool(events.get("exports_in_flight"))
+
+    killed = run_and_signal(config, tmp_path, when=job_in_flight, signum=signal.SIGKILL)
+    in_flight = killed.last_state["bookmarks"]["events"]["exports_in_flight"]
+    resumed = run_cli(config, tmp_path, state=killed.last_state)
+    assert resumed.returncode == 0, resumed.stderr
+    windows = [(body["from"], body["to"]) for _, body in userpilot.emulator.created]
+    assert len(windows) == len(set(windows)) == 5  # no window paid or waited for twice
+    assert userpilot.emulator.conflicts == 0  # its own job did not block it
+    assert {entry["export_id"] for entry in in_flight} <= set(userpilot.emulator.downloads)
