@@ -141,6 +141,11 @@ class Provider:
         return next((setting for setting in self.settings if setting.name == name), None)
 
 
+def options_from(config: Mapping[str, Any], **body_keys: str) -> dict[str, Any]:
+    """The request-body options the settings set: setting name -> body key, unset left out."""
+    return {key: config[name] for name, key in body_keys.items() if config.get(name) is not None}
+
+
 def nullable(*types: str) -> JsonSchema:
     """A property of the given JSON types that may also be null."""
     return {"type": [*types, "null"]}

@@ -44,6 +44,7 @@ from tap_exports.providers.base import (
     StreamSpec,
     nullable,
     object_schema,
+    options_from,
     string_array,
     timestamp,
 )
@@ -356,16 +357,15 @@ def export_port(spec: StreamSpec, client: ApiClient, config: Mapping[str, Any]) 
     stream = spec.name
     options: dict[str, Any] = {}
     if stream == EVENTS.name:
-        for setting, key in (
-            ("events_query_mode", "query_mode"),
-            ("events_event_names", "event_names"),
-            ("events_fields", "fields"),
-            ("events_sources", "sources"),
-            ("events_attribution_model", "attribution_model"),
-            ("events_attribution_window", "attribution_window"),
-        ):
-            if config.get(setting) is not None:
-                options[key] = config[setting]
+        options = options_from(
+            config,
+            events_query_mode="query_mode",
+            events_event_names="event_names",
+            events_fields="fields",
+            events_sources="sources",
+            events_attribution_model="attribution_model",
+            events_attribution_window="attribution_window",
+        )
     elif stream == CONTACTS.name:
         for setting, key in (
             ("contacts_include_comet_tokens", "include_comet_tokens"),

@@ -45,12 +45,14 @@ from tap_exports.engine.slices import Slice, Window
 from tap_exports.engine.timestamps import format_utc
 from tap_exports.providers.base import (
     DerivedSpec,
+    JsonSchema,
     Provider,
     RateLimit,
     Setting,
     StreamSpec,
     nullable,
     object_schema,
+    options_from,
     timestamp,
 )
 
@@ -116,59 +118,43 @@ EVENTS = StreamSpec(
 )
 
 
-def _identified(row: Mapping[str, Any], *, event_type: str, key: str) -> dict[str, Any] | None:
-    if row.get("event_type") != event_type or not isinstance(row.get(key), str):
-        return None
-    record = {
-        key: row[key],
-        "app_token": row.get("app_token"),
-        "identified_at": row["inserted_at"],
-        "properties": row.get("metadata") if isinstance(row.get("metadata"), dict) else None,
-    }
-    if event_type == "identify_user":
-        record["company_id"] = row.get("company_id")
-    return record
+def _identified_stream(
+    name: str, event_type: str, key: str, extra: Mapping[str, JsonSchema]
+) -> DerivedSpec:
+    """A stream of the newest `event_type` row per `key`: its metadata as `properties`."""
+
+    def pick(row: dict[str, Any]) -> dict[str, Any] | None:
+        if row.get("event_type") != event_type or not isinstance(row.get(key), str):
+            return None
+        metadata = row.get("metadata")
+        return {
+            key: row[key],
+            **{field: row.get(field) for field in extra},
+            "app_token": row.get("app_token"),
+            "identified_at": row["inserted_at"],
+            "properties": metadata if isinstance(metadata, dict) else None,
+        }
+
+    return DerivedSpec(
+        name=name,
+        primary_keys=(key,),
+        source=EVENTS.name,
+        rows=DerivedRows(f'"{event_type}"'.encode(), pick, (key,), "identified_at"),
+        schema=object_schema(
+            {
+                key: {"type": "string"},
+                **extra,
+                "app_token": _TEXT,
+                "identified_at": timestamp(required=True),
+                "properties": _PROPERTIES,
+            },
+            required=(key, "identified_at"),
+        ),
+    )
 
 
-def _user(row: dict[str, Any]) -> dict[str, Any] | None:
-    return _identified(row, event_type="identify_user", key="user_id")
-
-
-def _company(row: dict[str, Any]) -> dict[str, Any] | None:
-    return _identified(row, event_type="identify_company", key="company_id")
-
-
-USERS = DerivedSpec(
-    name="users",
-    primary_keys=("user_id",),
-    source=EVENTS.name,
-    rows=DerivedRows(b'"identify_user"', _user, ("user_id",), "identified_at"),
-    schema=object_schema(
-        {
-            "user_id": {"type": "string"},
-            "company_id": _TEXT,
-            "app_token": _TEXT,
-            "identified_at": timestamp(required=True),
-            "properties": _PROPERTIES,
-        },
-        required=("user_id", "identified_at"),
-    ),
-)
-COMPANIES = DerivedSpec(
-    name="companies",
-    primary_keys=("company_id",),
-    source=EVENTS.name,
-    rows=DerivedRows(b'"identify_company"', _company, ("company_id",), "identified_at"),
-    schema=object_schema(
-        {
-            "company_id": {"type": "string"},
-            "app_token": _TEXT,
-            "identified_at": timestamp(required=True),
-            "properties": _PROPERTIES,
-        },
-        required=("company_id", "identified_at"),
-    ),
-)
+USERS = _identified_stream("users", "identify_user", "user_id", {"company_id": _TEXT})
+COMPANIES = _identified_stream("companies", "identify_company", "company_id", {})
 
 _STRINGS = {"type": ["array", "null"], "items": {"type": "string"}}
 SETTINGS = (
@@ -281,16 +267,14 @@ class _UserpilotExports:
 def export_port(spec: StreamSpec, client: ApiClient, config: Mapping[str, Any]) -> ExportPort:
     """Build the events port with the format and filters the settings ask for."""
     assert spec.name == EVENTS.name, "Userpilot exports events only"
-    options: dict[str, Any] = {"format": config.get("export_format") or "ndjson"}
-    for setting, key in (
-        ("event_types", "event_type"),
-        ("user_ids", "user_id"),
-        ("company_ids", "company_id"),
-        ("segment_id", "segment_id"),
-    ):
-        if config.get(setting) is not None:
-            options[key] = config[setting]
-    return _UserpilotExports(client, options)
+    filters = options_from(
+        config,
+        event_types="event_type",
+        user_ids="user_id",
+        company_ids="company_id",
+        segment_id="segment_id",
+    )
+    return _UserpilotExports(client, {"format": config.get("export_format") or "ndjson", **filters})
 
 
 def planning_zone(config: Mapping[str, Any]) -> tzinfo:
