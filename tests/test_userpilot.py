@@ -320,3 +320,13 @@ def test_a_killed_runs_job_is_re_attached_not_created_again(
     assert len(windows) == len(set(windows)) == 5  # no window paid or waited for twice
     assert userpilot.emulator.conflicts == 0  # its own job did not block it
     assert {entry["export_id"] for entry in in_flight} <= set(userpilot.emulator.downloads)
+
+
+def test_an_unknown_status_word_means_still_running_warned_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    timing = UserpilotTiming(processing_seconds=0.1, statuses=("pending", "exporting"))
+    with Sandbox(sandbox_config(timing=timing)) as sandbox, caplog.at_level("WARNING"):
+        result = sync(tap_config(sandbox))
+    assert multiset(result.records("events")) == multiset(truth(sandbox))
+    assert caplog.text.count("unknown status 'exporting'") == 1
