@@ -47,7 +47,7 @@ class LatestRows:
         self._rows = rows
         self._piece = piece
         self._source_key = source_key
-        self._latest: dict[tuple[Any, ...], tuple[str, bytes, Record]] = {}
+        self._latest: dict[tuple[Any, ...], tuple[str, Record]] = {}
 
     def feed(self, lines: list[bytes]) -> None:
         """Look at a run of the source's lines (in any order, each exactly once).
@@ -84,18 +84,23 @@ class LatestRows:
             return
         # Newest first by instant, then by content, so that which of two rows of one
         # instant wins does not depend on the order the files were read in.
-        order = (_sortable(record.get(self._rows.newest_by)), orjson.dumps(record, option=_SORTED))
+        stamp = _sortable(record.get(self._rows.newest_by))
         kept = self._latest.get(key)
-        if kept is None or order > kept[:2]:
-            self._latest[key] = (*order, record)
+        if kept is None or stamp > kept[0] or (stamp == kept[0] and _later(record, kept[1])):
+            self._latest[key] = (stamp, record)
 
     def records(self) -> Iterator[Record]:
         """The newest record of each key, ordered by key (a stable order for a stable key)."""
         for key in sorted(self._latest, key=repr):
-            yield self._latest[key][2]
+            yield self._latest[key][1]
 
 
 _SORTED = orjson.OPT_SORT_KEYS
+
+
+def _later(record: Record, kept: Record) -> bool:
+    """Of two rows of one key and instant, the one whose content sorts last wins."""
+    return orjson.dumps(record, option=_SORTED) > orjson.dumps(kept, option=_SORTED)
 
 
 def _sortable(stamp: object) -> str:

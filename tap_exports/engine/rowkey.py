@@ -40,18 +40,23 @@ class RowKeys:
         A line that is not a JSON object is left as it is, for the decoder to report.
         """
         seen = self._seen
+        get = seen.get
         head = self._head
+        crc32, adler32 = zlib.crc32, zlib.adler32
         keyed: list[bytes] = []
+        append = keyed.append
         for line in lines:
             if not line.startswith(b"{"):
                 line = line.lstrip()  # noqa: PLW2901
                 if not line.startswith(b"{"):
-                    keyed.append(line)
+                    append(line)
                     continue
-            digest = zlib.crc32(line) << 32 | zlib.adler32(line)
-            copies = seen.get(digest, 0)
+            digest = crc32(line) << 32 | adler32(line)
+            copies = get(digest, 0)
             seen[digest] = copies + 1
             rest = line[1:]
-            comma = b'"' if rest.lstrip().startswith(b"}") else b'",'
-            keyed.append(b"%s%016x-%d%s%s" % (head, digest, copies, comma, rest))
+            first = rest[:1]
+            empty = first == b"}" or (first.isspace() and rest.lstrip().startswith(b"}"))
+            comma = b'"' if empty else b'",'
+            append(head + b"%016x-%d" % (digest, copies) + comma + rest)
         return keyed
