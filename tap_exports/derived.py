@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from singer_sdk import Stream
 from typing_extensions import override
 
-from tap_exports.engine.derive import LatestRows
+from tap_exports.engine.derive import LatestRows, join_lines
 from tap_exports.engine.slices import Slice, Window
 from tap_exports.engine.timestamps import parse_utc
 
@@ -155,8 +155,9 @@ class SliceReaders:
         return bool(self._readers)
 
     def _feed(self, lines: list[bytes]) -> None:
+        joined = join_lines(lines)
         for _, rows in self._readers:
-            rows.feed(lines)
+            rows.feed(joined)
 
     def deliver(self) -> None:
         """Write each derived stream's rows of the slice and move its bookmark."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from tap_exports.engine.derive import DerivedRows, LatestRows
+from tap_exports.engine.derive import DerivedRows, LatestRows, join_lines
 from tap_exports.engine.rowkey import RowKeys
 from tap_exports.engine.slices import Window
 
@@ -59,14 +59,16 @@ def identify(user: str, at: str, value: int, event_type: str = "identify_user") 
 def test_the_newest_row_per_key_inside_the_window_wins() -> None:
     latest = LatestRows(RULES, WINDOW, "inserted_at")
     latest.feed(
-        [
-            identify("u1", "2025-03-01T10:00:00.5Z", 2),
-            identify("u1", "2025-03-01T10:00:00Z", 1),  # older, though its text sorts after
-            identify("u1", "2025-03-02T00:00:00Z", 9),  # the next window's
-            identify("u2", "2025-03-01T01:00:00+01:00", 3),  # made canonical: 00:00Z
-            identify("u3", "2025-03-01T05:00:00Z", 4, event_type="track"),
-            b'{"event_type":"identify_user", broken',
-        ]
+        join_lines(
+            [
+                identify("u1", "2025-03-01T10:00:00.5Z", 2),
+                identify("u1", "2025-03-01T10:00:00Z", 1),  # older, though its text sorts after
+                identify("u1", "2025-03-02T00:00:00Z", 9),  # the next window's
+                identify("u2", "2025-03-01T01:00:00+01:00", 3),  # made canonical: 00:00Z
+                identify("u3", "2025-03-01T05:00:00Z", 4, event_type="track"),
+                b'{"event_type":"identify_user", broken',
+            ]
+        )
     )
     assert list(latest.records()) == [
         {"user_id": "u1", "at": "2025-03-01T10:00:00.5Z", "p": {"v": 2}},
@@ -77,6 +79,6 @@ def test_the_newest_row_per_key_inside_the_window_wins() -> None:
 def test_two_rows_of_one_instant_give_the_same_winner_in_any_order() -> None:
     a, b = identify("u1", "2025-03-01T10:00:00Z", 1), identify("u1", "2025-03-01T10:00:00Z", 2)
     one, two = LatestRows(RULES, WINDOW, "inserted_at"), LatestRows(RULES, WINDOW, "inserted_at")
-    one.feed([a, b])
-    two.feed([b, a])
+    one.feed(join_lines([a, b]))
+    two.feed(join_lines([b, a]))
     assert list(one.records()) == list(two.records())

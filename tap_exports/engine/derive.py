@@ -39,6 +39,11 @@ class DerivedRows:
     newest_by: str
 
 
+def join_lines(lines: list[bytes]) -> bytes:
+    """A run of lines as `LatestRows.feed` takes it (lines never hold a line break)."""
+    return b"\n".join(lines)
+
+
 class LatestRows:
     """One derived stream's rows within one slice of the source: the newest per key."""
 
@@ -49,16 +54,24 @@ class LatestRows:
         self._source_key = source_key
         self._latest: dict[tuple[Any, ...], tuple[str, Record]] = {}
 
-    def feed(self, lines: list[bytes]) -> None:
-        """Look at a run of the source's lines (in any order, each exactly once).
+    def feed(self, joined: bytes) -> None:
+        """Look at a run of the source's lines, joined by line breaks (see `join_lines`).
 
-        A line that does not parse, or a row outside the slice, is not taken: the
-        source stream reports bad lines, and the row outside belongs to another slice.
+        Lines come in any order, each exactly once. The marker is searched for in the
+        whole run at once, so only the lines holding it cost Python work. A line that
+        does not parse, or a row outside the slice, is not taken: the source stream
+        reports bad lines, and the row outside belongs to another slice.
         """
         marker = self._rows.marker
-        for line in lines:
-            if marker in line:
-                self._take(line)
+        find, rfind = joined.find, joined.rfind
+        at = find(marker)
+        while at >= 0:
+            start = rfind(b"\n", 0, at) + 1
+            end = find(b"\n", at)
+            if end < 0:
+                end = len(joined)
+            self._take(joined[start:end])
+            at = find(marker, end)
 
     def _take(self, line: bytes) -> None:
         try:

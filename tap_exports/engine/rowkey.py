@@ -24,6 +24,14 @@ to share both the instant and the 64-bit hash to collide.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
+from itertools import repeat
+from operator import getitem, lshift, or_
+from typing import cast
+
+# What a line starts with when its object may be empty: it needs no comma after the key.
+_MAYBE_EMPTY = (b"{}", b"{ ", b"{\t", b"{\r", b"{\n")
+_REST = slice(1, None)
 
 
 class RowKeys:
@@ -38,25 +46,39 @@ class RowKeys:
         """The lines with the key first in each JSON object, in order.
 
         A line that is not a JSON object is left as it is, for the decoder to report.
+        A run of plain object lines (the rule) is keyed with C-level iteration only;
+        Python code runs per line only for a run holding a copy of an earlier line.
         """
+        count = len(lines)
+        starts = sum(map(bytes.startswith, lines, repeat(b"{")))
+        if starts != count or any(map(bytes.startswith, lines, repeat(_MAYBE_EMPTY))):
+            return [self._one(line) for line in lines]
+        digests = list(
+            map(or_, map(lshift, map(zlib.crc32, lines), repeat(32)), map(zlib.adler32, lines))
+        )
         seen = self._seen
-        get = seen.get
-        head = self._head
-        crc32, adler32 = zlib.crc32, zlib.adler32
-        keyed: list[bytes] = []
-        append = keyed.append
-        for line in lines:
+        keys: list[bytes]
+        if len(set(digests)) == count and seen.keys().isdisjoint(digests):
+            seen.update(zip(digests, repeat(1)))
+            keys = list(map(b"%016x-0".__mod__, digests))
+        else:
+            keys = list(map(self._counted, digests))
+        rests = cast("Iterator[bytes]", map(getitem, lines, repeat(_REST)))
+        return list(map(b"".join, zip(repeat(self._head), keys, repeat(b'",'), rests)))
+
+    def _counted(self, digest: int) -> bytes:
+        """The key of a line with this digest: the digest and the copies before it."""
+        copies = self._seen.get(digest, 0)
+        self._seen[digest] = copies + 1
+        return b"%016x-%d" % (digest, copies)
+
+    def _one(self, line: bytes) -> bytes:
+        """One line of a run that is not all plain object lines."""
+        if not line.startswith(b"{"):
+            line = line.lstrip()
             if not line.startswith(b"{"):
-                line = line.lstrip()  # noqa: PLW2901
-                if not line.startswith(b"{"):
-                    append(line)
-                    continue
-            digest = crc32(line) << 32 | adler32(line)
-            copies = get(digest, 0)
-            seen[digest] = copies + 1
-            rest = line[1:]
-            first = rest[:1]
-            empty = first == b"}" or (first.isspace() and rest.lstrip().startswith(b"}"))
-            comma = b'"' if empty else b'",'
-            append(head + b"%016x-%d" % (digest, copies) + comma + rest)
-        return keyed
+                return line
+        key = self._counted(zlib.crc32(line) << 32 | zlib.adler32(line))
+        rest = line[1:]
+        empty = rest.lstrip().startswith(b"}")
+        return self._head + key + (b'"' if empty else b'",') + rest
