@@ -33,6 +33,7 @@ from tap_exports.sandbox import (
 from tap_exports.sandbox.userpilot_data import EXTRA_FIELD
 from tap_exports.tap import TapExports
 from tests.conftest import run_and_signal, run_cli, sync
+from tests.test_batch import batch_config, batch_files, file_lines
 
 TOKEN = USERPILOT_DEMO_TOKEN
 START, END = "2025-03-01T00:00:00Z", "2025-03-06T00:00:00Z"
@@ -330,3 +331,27 @@ def test_an_unknown_status_word_means_still_running_warned_once(
         result = sync(tap_config(sandbox))
     assert multiset(result.records("events")) == multiset(truth(sandbox))
     assert caplog.text.count("unknown status 'exporting'") == 1
+
+
+def test_batch_mode_delivers_the_same_rows_and_keys_as_record_mode(
+    userpilot: Sandbox, tmp_path: Path
+) -> None:
+    record_mode = sync(tap_config(userpilot))
+    config = tap_config(userpilot, batch_config=batch_config(tmp_path, batch_size=40))
+    batched = sync(config)
+    # singer-sdk's batcher writes records unconformed: an undeclared key stays in
+    # (what issue 11 calls "BATCH lets undeclared fields through"); left out here.
+    events = [
+        {name: value for name, value in orjson.loads(line).items() if name != EXTRA_FIELD}
+        for stream, path in batch_files(batched)
+        if stream == "events"
+        for line in file_lines(path)
+    ]
+    keyed = Counter((row["inserted_at"], row["_row_key"]) for row in events)
+    assert keyed == Counter(
+        (row["inserted_at"], row["_row_key"]) for row in record_mode.records("events")
+    )
+    assert multiset(events) == multiset(truth(userpilot))
+    # Derived streams stay RECORD messages, before the STATE that passes their window.
+    assert batched.records("users") == record_mode.records("users")
+    assert batched.final_state["bookmarks"]["events"]["replication_key_value"] == END
