@@ -20,6 +20,7 @@ window), whatever the source's mode.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -99,15 +100,22 @@ class Consumers:
         source: datetime | None,
         derived: list[DerivedStream],
         start_date: datetime,
+        config: Mapping[str, Any],
     ) -> Consumers:
         """The selected consumers and their starts.
 
         `source` is the source's start if it is selected (else None); a derived stream
         without a bookmark starts at `start_date`.
+
+        Raises:
+            ConfigError: `config` leaves a selected derived stream nothing to read.
         """
+        selected = [stream for stream in derived if stream.selected]
+        for stream in selected:
+            stream.spec.check(config)
         return cls(
             source_from=source,
-            derived=[(s, s.bookmark() or start_date) for s in derived if s.selected],
+            derived=[(stream, stream.bookmark() or start_date) for stream in selected],
         )
 
     @classmethod

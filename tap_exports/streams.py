@@ -180,7 +180,7 @@ class ExportStream(SliceCheckpoints):
         # down (re-reading part of a second is safe, skipping it is not).
         own = (self.get_starting_timestamp(context) or settings.start_date).replace(microsecond=0)
         self._consumers = Consumers.of(
-            own if self.selected else None, self.derived, settings.start_date
+            own if self.selected else None, self.derived, settings.start_date, settings.raw
         )
         horizon = sync_horizon(self._services.clock.now(), settings.settle_lag, settings.end_date)
         days = self._spec.window_days or settings.window_days
@@ -310,7 +310,8 @@ class ExportStream(SliceCheckpoints):
         if self._consumers.source_wants(piece):
             self._checkpoint(context, piece)
         elif readers:
-            self.write_progress()  # the derived streams' bookmarks
+            progress.forget_export(piece)  # read for the derived streams: done with it
+            self.write_progress()  # and their bookmarks
 
     def _read_for_derived(
         self,

@@ -71,8 +71,11 @@ def test_a_guessed_limit_learns_from_the_first_refusal_a_documented_one_does_not
     clock = ManualClock()
     guessed = RateBudget("api", limit=10, period=60.0, clock=clock, learns=True)
     documented = RateBudget("create", limit=10, period=60.0, clock=clock)
+    guessed.refused(1)  # the period's first request: another client, or a penalty
+    assert guessed.limit == 10
     for budget in (guessed, documented):
         budget.refused(7)  # the 7th request of the period got a 429
     assert (guessed.limit, documented.limit) == (6, 10)
-    guessed.refused(9)  # never raised again
+    guessed.refused(9)  # learnt once: never raised again,
+    guessed.refused(3)  # nor lowered by a later refusal
     assert guessed.limit == 6

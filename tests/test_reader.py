@@ -17,7 +17,7 @@ from tap_exports.engine.api import RetryPolicy
 from tap_exports.engine.clock import SystemClock
 from tap_exports.engine.decode import FileFormats
 from tap_exports.engine.download import Downloader
-from tap_exports.engine.errors import DownloadError
+from tap_exports.engine.errors import DownloadError, NotFoundError
 from tap_exports.engine.jobs import ExportFile, ExportJob, JobStatus, StatusReport
 from tap_exports.engine.reader import ExportReader, FileDecoding
 from tap_exports.engine.slices import Partition, Slice
@@ -122,6 +122,24 @@ def test_a_file_the_provider_stops_listing_is_a_clear_download_error():
             JobStatus.COMPLETED, files=(ExportFile("a.gz", f"{base}/a.gz?sig=0"),)
         )
         with pytest.raises(DownloadError, match=r"job-1 for part all: the provider no longer"):
+            list(reader().records(port, JOB, report, NDJSON))
+
+
+class ForgettingPort(ListingPort):
+    """A provider whose job is gone (its retention ended) when fresh URLs are asked for."""
+
+    def files(self, export_id: str) -> tuple[ExportFile, ...]:
+        raise NotFoundError("GET /jobs/job-1 answered 404: Export job not found.", status=404)
+
+
+def test_a_job_gone_when_its_urls_are_refreshed_is_a_download_error_to_create_it_again():
+    script = Script(files={"/a.gz": part(0, 10)}, refusals={"/a.gz": 100})
+    with serving(script) as base:
+        report = StatusReport(
+            JobStatus.COMPLETED, files=(ExportFile("a.gz", f"{base}/a.gz?sig=0"),)
+        )
+        port = ForgettingPort(base, ["a.gz"])
+        with pytest.raises(DownloadError, match=r"404.*can no longer be fetched"):
             list(reader().records(port, JOB, report, NDJSON))
 
 

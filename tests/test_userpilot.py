@@ -32,7 +32,7 @@ from tap_exports.sandbox import (
 )
 from tap_exports.sandbox.userpilot_data import EXTRA_FIELD
 from tap_exports.tap import TapExports
-from tests.conftest import run_and_signal, run_cli, sync
+from tests.conftest import run_and_signal, run_cli, sync, sync_until_stopped
 from tests.test_batch import batch_config, batch_files, file_lines
 
 TOKEN = USERPILOT_DEMO_TOKEN
@@ -205,6 +205,7 @@ def test_users_alone_then_events_later_loses_nothing(userpilot: Sandbox) -> None
     bookmarks = alone.final_state["bookmarks"]
     assert bookmarks["users"]["replication_key_value"] == END
     assert "replication_key_value" not in bookmarks.get("events", {})
+    assert "exports_in_flight" not in bookmarks.get("events", {})  # read, so forgotten
     # Selecting events later reads its whole history, for events alone.
     both = sync(
         config, state=alone.final_state, catalog=catalog_selecting(config, "events", "users")
@@ -274,12 +275,13 @@ def test_a_key_without_the_export_add_on_stops_at_once(userpilot: Sandbox, tmp_p
 
 
 def test_filters_and_format_are_sent_and_checked(userpilot: Sandbox) -> None:
-    config = tap_config(userpilot, event_types=["identify_user", "track"], user_ids=["user-001"])
+    chosen = ["identify_user", "identify_company", "track"]
+    config = tap_config(userpilot, event_types=chosen, user_ids=["user-001"])
     result = sync(config)
     rows = [
         row
         for row in truth(userpilot)
-        if row["event_type"] in ("identify_user", "track") and row["user_id"] == "user-001"
+        if row["event_type"] in chosen and row["user_id"] == "user-001"
     ]
     assert multiset(result.records("events")) == multiset(rows)
     assert list(upserted(result.records("users"), "user_id")) == ["user-001"]
@@ -355,3 +357,15 @@ def test_batch_mode_delivers_the_same_rows_and_keys_as_record_mode(
     # Derived streams stay RECORD messages, before the STATE that passes their window.
     assert batched.records("users") == record_mode.records("users")
     assert batched.final_state["bookmarks"]["events"]["replication_key_value"] == END
+
+
+def test_a_filter_leaving_out_identify_rows_stops_a_run_that_selects_users(
+    userpilot: Sandbox,
+) -> None:
+    config = tap_config(userpilot, event_types=["track"])
+    _, failure = sync_until_stopped(config, catalog=catalog_selecting(config, "events", "users"))
+    assert failure is not None and "event_types" in str(failure)
+    assert "identify_user" in str(failure) and userpilot.emulator.created == []
+    # Events alone may be filtered as the user likes.
+    alone = sync(config, catalog=catalog_selecting(config, "events"))
+    assert {row["event_type"] for row in alone.records("events")} == {"track"}

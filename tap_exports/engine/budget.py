@@ -90,13 +90,15 @@ class RateBudget:
     def refused(self, used: int) -> None:
         """A 429 answered the request sent as number `used` of the period.
 
-        A guessed limit drops to the requests the server did allow (at least one) and
-        stays there for the run; a documented one is kept (another client spent it).
+        A guessed limit drops once to the requests the server did allow and stays there
+        for the run. A refusal of the period's first request says nothing about the
+        limit (another client, or a penalty), and a documented limit is kept.
         """
         with self._lock:
-            allowed = max(1, used - 1)
-            if not self._learns or allowed >= self.limit:
+            allowed = used - 1
+            if not self._learns or not 1 <= allowed < self.limit:
                 return
+            self._learns = False
             logger.warning(
                 "budget %r: the server refused request %d of the last %gs; pacing at %d "
                 "per %gs from now on (the '%s_rate_limit' setting fixes it)",

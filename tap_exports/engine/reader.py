@@ -38,7 +38,7 @@ from tap_exports.engine.decode import (
     iter_line_runs,
 )
 from tap_exports.engine.download import Downloader
-from tap_exports.engine.errors import DownloadError, naming
+from tap_exports.engine.errors import DownloadError, NotFoundError, naming
 from tap_exports.engine.jobs import ExportFile, ExportJob, ExportPort, StatusReport
 from tap_exports.engine.rowkey import RowKeys
 from tap_exports.engine.validate import RecordCheck
@@ -246,8 +246,17 @@ def _source(job: ExportJob, file: ExportFile, *, several: bool) -> str:
 
 
 def _fetch_files(port: ExportPort, job: ExportJob) -> tuple[ExportFile, ...]:
-    with naming(str(job)):
-        return port.files(job.export_id)
+    """The job's files with fresh URLs.
+
+    Raises:
+        DownloadError: the provider no longer has the job (its retention ended): its
+            files cannot be fetched, a new export of the slice can.
+    """
+    try:
+        with naming(str(job)):
+            return port.files(job.export_id)
+    except NotFoundError as exc:
+        raise DownloadError(f"{exc}; its files can no longer be fetched") from None
 
 
 @dataclass(frozen=True, slots=True)

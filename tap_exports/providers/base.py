@@ -66,6 +66,9 @@ class DerivedSpec:
     primary_keys: tuple[str, ...]
     source: str
     rows: DerivedRows
+    # Raises ConfigError when the settings leave the stream nothing to read (a filter
+    # that drops its rows): its bookmark would pass history it never saw.
+    check: Callable[[Mapping[str, Any]], None] = lambda config: None
 
 
 @dataclass(frozen=True, slots=True)

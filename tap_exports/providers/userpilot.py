@@ -135,10 +135,20 @@ def _identified_stream(
             "properties": metadata if isinstance(metadata, dict) else None,
         }
 
+    def check(config: Mapping[str, Any]) -> None:
+        chosen = config.get("event_types")
+        if chosen is not None and event_type not in chosen:
+            raise ConfigError(
+                "event_types",
+                f"leaves out {event_type}, which the selected stream '{name}' is made of: "
+                f"add it, or deselect '{name}'",
+            )
+
     return DerivedSpec(
         name=name,
         primary_keys=(key,),
         source=EVENTS.name,
+        check=check,
         rows=DerivedRows(f'"{event_type}"'.encode(), pick, (key,), "identified_at"),
         schema=object_schema(
             {
