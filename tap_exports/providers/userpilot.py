@@ -64,7 +64,8 @@ EVENT_TYPES = (
     "identify_user", "identify_company", "interaction", "track", "track_feature",
     "page_view", "session_start",
 )  # fmt: skip
-_IDENTIFY = ("identify_user", "identify_company")
+# Status words of a job that no longer blocks the token.
+_ENDED = frozenset({"completed", "failed"})
 # Which Python module each typed format needs, and the extra that installs it.
 _FORMAT_MODULES = {"parquet": ("pyarrow", "parquet"), "avro": ("fastavro", "avro")}
 
@@ -249,7 +250,7 @@ class _UserpilotExports:
         except ApiError as exc:
             return f"the jobs list could not be read: {exc}"
         for job in jobs:
-            if isinstance(job, dict) and job.get("status") not in ("completed", "failed"):
+            if isinstance(job, dict) and job.get("status") not in _ENDED:
                 return (
                     f"job {job.get('job_id')} of this app token is {job.get('status')}, "
                     f"{job.get('progress') or '?'} done, started {job.get('start_time')}; "
@@ -313,7 +314,8 @@ USERPILOT = Provider(
             "The key was not accepted: check 'api_key' (the Environment page's export key; "
             "the plan needs the data export add-on)",
         ),
-        409: ErrorRule(BusyError, "another export job of this app token is running"),
+        # The busy message names the job that runs (see `_UserpilotExports.create`).
+        409: ErrorRule(BusyError),
     },
     # Jobs run one at a time, each with a fixed cost: a week per job by default. The
     # row keys of a window take ~80 bytes per row until it is delivered.
