@@ -184,9 +184,10 @@ class ExportStream(SliceCheckpoints):
         )
         horizon = sync_horizon(self._services.clock.now(), settings.settle_lag, settings.end_date)
         days = self._spec.window_days or settings.window_days
-        # Every consumer's start is a window edge (see `derived`).
-        starts = [at for at in self._consumers.starts() if at < horizon] or [own]
-        start = starts[0]
+        # Every consumer's start is a window edge (see `derived`); none before the
+        # horizon: nothing to export.
+        starts = [at for at in self._consumers.starts() if at < horizon]
+        start = starts[0] if starts else horizon
         plan = progress.plan_from(starts, horizon, settings.zone, days)
         self.logger.info(
             "%s: %d window(s) of up to %d day(s) from %s to %s",

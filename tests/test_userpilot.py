@@ -208,6 +208,9 @@ def test_users_alone_then_events_later_loses_nothing(userpilot: Sandbox) -> None
     assert bookmarks["users"]["replication_key_value"] == END
     assert "replication_key_value" not in bookmarks.get("events", {})
     assert "exports_in_flight" not in bookmarks.get("events", {})  # read, so forgotten
+    # Users up to date and events deselected: nothing to export.
+    again = sync(config, state=alone.final_state, catalog=catalog_selecting(config, "users"))
+    assert again.records("users") == [] and len(userpilot.emulator.created) == 3
     # Selecting events later reads its whole history, for events alone.
     both = sync(
         config, state=alone.final_state, catalog=catalog_selecting(config, "events", "users")
