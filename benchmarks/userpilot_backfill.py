@@ -18,9 +18,10 @@ Required: Userpilot NDJSON within 10% of Cometly.
 
 Taps run as subprocesses, stdout to a file (RECORDs counted after), with the caller's
 environment less TAP_EXPORTS_* and PYTHONUNBUFFERED and the sandbox's request limit as
-their own. Sandboxes run in this process; each Userpilot dataset is generated, and each
-part rendered, once per process (Cometly caches its files), so after the warm-up the
-sandbox's own work stays out of the figures. Figures are printed, nothing is asserted.
+their own. Sandboxes run in this process; each dataset is generated before the clock
+starts, and a sandbox renders the files of a request once (the rate runs share one
+sandbox), so after the warm-up the sandbox's own work stays out of the rate figures.
+Figures are printed, nothing is asserted.
 
     .venv/bin/python benchmarks/userpilot_backfill.py [--repeat 3] [--records 300000]
         [--days 14] [--events-per-day 20000] [--processing-seconds 1] [--window-days 1]
@@ -49,7 +50,6 @@ from typing import Any, NamedTuple
 import orjson
 from measure import select_only
 
-import tap_exports.sandbox.userpilot as userpilot_emulator
 from tap_exports.sandbox import (
     DEMO_KEY,
     USERPILOT_DEMO_TOKEN,
@@ -64,7 +64,6 @@ from tap_exports.sandbox import (
     UserpilotEnvironment,
     UserpilotTiming,
 )
-from tap_exports.sandbox.emulator import StoredFile
 from tap_exports.sandbox.userpilot_data import Record
 
 START = date(2025, 3, 1)
@@ -74,21 +73,6 @@ STREAMS = ("events", "users", "companies")
 STAMP = operator.itemgetter("inserted_at")
 # The caller's environment less what would change the tap's settings or stdout buffering.
 TAP_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_EXPORTS_", "PYTHONUNBUF"))}
-
-
-def cache_sandbox_work() -> None:
-    """Generate each Userpilot dataset and render each part once per process, not per run."""
-    userpilot_emulator.generate = functools.cache(userpilot_emulator.generate)  # type: ignore[assignment]
-    render = userpilot_emulator.render
-    rendered: dict[tuple[Any, ...], StoredFile] = {}
-
-    def cached(rows: list[Record], export_format: str, *, gzipped: bool, name: str) -> StoredFile:
-        key = (export_format, gzipped, len(rows), *(STAMP(row) for row in rows[:1] + rows[-1:]))
-        if key not in rendered:
-            rendered[key] = render(rows, export_format, gzipped=gzipped, name=name)
-        return rendered[key]
-
-    userpilot_emulator.render = cached  # type: ignore[assignment]
 
 
 class TapRun(NamedTuple):
@@ -370,7 +354,6 @@ def main() -> None:
     parser.add_argument("--skip-rates", action="store_true")
     parser.add_argument("--skip-floor", action="store_true")
     args = parser.parse_args()
-    cache_sandbox_work()
     with tempfile.TemporaryDirectory() as workdir:
         if not args.skip_rates:
             print_rates(args, Path(workdir))

@@ -274,6 +274,15 @@ def test_every_format_decodes_to_exactly_the_selected_rows(
     assert multiset(decoded) == multiset(expected)
 
 
+def test_the_same_request_again_is_served_the_same_files(userpilot: Sandbox):
+    client = Client(userpilot)
+    first = [requests.get(p["url"]).content for p in client.export(DAY_2)[1]["presigned_urls"]]
+    again = [requests.get(p["url"]).content for p in client.export(DAY_2)[1]["presigned_urls"]]
+    other = client.export({**DAY_2, "event_type": ["track"]})[1]["presigned_urls"]
+    assert again == first and len(first) > 1
+    assert [requests.get(p["url"]).content for p in other] != first[: len(other)]
+
+
 def test_csv_quotes_cells_with_commas_quotes_and_line_breaks(userpilot: Sandbox):
     _, body = Client(userpilot).export({**ALL, "format": "csv", "event_type": ["track"]})
     text = b"".join(plain(requests.get(p["url"]).content) for p in body["presigned_urls"])

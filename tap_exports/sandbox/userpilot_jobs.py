@@ -38,6 +38,8 @@ class Part:
     rows: list[Record]
     file: StoredFile | None = None
     url: str | None = None
+    # What the part is the rendering of (request and part number), if shareable.
+    render_key: tuple[Any, ...] | None = None
 
 
 @dataclass
