@@ -22,7 +22,13 @@ from tap_exports.batch_files import SliceBatches, can_pass_through
 from tap_exports.checkpoints import SliceCheckpoints
 from tap_exports.derived import Consumers, DerivedStream
 from tap_exports.engine.decode import column_types
-from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
+from tap_exports.engine.errors import (
+    DownloadError,
+    ExportFailedError,
+    ExportTimeoutError,
+    NothingToExportError,
+    SliceTooLargeError,
+)
 from tap_exports.engine.progress import PlannedSlice, Progress
 from tap_exports.engine.reader import FileDecoding
 from tap_exports.engine.rows import row_type
@@ -200,17 +206,37 @@ class ExportStream(SliceCheckpoints):
         return plan
 
     def _plan_snapshot(self, progress: Progress) -> list[PlannedSlice]:
-        """The parts of a snapshot left from a stopped run, or a new snapshot's parts."""
+        """The parts of a snapshot left from a stopped run, or a new snapshot's parts.
+
+        The port checks the parts left before any is created (a spending limit, say);
+        parts whose export an earlier run created are among them: they cost nothing more.
+        """
+        port = cast("SnapshotPort", self._services.port(self._spec))
         parts = progress.snapshot_left()
         if parts is None:
-            port = cast("SnapshotPort", self._services.port(self._spec))
             parts = port.partitions()
+            port.check_plan(parts)
             progress.start_snapshot(parts)
             self.write_progress()
             self.logger.info("%s: a new snapshot in %d part(s)", self.name, len(parts))
         else:
             self.logger.info("%s: resuming a snapshot, %d part(s) left", self.name, len(parts))
+            made = {str(p.slice) for p in progress.attach(parts) if p.attach is not None}
+            port.check_plan([part for part in parts if str(part) not in made])
         return progress.attach(parts)
+
+    def preview(self) -> tuple[list[Slice], list[str]]:
+        """What a sync would export for this stream, and what it may cost; creates nothing.
+
+        For `--plan`: reads state and sizes a new snapshot (free calls), writes nothing.
+        """
+        progress = Progress(self.get_context_state(None))
+        if self._spec.replication_key is not None:
+            return [planned.slice for planned in self._plan(None)], []
+        port = cast("SnapshotPort", self._services.port(self._spec))
+        left = progress.snapshot_left()
+        parts = port.partitions() if left is None else left
+        return list(parts), port.costs(parts)
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -284,6 +310,17 @@ class ExportStream(SliceCheckpoints):
                 yield from read(ticket.port, job, report, observe)
             else:
                 self._read_for_derived(ticket.port, job, report, observe)
+        except NothingToExportError as exc:
+            self.logger.info("%s", exc)
+        except SliceTooLargeError as exc:
+            parts = [part for part in exc.parts if isinstance(part, type(piece))]
+            self.logger.warning("%s; exporting it in %d part(s)", exc, len(parts))
+            progress.forget_export(piece)
+            progress.split_part_into(piece, parts)
+            self.write_progress()  # the new plan before any of its exports exists
+            for part in scheduler.replace(ticket, parts):
+                yield from self._deliver(context, progress, part, read)
+            return
         except (ExportFailedError, ExportTimeoutError, DownloadError) as exc:
             # Given up on: the next run must create a new export, not re-attach this one.
             progress.forget_export(piece)
@@ -301,7 +338,7 @@ class ExportStream(SliceCheckpoints):
                 self.write_progress()
                 raise
             self.logger.warning("%s %s keeps failing: splitting it in two", self.name, piece)
-            progress.remember_halves(piece, halves)
+            progress.split_part_into(piece, halves)
             self.write_progress()  # one STATE for both changes: a kill cannot split them
             for half in scheduler.replace(ticket, halves):
                 yield from self._deliver(context, progress, half, read)

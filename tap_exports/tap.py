@@ -13,8 +13,10 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
@@ -23,8 +25,9 @@ from typing_extensions import override
 from tap_exports.derived import DerivedStream
 from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.redact import install_log_redaction
+from tap_exports.plan import describe_plan
 from tap_exports.providers import PROVIDERS
-from tap_exports.providers.base import Provider
+from tap_exports.providers.base import Provider, Setting, StreamSpec
 from tap_exports.run import ExportRun
 from tap_exports.settings import (
     DEFAULT_PROVIDER,
@@ -52,27 +55,35 @@ def _per_provider(describe: Callable[[Provider], object]) -> str:
 def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
     """Add every provider's own settings, each saying which providers read it.
 
-    A name two providers declare is described once, from the first, naming both.
+    A name several providers declare is one property: its allowed values are all of
+    theirs (each provider checks its own), its description each one's, by name.
     """
     properties = schema["properties"]
     common = set(properties)
-    readers: dict[str, list[str]] = {}
+    readers: dict[str, list[Setting]] = {}
     for provider in PROVIDERS.values():
         for setting in provider.settings:
             if setting.name in common:
                 raise ValueError(f"{provider.name} redeclares the common '{setting.name}'")
-            readers.setdefault(setting.name, []).append(provider.name)
-            if setting.name in properties:
-                continue
-            default = setting.default
-            shown = "" if default is None else f" Default: {json.dumps(default)}."
-            entry = {**setting.schema, "description": f"{setting.description}{shown}"}
-            if setting.secret:
-                entry |= {"secret": True, "writeOnly": True}
-            properties[setting.name] = entry
-    for name, providers in readers.items():
-        entry = properties[name]
-        entry["description"] = f"({', '.join(providers)} only) {entry['description']}"
+            readers.setdefault(setting.name, []).append(setting)
+    readers_of = {
+        name: [p.name for p in PROVIDERS.values() if p.setting(name) is not None]
+        for name in readers
+    }
+    for name, settings in readers.items():
+        entry: dict[str, Any] = {**settings[0].schema}
+        if any("enum" in setting.schema for setting in settings):
+            values = [v for setting in settings for v in setting.schema.get("enum", ())]
+            entry["enum"] = [*sorted({v for v in values if v is not None}), None]
+        described = [f"{setting.description}{_default(setting)}" for setting in settings]
+        if len(settings) > 1:
+            described = [
+                f"{who}: {text}" for who, text in zip(readers_of[name], described, strict=True)
+            ]
+        entry["description"] = f"({', '.join(readers_of[name])} only) {' '.join(described)}"
+        if any(setting.secret for setting in settings):
+            entry |= {"secret": True, "writeOnly": True}
+        properties[name] = entry
     budgets = sorted({name for p in PROVIDERS.values() for name in p.rate_limits})
     for budget in budgets:
         owners = [p for p in PROVIDERS.values() if budget in p.rate_limits]
@@ -94,6 +105,10 @@ def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
             ),
         }
     return schema
+
+
+def _default(setting: Setting) -> str:
+    return "" if setting.default is None else f" Default: {json.dumps(setting.default)}."
 
 
 class TapExports(Tap):
@@ -283,7 +298,7 @@ class TapExports(Tap):
         provider = PROVIDERS.get(str(self.config.get("provider") or DEFAULT_PROVIDER))
         if provider is None:  # reported by config validation; discovery shows nothing
             return []
-        streams = {spec.name: ExportStream(self, spec, self.run) for spec in provider.streams}
+        streams = {spec.name: ExportStream(self, spec, self.run) for spec in self._specs(provider)}
         for stream in streams.values():
             self.run.join(stream)
         discovered: list[Stream] = list(streams.values())
@@ -293,3 +308,59 @@ class TapExports(Tap):
             source.derived.append(derived)
             discovered.append(derived)
         return discovered
+
+    def _specs(self, provider: Provider) -> list[StreamSpec]:
+        """The provider's streams, with schemas read from the API where it documents none."""
+        probe = provider.discover_schema
+        if probe is None:
+            return list(provider.streams)
+        try:
+            services = self.run.services
+        except ConfigError as exc:  # discovery without a usable config: the known fields
+            self.logger.warning("No sample of the records (%s): declaring known fields only", exc)
+            return list(provider.streams)
+        return [
+            replace(spec, schema=probe(spec, services.client, services.settings.raw))
+            for spec in provider.streams
+        ]
+
+    # -- plan mode --------------------------------------------------------------------------
+
+    @classmethod
+    @override
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command plus `--plan`."""
+        command = super().get_singer_command()
+        command.params.append(
+            click.Option(
+                ["--plan"],
+                is_flag=True,
+                help=(
+                    "Print what a sync would do (windows or parts, exports, cost, the "
+                    "rate-limit floor of the wall time) and exit; creates nothing."
+                ),
+            )
+        )
+        return command
+
+    @classmethod
+    @override
+    def invoke(cls, *, plan: bool = False, **kwargs: Any) -> None:
+        """Sync, or with `--plan` print the plan of a sync from `--config` and `--state`."""
+        if not plan:
+            super().invoke(**kwargs)
+            return
+        config, state, catalog = kwargs.get("config"), kwargs.get("state"), kwargs.get("catalog")
+        if config is None or not config.config:
+            raise ConfigError("config", "--plan needs --config (and --state to plan from it)")
+        tap = cls(
+            config=config.config,
+            state=None if state is None else json.loads(state.read()),
+            catalog=None if catalog is None else json.loads(catalog.read()),
+            parse_env_config=config.parse_env,
+            validate_config=True,
+        )
+        settings = tap.run.services.settings
+        streams = [stream for stream in tap.streams.values() if isinstance(stream, ExportStream)]
+        lines = describe_plan(settings.provider, settings.api_url, settings.rate_limits, streams)
+        print("\n".join(lines), flush=True)

@@ -105,7 +105,12 @@ def test_every_registered_providers_settings_are_declared_in_the_config_schema()
     properties = TapExports.config_jsonschema["properties"]
     for provider in PROVIDERS.values():
         for setting in provider.settings:
-            assert properties[setting.name]["description"].startswith(f"({provider.name} only)")
+            declared = properties[setting.name]
+            readers = declared["description"].partition(" only)")[0].removeprefix("(")
+            assert provider.name in readers.split(", ")
+            assert setting.description in declared["description"]
+            for value in setting.schema.get("enum", ()):
+                assert value in declared["enum"]
         for budget in provider.rate_limits:
             assert f"{budget}_rate_limit" in properties
 
@@ -136,7 +141,7 @@ def test_an_undocumented_enum_takes_an_unknown_word_as_running_and_warns_once(ca
             422,
             {"detail": [{"loc": ["body"], "msg": "field required"}]},
             RequestRejectedError,
-            "422: field required",
+            "422: body: field required",
         ),
     ],
 )

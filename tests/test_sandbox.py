@@ -206,7 +206,7 @@ def test_help_shows_every_flag_with_its_default_provider_included():
         timeout=30,
     ).stdout
     text = " ".join(shown.split())  # argparse wraps to the terminal's width
-    provider = "--provider {cometly,userpilot} whose export API to emulate (default: cometly)"
+    provider = "--provider {cometly,cornect,userpilot} whose export API to emulate (default: cometly)"
     assert provider in text
     assert "--port PORT API port (0: any free port) (default: 8765)" in text
     assert (
@@ -229,7 +229,7 @@ def test_registry_builds_the_cometly_emulator_by_name():
 
 
 def test_unknown_provider_is_a_clear_error():
-    known = r"known: cometly, userpilot$"
+    known = r"known: cometly, cornect, userpilot$"
     with pytest.raises(ValueError, match=rf"unknown sandbox provider 'nope'; {known}"):
         Sandbox(SandboxConfig(provider="nope"))
 

@@ -38,9 +38,16 @@ class SnapshotExports:
         self.base = base
         self.created: list[str] = []
         self.fail_on: str | None = None
+        self.checked: list[list[str]] = []
 
     def partitions(self) -> list[Partition]:
         return [Partition(key) for key in PARTS]
+
+    def costs(self, parts: list[Partition]) -> list[str]:
+        return []
+
+    def check_plan(self, parts: list[Partition]) -> None:
+        self.checked.append([part.key for part in parts])
 
     def create(self, slice: Slice) -> str:
         assert isinstance(slice, Partition)

@@ -239,11 +239,27 @@ def _json_or_raise(
             shape = "an object" if expect is dict else "an array"
             raise ApiError(f"{what} answered {status} with JSON that is not {shape}")
         return document
-    said = f"{what} answered {status}: {api_error_message(response)}"
+    code = api_error_code(response)
+    said = f"{what} answered {status}{f' {code}' if code else ''}: {api_error_message(response)}"
     rule = rules.get(status, ErrorRule(RequestRejectedError))
     if rule.advice:
         said += f"{'' if said.endswith('.') else '.'} {rule.advice}"
-    raise rule.kind(said, status=status)
+    raise rule.kind(said, status=status, code=code)
+
+
+def api_error_code(response: requests.Response) -> str | None:
+    """The machine-readable code of an error body (`detail.code`, or a top-level `code`)."""
+    try:
+        document = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    for part in (document.get("detail"), document):
+        code = part.get("code") if isinstance(part, dict) else None
+        if isinstance(code, str) and code:
+            return code
+    return None
 
 
 def api_error_message(response: requests.Response) -> str:
@@ -269,12 +285,17 @@ def api_error_message(response: requests.Response) -> str:
 def _message_in(part: object) -> str | None:
     """The message in one part of an error body: a string, an object, or a list of them.
 
-    An object's message is its `message`, or `msg` (FastAPI's validation errors).
+    An object's message is its `message`, or `msg` (FastAPI's validation errors, after
+    the field they name in `loc`).
     """
     if isinstance(part, str):
         return part
     if isinstance(part, dict):
-        return _message_in(part.get("message", part.get("msg")))
+        message = _message_in(part.get("message", part.get("msg")))
+        where = part.get("loc")
+        if message and isinstance(where, list) and where:
+            return f"{'.'.join(str(step) for step in where)}: {message}"
+        return message
     if isinstance(part, list) and part:
         return _message_in(part[0])
     return None

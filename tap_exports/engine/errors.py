@@ -27,9 +27,10 @@ class ConfigError(TapExportsError):
 class ApiError(TapExportsError):
     """The export API answered in a way that retrying cannot fix."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        """Keep the HTTP status so callers can branch without parsing text."""
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        """Keep the HTTP status and the API's error code, so callers branch without parsing text."""
         self.status = status
+        self.code = code
         super().__init__(message)
 
 
@@ -63,6 +64,23 @@ class BusyError(ApiError):
 
 class OutOfCreditsError(ApiError):
     """The account cannot pay for the export (402): no other slice can do better."""
+
+
+class SliceTooLargeError(TapExportsError):
+    """The slice holds more than one export may: `parts` (planned by the provider) replace it.
+
+    Raised before creating (the provider sized the slice again and it grew past its cap)
+    or after (the export came back capped: it is not read, its rows come with the parts).
+    """
+
+    def __init__(self, message: str, parts: tuple[object, ...]) -> None:
+        """Keep the replacement slices (`slices.Slice`, typed loosely to avoid a cycle)."""
+        self.parts = parts
+        super().__init__(message)
+
+
+class NothingToExportError(TapExportsError):
+    """The slice matches nothing now: no export is created, and it is done with zero rows."""
 
 
 class ExportFailedError(TapExportsError):

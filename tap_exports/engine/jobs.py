@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -134,6 +134,18 @@ class SnapshotPort(ExportPort, Protocol):
 
     def partitions(self) -> list[Partition]:
         """The parts the next snapshot is exported in (sized as the provider needs)."""
+        ...
+
+    def costs(self, parts: Sequence[Partition]) -> list[str]:
+        """What exporting `parts` may cost and what the account allows, as lines for a plan."""
+        ...
+
+    def check_plan(self, parts: Sequence[Partition]) -> None:
+        """Stop the run before any export of `parts` is created, if it may not go ahead.
+
+        Raises:
+            TapExportsError: for example, the exports might cost more than allowed.
+        """
         ...
 
 

@@ -97,12 +97,16 @@ class Progress:
             until, size = max(until, current[0]), min(size, current[1])
         self._state[SPLIT] = {"until": format_utc(until), "max_seconds": int(size.total_seconds())}
 
-    def remember_halves(self, piece: Slice, halves: tuple[Slice, Slice]) -> None:
-        """Record that `piece` was split into `halves` (a window's size, or a part's plan)."""
-        if isinstance(piece, Window) and isinstance(halves[0], Window):
-            self.remember_split(piece.end, halves[0].end - halves[0].start)
+    def split_part_into(self, piece: Slice, pieces: Sequence[Slice]) -> None:
+        """Record that `piece` is replaced by `pieces`: a window's size, or a part's plan.
+
+        Windows are re-cut by size (the first piece's) from `piece` on; a snapshot's
+        plan lists the parts themselves.
+        """
+        if isinstance(piece, Window) and pieces and isinstance(pieces[0], Window):
+            self.remember_split(piece.end, pieces[0].end - pieces[0].start)
         elif isinstance(piece, Partition):
-            self.split_part(piece, [half for half in halves if isinstance(half, Partition)])
+            self.split_part(piece, [part for part in pieces if isinstance(part, Partition)])
 
     def passed(self, bookmark: datetime) -> None:
         """Forget what the bookmark has moved past."""

@@ -46,7 +46,10 @@ from tap_exports.engine.errors import (
     ExportFailedError,
     ExportTimeoutError,
     NotFoundError,
+    NothingToExportError,
     RequestRejectedError,
+    SliceTooLargeError,
+    TapExportsError,
     naming,
 )
 from tap_exports.engine.jobs import ExportJob, ExportPort, LifecyclePolicy, StatusReport
@@ -60,8 +63,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Errors that concern one slice only; any other stops every ticket of the run.
-_ONE_SLICE_ERRORS = (RequestRejectedError, NotFoundError, ExportFailedError, ExportTimeoutError)
+# Errors that concern one slice only; any other stops every ticket of the run. The last
+# two are answers rather than failures: the stream replaces the slice, or finds it empty.
+_ONE_SLICE_ERRORS = (
+    RequestRejectedError,
+    NotFoundError,
+    ExportFailedError,
+    ExportTimeoutError,
+    SliceTooLargeError,
+    NothingToExportError,
+)
 
 
 class ExportScheduler:
@@ -288,7 +299,9 @@ class ExportScheduler:
                             ticket, self._lifecycle.busy(ticket, exc, self._clock.monotonic())
                         )
                 continue
-            except ApiError as exc:
+            except TapExportsError as exc:
+                # Refused, too large, empty, or not allowed (a spending limit): the
+                # ticket's answer; one the whole run shares stops every create.
                 with self._changed:
                     self._give_up(ticket, exc)
                 continue

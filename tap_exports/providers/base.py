@@ -10,6 +10,7 @@ A provider is data plus one factory. It declares:
   classified, what its export files may be, the timezone it reads dates in, and the
   host its key belongs to (`api_url`'s default: the key is only ever sent there);
 - streams made from rows of another stream's exports (`derived`), if any;
+- for APIs that document no record schema, how to infer one from a sample;
 - `export_port`, which builds the object that creates exports, reads their status and
   fetches their files' URLs, for one stream.
 
@@ -101,6 +102,8 @@ class Setting:
 
 # (stream, API client, config) -> the port that creates and reads that stream's exports.
 PortFactory = Callable[[StreamSpec, ApiClient, Mapping[str, Any]], ExportPort]
+# (stream, API client, config) -> the stream's schema, read from the API.
+SchemaProbe = Callable[[StreamSpec, ApiClient, Mapping[str, Any]], JsonSchema]
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,11 @@ class Provider:
     error_rules: Mapping[int, ErrorRule] = field(default_factory=dict)
     default_window_days: int = 365
     derived: tuple[DerivedSpec, ...] = ()
+    # The `rate_limits` entry creates use (a plan's floor of the wall time comes from it).
+    create_budget: str = "create"
+    # For records the API does not document: a stream's schema from a free sample, at
+    # discovery (`engine/infer.py`); None keeps each StreamSpec's schema.
+    discover_schema: SchemaProbe | None = None
 
     def stream(self, name: str) -> StreamSpec:
         """Look a stream up by name."""

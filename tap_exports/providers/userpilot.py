@@ -300,6 +300,7 @@ USERPILOT = Provider(
     derived=(USERS, COMPANIES),
     rate_limits={"api": RateLimit(30, guessed=True)},
     status_budget="api",
+    create_budget="api",
     auth_headers=auth_headers,
     export_port=export_port,
     status_words=STATUS_WORDS,

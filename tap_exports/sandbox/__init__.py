@@ -6,11 +6,26 @@ Run it with `python -m tap_exports.sandbox` (or `tap-exports-sandbox`), or embed
         config = {"api_url": sandbox.api_url, "api_key": DEMO_KEY, ...}
 
 `SandboxConfig(provider=...)` picks the provider (a key of `registry.EMULATORS`); for
-Userpilot, `SandboxConfig(provider="userpilot", userpilot=UserpilotConfig(...))`.
+Userpilot, `SandboxConfig(provider="userpilot", userpilot=UserpilotConfig(...))`, and
+for Cornect, `SandboxConfig(provider="cornect", cornect=CornectConfig(...))`.
 """
 
 from tap_exports.sandbox.cometly import DEMO_KEY, INACTIVE_KEY, Limits, Space, Timing
 from tap_exports.sandbox.config import SandboxConfig
+from tap_exports.sandbox.cornect_config import (
+    CORNECT_DEMO_LIST,
+    CORNECT_DEMO_TOKEN,
+    CORNECT_DEMO_WORKSPACE,
+    CORNECT_EMPTY_LIST,
+    CORNECT_EXPIRED_TOKEN,
+    CORNECT_LEGACY_TOKEN,
+    CORNECT_READ_TOKEN,
+    CORNECT_REMOVED_TOKEN,
+    CornectConfig,
+    CornectData,
+    CornectTiming,
+    CornectToken,
+)
 from tap_exports.sandbox.data import DataSpec
 from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.server import Sandbox
@@ -24,10 +39,22 @@ from tap_exports.sandbox.userpilot_config import (
 from tap_exports.sandbox.userpilot_data import UserpilotData
 
 __all__ = [
+    "CORNECT_DEMO_LIST",
+    "CORNECT_DEMO_TOKEN",
+    "CORNECT_DEMO_WORKSPACE",
+    "CORNECT_EMPTY_LIST",
+    "CORNECT_EXPIRED_TOKEN",
+    "CORNECT_LEGACY_TOKEN",
+    "CORNECT_READ_TOKEN",
+    "CORNECT_REMOVED_TOKEN",
     "DEMO_KEY",
     "INACTIVE_KEY",
     "USERPILOT_DEMO_TOKEN",
     "USERPILOT_NO_EXPORT_TOKEN",
+    "CornectConfig",
+    "CornectData",
+    "CornectTiming",
+    "CornectToken",
     "DataSpec",
     "Faults",
     "Limits",

@@ -15,10 +15,14 @@ from dataclasses import replace
 from datetime import date
 
 from tap_exports.sandbox import (
+    CORNECT_DEMO_TOKEN,
+    CORNECT_READ_TOKEN,
     DEMO_KEY,
     INACTIVE_KEY,
     USERPILOT_DEMO_TOKEN,
     USERPILOT_NO_EXPORT_TOKEN,
+    CornectConfig,
+    CornectTiming,
     DataSpec,
     Faults,
     Limits,
@@ -30,6 +34,7 @@ from tap_exports.sandbox import (
     UserpilotData,
     UserpilotTiming,
 )
+from tap_exports.sandbox.cornect_config import JSON_LAYOUTS, SHORT_BALANCE_MODES
 from tap_exports.sandbox.faults import KINDS
 from tap_exports.sandbox.registry import EMULATORS
 from tap_exports.sandbox.userpilot_config import default_environments
@@ -41,6 +46,7 @@ _SPACE_DEFAULTS = Space(api_key=DEMO_KEY)
 _TIMING_DEFAULTS = Timing()
 _USERPILOT_DEFAULTS = UserpilotConfig()
 _USERPILOT_DATA_DEFAULTS = UserpilotData()
+_CORNECT_DEFAULTS = CornectConfig()
 _GZIP_CHOICES = {"auto": None, "on": True, "off": False}
 
 
@@ -96,7 +102,8 @@ def _arguments() -> argparse.Namespace:
         default=argparse.SUPPRESS,
         help="seconds a download URL stays valid (default: the provider's, Cometly "
         f"{_TIMING_DEFAULTS.url_ttl_seconds}, "
-        f"Userpilot {_USERPILOT_DEFAULTS.timing.url_ttl_seconds})",
+        f"Userpilot {_USERPILOT_DEFAULTS.timing.url_ttl_seconds}, "
+        f"Cornect {_CORNECT_DEFAULTS.timing.url_ttl_seconds})",
     )
     parser.add_argument(
         "--fault",
@@ -108,11 +115,14 @@ def _arguments() -> argparse.Namespace:
         + "; ".join(f"{kind}: {what}" for kind, what in KINDS.items()),
     )
     parser.add_argument("--chaos", type=float, default=0.0, help="probability of every fault")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the chaos")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the chaos (and of Cornect's companies)"
+    )
     parser.add_argument("--no-range", action="store_true", help="storage ignores Range requests")
     parser.add_argument("--verbose", action="store_true", help="log every request path")
     _cometly_arguments(parser)
     _userpilot_arguments(parser)
+    _cornect_arguments(parser)
     return parser.parse_args()
 
 
@@ -189,6 +199,81 @@ def _userpilot_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share within [0, 1], got {text}")
+    return value
+
+
+def _cornect_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Cornect only")
+    data = _CORNECT_DEFAULTS.data
+    group.add_argument(
+        "--companies", type=int, default=data.companies, help="companies in the database"
+    )
+    group.add_argument(
+        "--balance",
+        type=int,
+        default=_CORNECT_DEFAULTS.balance,
+        help="credits each workspace starts with",
+    )
+    group.add_argument(
+        "--unlocked-share",
+        type=_share,
+        default=data.unlocked_share,
+        help="share of the companies each workspace has unlocked (exported before) at start",
+    )
+    group.add_argument(
+        "--short-balance",
+        choices=SHORT_BALANCE_MODES,
+        default=_CORNECT_DEFAULTS.short_balance,
+        help="a create the balance cannot pay for: reject it (402) or charge what is left "
+        "and drop the companies it cannot pay for",
+    )
+    group.add_argument(
+        "--json-layout",
+        choices=JSON_LAYOUTS,
+        default=_CORNECT_DEFAULTS.json_layout,
+        help="how a JSON export file is written: a JSON array, or one object per line",
+    )
+    group.add_argument(
+        "--export-seconds",
+        type=float,
+        default=_CORNECT_DEFAULTS.timing.processing_seconds,
+        help="how long an export stays processing (after "
+        f"{_CORNECT_DEFAULTS.timing.pending_seconds} s pending)",
+    )
+    group.add_argument(
+        "--cap", type=int, default=_CORNECT_DEFAULTS.cap, help="most companies in one export"
+    )
+
+
+def _cornect(args: argparse.Namespace) -> CornectConfig:
+    defaults = _CORNECT_DEFAULTS
+    try:
+        return CornectConfig(
+            data=replace(
+                defaults.data,
+                companies=args.companies,
+                seed=args.seed,
+                unlocked_share=args.unlocked_share,
+            ),
+            balance=args.balance,
+            cap=args.cap,
+            short_balance=args.short_balance,
+            timing=CornectTiming(
+                pending_seconds=defaults.timing.pending_seconds,
+                processing_seconds=args.export_seconds,
+                url_ttl_seconds=getattr(args, "url_ttl", defaults.timing.url_ttl_seconds),
+            ),
+            json_layout=args.json_layout,
+            rate_period_seconds=args.rate_period,
+        )
+    except ValueError as exc:  # a value out of range: say which, without a traceback
+        raise SystemExit(f"tap-exports-sandbox: {exc}") from None
+
+
 def _userpilot(args: argparse.Namespace) -> UserpilotConfig:
     data = UserpilotData(
         start=args.data_start,
@@ -237,7 +322,9 @@ def main() -> None:
         range_requests=not args.no_range,
         provider=args.provider,
         userpilot=_userpilot(args),
+        cornect=_cornect(args),
     )
+
     try:
         sandbox = Sandbox(config)
     except OSError as exc:
@@ -255,6 +342,12 @@ def main() -> None:
                 f"{USERPILOT_NO_EXPORT_TOKEN} → 401 (no export add-on)"
             )
             print(f"data:         {args.days} UTC days from {args.data_start}", flush=True)
+        elif args.provider == "cornect":
+            print(f"api_key:      {CORNECT_DEMO_TOKEN} (read_write); {CORNECT_READ_TOKEN} (read)")
+            print(
+                f"data:         {args.companies} companies, balance {args.balance} credits",
+                flush=True,
+            )
         else:
             print(f"api_key:      {DEMO_KEY} (timezone {args.timezone}); {INACTIVE_KEY} → 403")
             print(f"data:         {args.days} days from {args.data_start}", flush=True)

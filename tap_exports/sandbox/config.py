@@ -2,7 +2,8 @@
 
 The server reads the shared knobs (host, ports, faults, range requests); the emulator
 that `registry.EMULATORS` builds for `provider` reads the rest: Cometly the top-level
-`spaces`, `timing` and `limits` (it came first), Userpilot its own `userpilot` field.
+`spaces`, `timing` and `limits` (it came first), Userpilot and Cornect their own
+`userpilot` and `cornect` fields.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tap_exports.sandbox.cometly import Limits, Space, Timing, default_spaces
+from tap_exports.sandbox.cornect_config import CornectConfig
 from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.userpilot_config import UserpilotConfig
 
@@ -31,3 +33,5 @@ class SandboxConfig:
     provider: str = "cometly"
     # Userpilot's environments, job timing, files and request limit.
     userpilot: UserpilotConfig = field(default_factory=UserpilotConfig)
+    # Cornect's tokens, companies, lists, credits, export timing, files and rate period.
+    cornect: CornectConfig = field(default_factory=CornectConfig)

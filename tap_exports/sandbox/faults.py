@@ -30,7 +30,8 @@ KINDS: dict[str, str] = {
     "garbled_lines": "a file rendered now gets a line that is not JSON",
     "records_missing_keys": "a file rendered now gets a record without its replication key",
     "mistyped_fields": "a file rendered now gets a record whose id is a boolean",
-    "ghost_creates": "a create makes the job (it runs and blocks its token) but answers 503",
+    "ghost_creates": "a create makes the job (it runs, blocks its token where one job runs "
+    "per token, and is charged where creating costs credits) but answers 503",
     "vanished_jobs": "a status read answers 404 and the job is gone, as after its retention",
 }
 # Faults that damage data itself: the tap must stop (or skip, if told to), not recover.

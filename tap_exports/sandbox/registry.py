@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from tap_exports.sandbox.cometly import CometlyEmulator
 from tap_exports.sandbox.config import SandboxConfig
+from tap_exports.sandbox.cornect import CornectEmulator
 from tap_exports.sandbox.emulator import Emulator, SignUrl
 from tap_exports.sandbox.userpilot import UserpilotEmulator
 
@@ -32,8 +33,16 @@ def _userpilot(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
     return UserpilotEmulator(config=config.userpilot, faults=config.faults, sign_url=sign_url)
 
 
+def _cornect(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
+    return CornectEmulator(config=config.cornect, faults=config.faults, sign_url=sign_url)
+
+
 EMULATORS: Mapping[str, EmulatorFactory] = MappingProxyType(
-    {CometlyEmulator.name: _cometly, UserpilotEmulator.name: _userpilot}
+    {
+        CometlyEmulator.name: _cometly,
+        CornectEmulator.name: _cornect,
+        UserpilotEmulator.name: _userpilot,
+    }
 )
 
 

@@ -1,0 +1,439 @@
+"""Cornect's company exports (cornect.io/docs/api): a search or a saved list, paid in credits.
+
+Facts this module relies on (see shared/docs/providers.md, section 3):
+- `Authorization: Bearer cornect_…` on `https://api.cornect.io/api/v1`; a `read` token
+  can search, poll and download, only a `read_write` one can create exports (403
+  `INSUFFICIENT_SCOPE`). Errors come as `{"detail": {"code", "message"}}` (some as a
+  plain string, a 422 possibly as a FastAPI list: the engine reads all three).
+- An export is defined by search filters or a saved list, never by time: the stream
+  `companies` is a full snapshot each run, primary key `id`.
+- Creating one charges 1 credit per company the workspace never exported before; it
+  holds at most 10,000 companies (`capped_at_10k`: the rest silently absent). So a
+  search is sized first with the free search `total` and cut into parts of at most
+  10,000 by narrowing `employee_count`, then `founded_year` (`engine/partition.py`),
+  and every create is held to `max_credits` (`engine/spending.py`): its worst case is
+  the part's size now, every company taken as new.
+- A short balance is documented both as 402 (no job) and as a partial export
+  (`would_skip`): the first stops the run; so does the second, without reading the
+  export, as its rows are incomplete.
+- Status words `pending | processing | completed | failed` are documented in full: an
+  unknown one is an error. URLs come from `POST /exports/{id}/download`, asked again
+  whenever one is needed; files are CSV or JSON (array or NDJSON), gzip or not.
+- The record schema is undocumented: discovery infers it from a free search page
+  (`infer_schema`), over the fields the filters name.
+- Limits per token: search 60/min, credits 60, create 5, status 120, download 30
+  (company detail, 120, is not used); 429 carries `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, tzinfo
+from typing import Any
+from urllib.parse import quote
+
+from tap_exports.engine.api import ApiClient, ErrorRule
+from tap_exports.engine.decode import FileFormats
+from tap_exports.engine.errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigError,
+    DownloadError,
+    NothingToExportError,
+    OutOfCreditsError,
+    PermissionDeniedError,
+    RequestRejectedError,
+    SliceTooLargeError,
+)
+from tap_exports.engine.infer import infer_schema
+from tap_exports.engine.jobs import ExportFile, ExportPort, JobStatus, StatusReport, StatusWords
+from tap_exports.engine.partition import Dimension, PartPlanner, Uncoverable
+from tap_exports.engine.slices import Partition, Slice
+from tap_exports.engine.spending import SpendingGuard
+from tap_exports.engine.timestamps import parse_utc
+from tap_exports.providers.base import (
+    ID,
+    JsonSchema,
+    Provider,
+    RateLimit,
+    Setting,
+    StreamSpec,
+    nullable,
+    object_schema,
+    string_array,
+)
+
+logger = logging.getLogger(__name__)
+
+API_URL = "https://api.cornect.io/api/v1"
+CAP = 10_000
+FORMATS = ("json", "csv")
+LIST_PART = "list"
+DIMENSIONS = (
+    Dimension("employee_count", "employee_count_min", "employee_count_max", 0, 2**31 - 1),
+    Dimension("founded_year", "founded_year_min", "founded_year_max", 0, 9999),
+)
+
+STATUS_WORDS = StatusWords(
+    {
+        "pending": JobStatus.QUEUED,
+        "processing": JobStatus.PROCESSING,
+        "completed": JobStatus.COMPLETED,
+        "failed": JobStatus.FAILED,
+    }
+)
+
+_TEXT = nullable("string")
+# The fields the search filters name: a guess at the record, refined by a sample.
+KNOWN_FIELDS: dict[str, JsonSchema] = {
+    "id": ID,
+    "name": _TEXT,
+    "description": _TEXT,
+    "country": _TEXT,
+    "state": _TEXT,
+    "city": _TEXT,
+    "industry": _TEXT,
+    "naics_code": _TEXT,
+    "technologies": string_array(),
+    "employee_count": nullable("integer"),
+    "founded_year": nullable("integer"),
+    "connections": {"type": ["array", "null"], "items": {"type": ["object", "null"]}},
+}
+
+COMPANIES = StreamSpec(
+    name="companies",
+    schema=object_schema(KNOWN_FIELDS, required=("id",)),
+    replication_key=None,
+    primary_keys=("id",),
+    # A failing part is cut by `Partition.split`; a list cannot be cut (no ranges).
+    splittable=True,
+)
+
+SETTINGS = (
+    Setting(
+        "search_filters",
+        {"type": ["object", "null"]},
+        "Export the companies this Search Companies filter matches ({} for every company), "
+        'for example {"countries": ["Germany"], "employee_count_min": 50}. Give this '
+        "or list_id.",
+    ),
+    Setting(
+        "list_id",
+        {"type": ["string", "null"]},
+        "Export this saved list (its UUID) instead of a search. A list of more than "
+        "10,000 companies cannot be split: use search_filters for those.",
+    ),
+    Setting(
+        "export_format",
+        {"type": ["string", "null"], "enum": [*FORMATS, None]},
+        "File format asked of the API: json (default) or csv.",
+        default="json",
+    ),
+    Setting(
+        "max_credits",
+        {"type": ["integer", "null"], "minimum": 0},
+        "Required: the most credits one run may spend. A run whose worst case (every "
+        "company new) is more stops before creating anything; 0 allows only companies "
+        "already exported before, which are free.",
+    ),
+)
+
+
+def auth_headers(api_key: str) -> dict[str, str]:
+    """Cornect wants a bearer token (`cornect_…`) and JSON."""
+    return {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+
+
+def validate_settings(config: Mapping[str, Any]) -> None:
+    """One source, a known format, and a spending limit: checked before any request."""
+    filters, list_id = config.get("search_filters"), config.get("list_id")
+    if filters is not None and list_id is not None:
+        raise ConfigError("list_id", "give search_filters or list_id, not both")
+    if filters is None and list_id is None:
+        raise ConfigError(
+            "search_filters",
+            "give search_filters (Search Companies filters; {} for every company) or list_id",
+        )
+    if filters is not None:
+        if not isinstance(filters, Mapping):
+            raise ConfigError("search_filters", "must be an object of Search Companies filters")
+        if "cursor" in filters:
+            raise ConfigError("search_filters", "'cursor' is not a filter: remove it")
+        for dim in DIMENSIONS:
+            for key in (dim.low_key, dim.high_key):
+                if key in filters and not isinstance(filters[key], int):
+                    raise ConfigError("search_filters", f"{key} must be a whole number")
+    if list_id is not None and not str(list_id).strip():
+        raise ConfigError("list_id", "is empty: give a saved list's id or leave it out")
+    export_format = config.get("export_format") or "json"
+    if export_format not in FORMATS:
+        raise ConfigError("export_format", f"{export_format!r} is not one of: json, csv")
+    limit = config.get("max_credits")
+    if limit is None:
+        raise ConfigError(
+            "max_credits",
+            "is required for cornect: the most credits one run may spend (exports cost "
+            "1 credit per company not exported before)",
+        )
+    if limit < 0:
+        raise ConfigError("max_credits", f"must be at least 0, got {limit}")
+
+
+class CornectExports:
+    """Plans, prices, creates and reads the exports of one snapshot of `companies`."""
+
+    def __init__(self, client: ApiClient, config: Mapping[str, Any]) -> None:
+        """Read the source, the format and the limit from the (validated) settings."""
+        self._client = client
+        self._list_id = config.get("list_id")
+        self._filters: dict[str, Any] = dict(config.get("search_filters") or {})
+        self._format = config.get("export_format") or "json"
+        self._guard = SpendingGuard(
+            limit=int(config["max_credits"]),
+            setting="max_credits",
+            unit="credits",
+            balance=self._balance,
+        )
+        self._planner = PartPlanner(self._count, DIMENSIONS, CAP)
+        # Part key -> companies it matched when last counted: its worst-case cost.
+        self._sizes: dict[str, int] = {}
+
+    # -- planning and pricing ----------------------------------------------------------
+
+    def partitions(self) -> list[Partition]:
+        """A list is one part; a search is cut into parts of at most 10,000 companies."""
+        if self._list_id is not None:
+            return [Partition(LIST_PART)]
+        return self._plan(self._filters, key="p")
+
+    def costs(self, parts: Sequence[Partition]) -> list[str]:
+        """The credits estimate against `max_credits` and the balance, for `--plan`."""
+        worst = self._worst_case(parts)
+        balance = self._balance()
+        verdict = "within" if worst <= self._guard.limit else "OVER (a sync would stop)"
+        return [
+            f"credits: at most {worst:,} ({self._what(parts)}), {verdict} "
+            f"max_credits={self._guard.limit:,}; balance {balance:,}",
+            "credits: companies exported before are free, so the charge is usually lower",
+        ]
+
+    def check_plan(self, parts: Sequence[Partition]) -> None:
+        """Stop before creating anything if the worst case is over `max_credits`."""
+        worst = self._worst_case(parts)
+        balance = self._guard.check_plan(worst, self._what(parts))
+        if worst > balance:
+            logger.warning(
+                "companies: the exports may need up to %s credits and the balance is %s: a "
+                "create the balance cannot cover stops the run (402)",
+                f"{worst:,}",
+                f"{balance:,}",
+            )
+
+    def _plan(self, filters: Mapping[str, Any], *, key: str) -> list[Partition]:
+        try:
+            sized = self._planner.plan(filters, key=key)
+        except Uncoverable as exc:
+            raise ConfigError(
+                "search_filters",
+                f"{exc}: an export holds at most {CAP:,} companies, so narrow the filters "
+                f"(for example by countries) until at most {CAP:,} companies lack them",
+            ) from None
+        self._sizes.update((s.part.key, s.size) for s in sized)
+        return [s.part for s in sized]
+
+    def _worst_case(self, parts: Sequence[Partition]) -> int:
+        return sum(self._size(part) for part in parts)
+
+    def _size(self, part: Partition) -> int:
+        """At most how many companies `part`'s export can charge for (its size, capped)."""
+        if self._list_id is not None:
+            return CAP  # a list's size is only known once exported
+        if part.key not in self._sizes:
+            self._sizes[part.key] = self._count(part.request_filters())
+        return min(self._sizes[part.key], CAP)
+
+    def _what(self, parts: Sequence[Partition]) -> str:
+        if self._list_id is not None:
+            return f"list {self._list_id}: up to {CAP:,} companies, each taken as new"
+        companies = sum(self._sizes.get(part.key, 0) for part in parts)
+        return f"{companies:,} companies in {len(parts)} export(s), each taken as new"
+
+    # -- the export lifecycle ----------------------------------------------------------
+
+    def create(self, slice: Slice) -> str:
+        """Size the part again, check the spending limit, and create its export."""
+        assert isinstance(slice, Partition), "Cornect exports partitions"
+        subject = f"companies {slice}"
+        if self._list_id is None:
+            size = self._sizes[slice.key] = self._count(slice.request_filters())
+            if size == 0:
+                raise NothingToExportError(f"{subject}: no company matches it now")
+            if size > CAP:
+                parts = self._plan(slice.request_filters(), key=f"{slice.key}.")
+                raise SliceTooLargeError(
+                    f"{subject} now matches {size:,} companies, over the {CAP:,} cap",
+                    tuple(parts),
+                )
+        self._guard.before_create(self._size(slice), subject)
+        answer = self._post_export(slice, subject)
+        return self._accept(answer, slice, subject)
+
+    def _post_export(self, part: Partition, subject: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": f"tap-exports companies {part.key}"}
+        body["export_format"] = self._format
+        if self._list_id is not None:
+            body |= {"source_type": "list", "list_id": self._list_id}
+        else:
+            body |= {"source_type": "search", "search_filters": part.request_filters()}
+        try:
+            return self._client.post_json("/exports", body, budget="create")
+        except RequestRejectedError as exc:
+            if exc.code == "no_candidates":
+                raise NothingToExportError(f"{subject}: no company matches it now") from None
+            raise
+
+    def _accept(self, answer: Mapping[str, Any], part: Partition, subject: str) -> str:
+        """The export id of a create's answer, once its charge is counted and checked."""
+        charged = _count_in(answer, "credits_charged")
+        self._guard.charged(charged)
+        job = answer.get("export_job")
+        export_id = job.get("id") if isinstance(job, dict) else None
+        if not isinstance(export_id, str) or not export_id:
+            raise ApiError(f"{subject}: the create answer has no export_job.id")
+        if answer.get("capped_at_10k"):
+            if self._list_id is not None:
+                raise ConfigError(
+                    "list_id",
+                    f"export {export_id} was capped at {CAP:,} companies: the list holds more, "
+                    "and a list cannot be split; export it with search_filters instead",
+                )
+            parts = self._plan(part.request_filters(), key=f"{part.key}.")
+            raise SliceTooLargeError(
+                f"{subject}: export {export_id} came back capped at {CAP:,} companies (the set "
+                "grew); it is not read",
+                tuple(parts),
+            )
+        skipped = _count_in(answer, "would_skip")
+        if skipped:
+            raise OutOfCreditsError(
+                f"{subject}: export {export_id} left out {skipped:,} new companies, as the "
+                f"balance covered {charged:,} credits of {_count_in(answer, 'new_count'):,}; "
+                "none of it is delivered. Top up credits at app.cornect.io/account/credits and "
+                "run again (companies paid for are free from now on)"
+            )
+        logger.info(
+            "%s: export %s created: %s companies, %s exported before, %s credits charged",
+            subject,
+            export_id,
+            f"{_count_in(answer, 'requested_count'):,}",
+            f"{_count_in(answer, 'already_unlocked'):,}",
+            f"{charged:,}",
+        )
+        return export_id
+
+    def status(self, export_id: str) -> StatusReport:
+        """Read the export's status (documented words only)."""
+        answer = self._client.get_json(f"/exports/{quote(export_id)}", budget="status")
+        status = STATUS_WORDS.read(answer.get("status"), subject=f"companies export {export_id}")
+        message = answer.get("error_message") or answer.get("error")
+        return StatusReport(status=status, message=str(message) if message else None)
+
+    def files(self, export_id: str) -> tuple[ExportFile, ...]:
+        """A fresh URL for the export's one file, from the download call."""
+        try:
+            answer = self._client.post_json(
+                f"/exports/{quote(export_id)}/download", {}, budget="download"
+            )
+        except RequestRejectedError as exc:
+            raise DownloadError(f"companies export {export_id}: {exc}") from None
+        url = answer.get("download_url")
+        if not isinstance(url, str) or not url:
+            raise DownloadError(f"companies export {export_id}: no download_url in the answer")
+        expires = answer.get("expires_at")
+        expires_at = parse_utc(expires) if isinstance(expires, str) and expires else None
+        return (ExportFile(f"{export_id}.{self._format}", url, expires_at),)
+
+    # -- free reads --------------------------------------------------------------------
+
+    def _count(self, filters: Mapping[str, Any]) -> int:
+        """How many companies a search with `filters` matches now (free)."""
+        return _count_in(self._search(filters), "total")
+
+    def _search(self, filters: Mapping[str, Any]) -> dict[str, Any]:
+        return self._client.post_json("/companies/search", filters, budget="search")
+
+    def sample(self) -> list[dict[str, Any]]:
+        """The first page of the search (or of every company, for a list): schema inference."""
+        items = self._search(self._filters).get("items")
+        return [item for item in items or () if isinstance(item, dict)]
+
+    def _balance(self) -> int:
+        """The workspace's credit balance now (free)."""
+        return _count_in(self._client.get_json("/credits", budget="credits"), "balance")
+
+
+def _count_in(answer: Mapping[str, Any], name: str) -> int:
+    """A whole-number field of an answer; a missing one is 0, a malformed one an error."""
+    value = answer.get(name, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(f"Cornect answered {name}={value!r}, not a whole number")
+    return value
+
+
+def export_port(spec: StreamSpec, client: ApiClient, config: Mapping[str, Any]) -> ExportPort:
+    """Build the companies port from the settings."""
+    assert spec.name == COMPANIES.name, "Cornect exports companies only"
+    return CornectExports(client, config)
+
+
+def discover_schema(spec: StreamSpec, client: ApiClient, config: Mapping[str, Any]) -> JsonSchema:
+    """The companies schema: the fields a free search page shows, over the filters' fields."""
+    sample = CornectExports(client, config).sample()
+    return infer_schema(sample, KNOWN_FIELDS, required=("id",))
+
+
+def planning_zone(config: Mapping[str, Any]) -> tzinfo:
+    """No time windows: the zone only names dates in messages."""
+    return UTC
+
+
+CORNECT = Provider(
+    name="cornect",
+    default_api_url=API_URL,
+    streams=(COMPANIES,),
+    rate_limits={
+        "search": RateLimit(60),
+        "credits": RateLimit(60),
+        "create": RateLimit(5),
+        "status": RateLimit(120),
+        "download": RateLimit(30),
+    },
+    auth_headers=auth_headers,
+    export_port=export_port,
+    discover_schema=discover_schema,
+    status_words=STATUS_WORDS,
+    file_formats=FileFormats(formats=frozenset({"json", "ndjson", "csv"})),
+    planning_zone=planning_zone,
+    settings=SETTINGS,
+    validate_settings=validate_settings,
+    error_rules={
+        401: ErrorRule(
+            AuthenticationError,
+            "The token was not accepted: create one under Account → API tokens in Cornect "
+            "(a workspace token, not expired) and set it as 'api_key'",
+        ),
+        402: ErrorRule(
+            OutOfCreditsError,
+            "Nothing was charged for it; top up credits at app.cornect.io/account/credits "
+            "and run again",
+        ),
+        403: ErrorRule(
+            PermissionDeniedError,
+            "Creating exports needs a read_write token (a read token can only search and "
+            "download): create one under Account → API tokens and set it as 'api_key'",
+        ),
+    },
+)
