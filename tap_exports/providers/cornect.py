@@ -195,7 +195,9 @@ class CornectExports:
             unit="credits",
             balance=self._balance,
         )
-        self._planner = PartPlanner(self._count, DIMENSIONS, CAP)
+        # The most companies one export holds: the documented cap, or less if an export
+        # came back capped below it (the API is the judge).
+        self._cap = CAP
         # Part key -> companies it matched when last counted: its worst-case cost.
         self._sizes: dict[str, int] = {}
 
@@ -232,12 +234,12 @@ class CornectExports:
 
     def _plan(self, filters: Mapping[str, Any], *, key: str) -> list[Partition]:
         try:
-            sized = self._planner.plan(filters, key=key)
+            sized = PartPlanner(self._count, DIMENSIONS, self._cap).plan(filters, key=key)
         except Uncoverable as exc:
             raise ConfigError(
                 "search_filters",
-                f"{exc}: an export holds at most {CAP:,} companies, so narrow the filters "
-                f"(for example by countries) until at most {CAP:,} companies lack them",
+                f"{exc}: an export holds at most {self._cap:,} companies, so narrow the "
+                f"filters (for example by countries) until at most {self._cap:,} lack them",
             ) from None
         self._sizes.update((s.part.key, s.size) for s in sized)
         return [s.part for s in sized]
@@ -248,14 +250,14 @@ class CornectExports:
     def _size(self, part: Partition) -> int:
         """At most how many companies `part`'s export can charge for (its size, capped)."""
         if self._list_id is not None:
-            return CAP  # a list's size is only known once exported
+            return self._cap  # a list's size is only known once exported
         if part.key not in self._sizes:
             self._sizes[part.key] = self._count(part.request_filters())
-        return min(self._sizes[part.key], CAP)
+        return min(self._sizes[part.key], self._cap)
 
     def _what(self, parts: Sequence[Partition]) -> str:
         if self._list_id is not None:
-            return f"list {self._list_id}: up to {CAP:,} companies, each taken as new"
+            return f"list {self._list_id}: up to {self._cap:,} companies, each taken as new"
         companies = sum(self._sizes.get(part.key, 0) for part in parts)
         return f"{companies:,} companies in {len(parts)} export(s), each taken as new"
 
@@ -269,10 +271,10 @@ class CornectExports:
             size = self._sizes[slice.key] = self._count(slice.request_filters())
             if size == 0:
                 raise NothingToExportError(f"{subject}: no company matches it now")
-            if size > CAP:
+            if size > self._cap:
                 parts = self._plan(slice.request_filters(), key=f"{slice.key}.")
                 raise SliceTooLargeError(
-                    f"{subject} now matches {size:,} companies, over the {CAP:,} cap",
+                    f"{subject} now matches {size:,} companies, over the {self._cap:,} cap",
                     tuple(parts),
                 )
         self._guard.before_create(self._size(slice), subject)
@@ -302,16 +304,24 @@ class CornectExports:
         if not isinstance(export_id, str) or not export_id:
             raise ApiError(f"{subject}: the create answer has no export_job.id")
         if answer.get("capped_at_10k"):
+            held = _count_in(answer, "requested_count")
             if self._list_id is not None:
                 raise ConfigError(
                     "list_id",
-                    f"export {export_id} was capped at {CAP:,} companies: the list holds more, "
+                    f"export {export_id} was capped at {held:,} companies: the list holds more, "
                     "and a list cannot be split; export it with search_filters instead",
                 )
+            self._cap = min(self._cap, held) if held > 0 else self._cap
             parts = self._plan(part.request_filters(), key=f"{part.key}.")
+            if len(parts) < 2:  # cutting it again would give the same export: never ends
+                raise ApiError(
+                    f"{subject}: export {export_id} came back capped at {held:,} companies, "
+                    f"but the search counts {self._sizes.get(part.key, 0):,}: search and "
+                    "export disagree; try again later"
+                )
             raise SliceTooLargeError(
-                f"{subject}: export {export_id} came back capped at {CAP:,} companies (the set "
-                "grew); it is not read",
+                f"{subject}: export {export_id} came back capped at {held:,} companies (the "
+                "set grew, or the cap is lower than documented); it is not read",
                 tuple(parts),
             )
         skipped = _count_in(answer, "would_skip")
