@@ -29,6 +29,7 @@ from tap_exports.engine.errors import (
     NothingToExportError,
     SliceTooLargeError,
 )
+from tap_exports.engine.exported import ExportedKeys
 from tap_exports.engine.progress import PlannedSlice, Progress
 from tap_exports.engine.reader import FileDecoding
 from tap_exports.engine.rows import row_type
@@ -96,6 +97,8 @@ class ExportStream(SliceCheckpoints):
         self.derived: list[DerivedStream] = []
         self._consumers = Consumers(source_from=None, derived=[])
         self._has_run = False
+        # Records exports held, this run and before (where exports charge for new ones).
+        self._exported: ExportedKeys | None = None
 
     @property
     def takes_part(self) -> bool:
@@ -212,17 +215,19 @@ class ExportStream(SliceCheckpoints):
         parts whose export an earlier run created are among them: they cost nothing more.
         """
         port = cast("SnapshotPort", self._services.port(self._spec))
+        self._exported = progress.exported() if self._spec.remember_exported else None
+        exported = self._exported or ExportedKeys()
         parts = progress.snapshot_left()
         if parts is None:
             parts = port.partitions()
-            port.check_plan(parts)
+            port.check_plan(parts, exported)
             progress.start_snapshot(parts)
             self.write_progress()
             self.logger.info("%s: a new snapshot in %d part(s)", self.name, len(parts))
         else:
             self.logger.info("%s: resuming a snapshot, %d part(s) left", self.name, len(parts))
             made = {str(p.slice) for p in progress.attach(parts) if p.attach is not None}
-            port.check_plan([part for part in parts if str(part) not in made])
+            port.check_plan([part for part in parts if str(part) not in made], exported)
         return progress.attach(parts)
 
     def preview(self) -> tuple[list[Slice], list[str]]:
@@ -236,7 +241,7 @@ class ExportStream(SliceCheckpoints):
         port = cast("SnapshotPort", self._services.port(self._spec))
         left = progress.snapshot_left()
         parts = port.partitions() if left is None else left
-        return list(parts), port.costs(parts)
+        return list(parts), port.costs(parts, progress.exported())
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -303,7 +308,7 @@ class ExportStream(SliceCheckpoints):
         scheduler = self._services.scheduler
         piece = ticket.slice
         readers = self._consumers.readers(piece, self._spec.replication_key)
-        observe = readers.observe
+        observe = self._observer(readers.observe)
         try:
             job, report = scheduler.take(ticket, self._run.remember)
             if self._consumers.source_wants(piece):
@@ -345,11 +350,27 @@ class ExportStream(SliceCheckpoints):
             return
         scheduler.release(ticket)
         readers.deliver()
+        if self._exported is not None:
+            progress.keep_exported(self._exported)
         if self._consumers.source_wants(piece):
             self._checkpoint(context, piece)
         elif readers:
             progress.forget_export(piece)  # read for the derived streams: done with it
             self.write_progress()  # and their bookmarks
+
+    def _observer(self, derived: _Observer | None) -> _Observer | None:
+        """What sees each run of lines: derived streams' readers, the exported records' keys."""
+        exported = self._exported
+        if exported is None:
+            return derived
+        field = self._spec.primary_keys[0]
+
+        def observe(lines: list[bytes]) -> None:
+            exported.add_lines(lines, field)
+            if derived is not None:
+                derived(lines)
+
+        return observe
 
     def _read_for_derived(
         self,
@@ -433,9 +454,11 @@ class ExportStream(SliceCheckpoints):
             self.pass_through
             and can_pass_through(batch_config)
             and sdk_path_is_a_no_op(self)
-            # Files as they are carry no row keys, and derived streams read lines.
+            # Files as they are carry no row keys, and derived streams (and the record
+            # of what was exported) read lines.
             and self._spec.row_key is None
             and not self.derived
+            and not self._spec.remember_exported
         ):
             self._write_starting_replication_value(context)  # else sdk#976: no start
             self._passing_through = True

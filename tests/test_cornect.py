@@ -96,7 +96,8 @@ def test_a_search_snapshot_is_exactly_the_matching_set(cornect: Sandbox, export_
     assert by_id(result.records("companies")) == by_id(expected)
     # Hostile cells survive CSV: commas, quotes and line breaks in names.
     assert any("\n" in (c["name"] or "") for c in expected) or export_format == "json"
-    assert result.final_state["bookmarks"]["companies"] == {}  # the snapshot is complete
+    # The snapshot is complete: forgotten; what its exports held is remembered.
+    assert set(result.final_state["bookmarks"]["companies"]) == {"exported"}
 
 
 def test_hostile_csv_cells_round_trip_for_every_company(cornect: Sandbox):
@@ -133,6 +134,20 @@ def test_a_second_run_costs_nothing(cornect: Sandbox):
     assert before - cornect.emulator.balance(TOKEN) == new
     assert [c for _, _, c in cornect.emulator.created] == [new, 0]
     assert by_id(first.records("companies")) == by_id(second.records("companies"))
+
+
+def test_a_daily_rerun_needs_no_budget_for_companies_exported_before(cornect: Sandbox):
+    first = sync(tap_config(cornect, max_credits=300))
+    state = first.final_state
+    # Unchanged set, a budget far below its size: the companies exported before are left
+    # out of the worst case (listed with the free search), so the run goes ahead.
+    again = sync(tap_config(cornect, max_credits=10), state=state)
+    assert by_id(again.records("companies")) == by_id(first.records("companies"))
+    assert [charged for _, _, charged in cornect.emulator.created] == [240, 0]
+    # Without the state, the same budget stops before creating anything.
+    with pytest.raises(ConfigError, match="max_credits"):
+        sync(tap_config(cornect, max_credits=10))
+    assert len(cornect.emulator.created) == 2
 
 
 def test_too_low_max_credits_stops_before_creating_anything(cornect: Sandbox, tmp_path: Path):

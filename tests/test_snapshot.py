@@ -43,10 +43,10 @@ class SnapshotExports:
     def partitions(self) -> list[Partition]:
         return [Partition(key) for key in PARTS]
 
-    def costs(self, parts: list[Partition]) -> list[str]:
+    def costs(self, parts: list[Partition], exported: object) -> list[str]:
         return []
 
-    def check_plan(self, parts: list[Partition]) -> None:
+    def check_plan(self, parts: list[Partition], exported: object) -> None:
         self.checked.append([part.key for part in parts])
 
     def create(self, slice: Slice) -> str:
@@ -134,3 +134,5 @@ def test_a_stopped_snapshot_resumes_with_the_parts_left_and_pays_for_none_twice(
     assert records(resumed) == list(PARTS["large"])
     assert provider.created == ["small", "large"]
     assert last_state(resumed)["bookmarks"]["accounts"] == {}
+    # Each run had the parts it would create checked before creating any.
+    assert provider.checked == [["small", "large"], ["large"]]

@@ -30,6 +30,7 @@ from enum import Enum
 from typing import Protocol
 
 from tap_exports.engine.errors import ApiError, DownloadError
+from tap_exports.engine.exported import ExportedKeys
 from tap_exports.engine.slices import Partition, Slice
 
 logger = logging.getLogger(__name__)
@@ -136,12 +137,17 @@ class SnapshotPort(ExportPort, Protocol):
         """The parts the next snapshot is exported in (sized as the provider needs)."""
         ...
 
-    def costs(self, parts: Sequence[Partition]) -> list[str]:
-        """What exporting `parts` may cost and what the account allows, as lines for a plan."""
+    def costs(self, parts: Sequence[Partition], exported: ExportedKeys) -> list[str]:
+        """What exporting `parts` may cost and what the account allows, as lines for a plan.
+
+        `exported`: the records earlier exports held (free again, where exports charge).
+        """
         ...
 
-    def check_plan(self, parts: Sequence[Partition]) -> None:
+    def check_plan(self, parts: Sequence[Partition], exported: ExportedKeys) -> None:
         """Stop the run before any export of `parts` is created, if it may not go ahead.
+
+        `exported` grows as this run reads export files; later creates may count on it.
 
         Raises:
             TapExportsError: for example, the exports might cost more than allowed.

@@ -1,13 +1,15 @@
 """What a stream keeps in its state besides the bookmark, and the plan built from it.
 
-Three things must outlive a run that is killed or fails:
+Four things must outlive a run that is killed or fails:
 - the export created for a slice in flight (`exports_in_flight`): exports are scarce
   (or cost money), so the next run re-attaches to it instead of creating another;
 - a window split after repeated failures (`window_split`): the next run keeps cutting
   that stretch of time into the smaller windows instead of failing on the big one again;
 - a full snapshot's plan of partitions and which of them were delivered (`snapshot`):
   the next run follows the same parts and skips the delivered ones. A snapshot that
-  completes is forgotten, so the run after it takes a new one.
+  completes is forgotten, so the run after it takes a new one;
+- for providers that charge only for records never exported, which records exports
+  held so far (`exported`, see `exported.ExportedKeys`): estimates leave them out.
 
 All live in the stream's own state dict, next to `replication_key_value`; singer-sdk
 writes them out with every STATE message and reads them back from `--state`.
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from tap_exports.engine.exported import ExportedKeys
 from tap_exports.engine.slices import Partition, Slice, Window
 from tap_exports.engine.timestamps import format_utc, parse_utc
 from tap_exports.engine.windows import plan_fixed_windows, plan_windows
@@ -28,6 +31,7 @@ from tap_exports.engine.windows import plan_fixed_windows, plan_windows
 IN_FLIGHT = "exports_in_flight"
 SPLIT = "window_split"
 SNAPSHOT = "snapshot"
+EXPORTED = "exported"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +194,16 @@ class Progress:
             return parse_utc(split["until"]), timedelta(seconds=int(split["max_seconds"]))
         except (KeyError, TypeError, ValueError):
             return None
+
+    # -- records exported before ----------------------------------------------------------
+
+    def exported(self) -> ExportedKeys:
+        """The records exports held in earlier runs (an empty set if none is kept)."""
+        return ExportedKeys.from_state(self._state.get(EXPORTED))
+
+    def keep_exported(self, keys: ExportedKeys) -> None:
+        """Store the records exports held, up to now."""
+        self._state[EXPORTED] = keys.to_state()
 
     # -- full snapshots: partitions -------------------------------------------------------
 

@@ -30,18 +30,12 @@ class SpendingGuard:
     def __init__(self, *, limit: int, setting: str, unit: str, balance: Callable[[], int]) -> None:
         """`setting` names the limit in messages; `balance` reads the account's balance now."""
         self.limit = limit
-        self._setting = setting
-        self._unit = unit
-        self._balance = balance
+        self.setting = setting
+        self.unit = unit
+        self._read = balance
         self._started_at: int | None = None
         self._charged = 0
         self._lock = threading.Lock()
-
-    @property
-    def spent(self) -> int:
-        """What this run is known to have spent so far (answers only; see `before_create`)."""
-        with self._lock:
-            return self._charged
 
     def check_plan(self, worst_case: int, what: str) -> int:
         """Stop before anything is created if the whole plan might cost more than allowed.
@@ -52,13 +46,13 @@ class SpendingGuard:
         Raises:
             ConfigError: naming the limit, the estimate and the balance.
         """
-        balance = self._read_balance()
+        balance = self.balance()
         if worst_case > self.limit:
             raise ConfigError(
-                self._setting,
-                f"this run may spend up to {worst_case:,} {self._unit} ({what}), more than "
-                f"{self._setting}={self.limit:,} (balance: {balance:,}); nothing was created. "
-                f"Raise {self._setting} to at least {worst_case:,}, or narrow what is exported",
+                self.setting,
+                f"this run may spend up to {worst_case:,} {self.unit} ({what}), more than "
+                f"{self.setting}={self.limit:,} (balance: {balance:,}); nothing was created. "
+                f"Raise {self.setting} to at least {worst_case:,}, or narrow what is exported",
             )
         return balance
 
@@ -68,16 +62,13 @@ class SpendingGuard:
         Raises:
             ConfigError: the create could take the run past the limit.
         """
-        balance = self._read_balance()
-        with self._lock:
-            assert self._started_at is not None
-            spent = max(self._charged, self._started_at - balance)
+        spent = self._spent()
         if spent + worst_case > self.limit:
             raise ConfigError(
-                self._setting,
-                f"{subject} could cost up to {worst_case:,} {self._unit}, and this run has "
-                f"spent {spent:,} of {self._setting}={self.limit:,}: stopped before creating "
-                f"it. Run again to go on (what is done is kept), or raise {self._setting}",
+                self.setting,
+                f"{subject} could cost up to {worst_case:,} {self.unit}, and this run has "
+                f"spent {spent:,} of {self.setting}={self.limit:,}: stopped before creating "
+                f"it. Run again to go on (what is done is kept), or raise {self.setting}",
             )
 
     def charged(self, amount: int) -> None:
@@ -85,9 +76,21 @@ class SpendingGuard:
         with self._lock:
             self._charged += max(0, amount)
 
-    def _read_balance(self) -> int:
-        balance = self._balance()
+    def room(self) -> int:
+        """What is left of the limit now (reads the balance)."""
+        return self.limit - self._spent()
+
+    def balance(self) -> int:
+        """The account's balance now; the run's first reading is what later ones compare to."""
+        balance = self._read()
         with self._lock:
             if self._started_at is None:
                 self._started_at = balance
         return balance
+
+    def _spent(self) -> int:
+        """What earlier creates answered they charged, or the fall of the balance if more."""
+        balance = self.balance()
+        with self._lock:
+            assert self._started_at is not None
+            return max(self._charged, self._started_at - balance)

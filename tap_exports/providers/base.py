@@ -51,6 +51,9 @@ class StreamSpec:
     splittable: bool = True
     # For rows without an id: the field the engine adds a content key in (`rowkey`).
     row_key: str | None = None
+    # Exports charge for records never exported before: state keeps which were (by
+    # primary key, see `engine/exported.py`) so estimates can leave them out.
+    remember_exported: bool = False
 
 
 @dataclass(frozen=True, slots=True)

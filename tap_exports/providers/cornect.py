@@ -46,9 +46,11 @@ from tap_exports.engine.errors import (
     RequestRejectedError,
     SliceTooLargeError,
 )
+from tap_exports.engine.exported import ExportedKeys
 from tap_exports.engine.infer import infer_schema
 from tap_exports.engine.jobs import ExportFile, ExportPort, JobStatus, StatusReport, StatusWords
 from tap_exports.engine.partition import Dimension, PartPlanner, Uncoverable
+from tap_exports.engine.pricing import NewRecordPricing
 from tap_exports.engine.slices import Partition, Slice
 from tap_exports.engine.spending import SpendingGuard
 from tap_exports.engine.timestamps import parse_utc
@@ -108,6 +110,7 @@ COMPANIES = StreamSpec(
     primary_keys=("id",),
     # A failing part is cut by `Partition.split`; a list cannot be cut (no ranges).
     splittable=True,
+    remember_exported=True,
 )
 
 SETTINGS = (
@@ -189,17 +192,19 @@ class CornectExports:
         self._list_id = config.get("list_id")
         self._filters: dict[str, Any] = dict(config.get("search_filters") or {})
         self._format = config.get("export_format") or "json"
-        self._guard = SpendingGuard(
-            limit=int(config["max_credits"]),
-            setting="max_credits",
-            unit="credits",
-            balance=self._balance,
+        searched = self._list_id is None
+        self._pricing = NewRecordPricing(
+            guard=SpendingGuard(
+                limit=int(config["max_credits"]),
+                setting="max_credits",
+                unit="credits",
+                balance=self._balance,
+            ),
+            cap=CAP,
+            count=self._count if searched else None,
+            list_keys=self._ids if searched else None,
+            noun="companies",
         )
-        # The most companies one export holds: the documented cap, or less if an export
-        # came back capped below it (the API is the judge).
-        self._cap = CAP
-        # Part key -> companies it matched when last counted: its worst-case cost.
-        self._sizes: dict[str, int] = {}
 
     # -- planning and pricing ----------------------------------------------------------
 
@@ -209,57 +214,28 @@ class CornectExports:
             return [Partition(LIST_PART)]
         return self._plan(self._filters, key="p")
 
-    def costs(self, parts: Sequence[Partition]) -> list[str]:
+    def costs(self, parts: Sequence[Partition], exported: ExportedKeys) -> list[str]:
         """The credits estimate against `max_credits` and the balance, for `--plan`."""
-        worst = self._worst_case(parts)
-        balance = self._balance()
-        verdict = "within" if worst <= self._guard.limit else "OVER (a sync would stop)"
-        return [
-            f"credits: at most {worst:,} ({self._what(parts)}), {verdict} "
-            f"max_credits={self._guard.limit:,}; balance {balance:,}",
-            "credits: companies exported before are free, so the charge is usually lower",
-        ]
+        self._pricing.exported = exported
+        return self._pricing.costs(parts)
 
-    def check_plan(self, parts: Sequence[Partition]) -> None:
+    def check_plan(self, parts: Sequence[Partition], exported: ExportedKeys) -> None:
         """Stop before creating anything if the worst case is over `max_credits`."""
-        worst = self._worst_case(parts)
-        balance = self._guard.check_plan(worst, self._what(parts))
-        if worst > balance:
-            logger.warning(
-                "companies: the exports may need up to %s credits and the balance is %s: a "
-                "create the balance cannot cover stops the run (402)",
-                f"{worst:,}",
-                f"{balance:,}",
-            )
+        self._pricing.exported = exported
+        self._pricing.check_plan(parts)
 
     def _plan(self, filters: Mapping[str, Any], *, key: str) -> list[Partition]:
+        cap = self._pricing.cap
         try:
-            sized = PartPlanner(self._count, DIMENSIONS, self._cap).plan(filters, key=key)
+            sized = PartPlanner(self._count, DIMENSIONS, cap).plan(filters, key=key)
         except Uncoverable as exc:
             raise ConfigError(
                 "search_filters",
-                f"{exc}: an export holds at most {self._cap:,} companies, so narrow the "
-                f"filters (for example by countries) until at most {self._cap:,} lack them",
+                f"{exc}: an export holds at most {cap:,} companies, so narrow the filters "
+                f"(for example by countries) until at most {cap:,} lack them",
             ) from None
-        self._sizes.update((s.part.key, s.size) for s in sized)
+        self._pricing.sizes.update((s.part.key, s.size) for s in sized)
         return [s.part for s in sized]
-
-    def _worst_case(self, parts: Sequence[Partition]) -> int:
-        return sum(self._size(part) for part in parts)
-
-    def _size(self, part: Partition) -> int:
-        """At most how many companies `part`'s export can charge for (its size, capped)."""
-        if self._list_id is not None:
-            return self._cap  # a list's size is only known once exported
-        if part.key not in self._sizes:
-            self._sizes[part.key] = self._count(part.request_filters())
-        return min(self._sizes[part.key], self._cap)
-
-    def _what(self, parts: Sequence[Partition]) -> str:
-        if self._list_id is not None:
-            return f"list {self._list_id}: up to {self._cap:,} companies, each taken as new"
-        companies = sum(self._sizes.get(part.key, 0) for part in parts)
-        return f"{companies:,} companies in {len(parts)} export(s), each taken as new"
 
     # -- the export lifecycle ----------------------------------------------------------
 
@@ -268,16 +244,16 @@ class CornectExports:
         assert isinstance(slice, Partition), "Cornect exports partitions"
         subject = f"companies {slice}"
         if self._list_id is None:
-            size = self._sizes[slice.key] = self._count(slice.request_filters())
+            size = self._pricing.size(slice)
             if size == 0:
                 raise NothingToExportError(f"{subject}: no company matches it now")
-            if size > self._cap:
+            if size > self._pricing.cap:
                 parts = self._plan(slice.request_filters(), key=f"{slice.key}.")
                 raise SliceTooLargeError(
-                    f"{subject} now matches {size:,} companies, over the {self._cap:,} cap",
+                    f"{subject} now matches {size:,} companies, over the {self._pricing.cap:,} cap",
                     tuple(parts),
                 )
-        self._guard.before_create(self._size(slice), subject)
+        self._pricing.before_create(slice, subject)
         answer = self._post_export(slice, subject)
         return self._accept(answer, slice, subject)
 
@@ -298,7 +274,7 @@ class CornectExports:
     def _accept(self, answer: Mapping[str, Any], part: Partition, subject: str) -> str:
         """The export id of a create's answer, once its charge is counted and checked."""
         charged = _count_in(answer, "credits_charged")
-        self._guard.charged(charged)
+        self._pricing.guard.charged(charged)
         job = answer.get("export_job")
         export_id = job.get("id") if isinstance(job, dict) else None
         if not isinstance(export_id, str) or not export_id:
@@ -311,12 +287,13 @@ class CornectExports:
                     f"export {export_id} was capped at {held:,} companies: the list holds more, "
                     "and a list cannot be split; export it with search_filters instead",
                 )
-            self._cap = min(self._cap, held) if held > 0 else self._cap
+            if held > 0:
+                self._pricing.cap = min(self._pricing.cap, held)
             parts = self._plan(part.request_filters(), key=f"{part.key}.")
             if len(parts) < 2:  # cutting it again would give the same export: never ends
                 raise ApiError(
                     f"{subject}: export {export_id} came back capped at {held:,} companies, "
-                    f"but the search counts {self._sizes.get(part.key, 0):,}: search and "
+                    f"but the search counts {self._pricing.sizes.get(part.key, 0):,}: search and "
                     "export disagree; try again later"
                 )
             raise SliceTooLargeError(
@@ -372,6 +349,17 @@ class CornectExports:
 
     def _search(self, filters: Mapping[str, Any]) -> dict[str, Any]:
         return self._client.post_json("/companies/search", filters, budget="search")
+
+    def _ids(self, filters: Mapping[str, Any]) -> list[object]:
+        """The id of every company a search with `filters` matches now (every page, free)."""
+        ids: list[object] = []
+        cursor = None
+        while True:
+            answer = self._search({**filters, "cursor": cursor} if cursor else filters)
+            ids += [item.get("id") for item in answer.get("items") or () if isinstance(item, dict)]
+            cursor = answer.get("next_cursor")
+            if not cursor:
+                return ids
 
     def sample(self) -> list[dict[str, Any]]:
         """The first page of the search (or of every company, for a list): schema inference."""
