@@ -237,6 +237,7 @@ class ExportStream(SliceCheckpoints):
         """
         progress = Progress(self.get_context_state(None))
         if self._spec.replication_key is not None:
+            self._write_starting_replication_value(None)  # the bookmark `_plan` starts from
             return [planned.slice for planned in self._plan(None)], []
         port = cast("SnapshotPort", self._services.port(self._spec))
         left = progress.snapshot_left()
