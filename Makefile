@@ -29,6 +29,7 @@ demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
 demo-reset: $(MELTANO_VENV)/.installed
 	PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" meltano state clear --force demo:tap-exports--cometly-to-target-duckdb 2>/dev/null || true
 	PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" meltano state clear --force demo:tap-exports--userpilot-to-target-duckdb--userpilot 2>/dev/null || true
+	PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" meltano state clear --force demo:tap-exports--cornect-to-target-duckdb--cornect 2>/dev/null || true
 	rm -f output/demo.duckdb
 
 ## Tests, type check and lint: what CI runs.

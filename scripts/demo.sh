@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo sync, called by `make demo`: start a sandbox per provider on loopback, run
-# `meltano run tap-exports--cometly target-duckdb` and the same for Userpilot (one DuckDB
-# schema per provider), print each table's row count against the sandbox's and how many
-# rows this run added, stop the sandboxes. A second run adds nothing: the bookmarks hold.
+# `meltano run tap-exports--cometly target-duckdb` and the same for Userpilot and Cornect
+# (one DuckDB schema per provider), print each table's row count against the sandbox's and
+# how many rows this run added, stop the sandboxes. A second run adds nothing: the
+# bookmarks hold, and Cornect's snapshot is merged on its primary key (and costs 0 credits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv-meltano/bin:$PATH"
@@ -29,6 +30,7 @@ start_sandbox() {
 }
 start_sandbox cometly 8765 8766 --queued-seconds 0.1 --processing-seconds 0.3
 start_sandbox userpilot 8767 8768 --processing-seconds 0.3
+start_sandbox cornect 8769 8770 --export-seconds 0.3
 
 count_rows() {
     if [ ! -f output/demo.duckdb ]; then echo "{}"; return; fi
@@ -51,6 +53,7 @@ PY
 before=$(count_rows)
 meltano run tap-exports--cometly target-duckdb
 meltano run tap-exports--userpilot target-duckdb--userpilot
+meltano run tap-exports--cornect target-duckdb--cornect
 after=$(count_rows)
 
 BEFORE="$before" AFTER="$after" .venv/bin/python scripts/demo_counts.py

@@ -13,6 +13,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from tap_exports.sandbox import USERPILOT_DEMO_TOKEN, UserpilotData
+from tap_exports.sandbox.cornect_config import CornectData
 from tap_exports.sandbox.data import DataSpec, generate
 from tap_exports.sandbox.userpilot_config import default_environments
 from tap_exports.sandbox.userpilot_data import generate as generate_userpilot
@@ -35,9 +36,18 @@ def userpilot() -> dict[str, int]:
     }
 
 
+def cornect() -> dict[str, int]:
+    """Every company of the demo workspace: the demo exports them all (`search_filters: {}`)."""
+    return {"companies": CornectData().companies}
+
+
 def main() -> None:
     before, after = json.loads(os.environ["BEFORE"]), json.loads(os.environ["AFTER"])
-    for schema, truth in (("cometly", cometly()), ("userpilot", userpilot())):
+    for schema, truth in (
+        ("cometly", cometly()),
+        ("userpilot", userpilot()),
+        ("cornect", cornect()),
+    ):
         print(f"\nRows in output/demo.duckdb (schema {schema}):")
         print(f"  {'table':<10} {'rows':>6} {'sandbox':>8}  this run")
         for table, expected in truth.items():

@@ -12,7 +12,7 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -34,20 +34,26 @@ BOUND_KEYS = {f"{field}_{end}" for field in FIELDS for end in ("min", "max")}
 Record = dict[str, Any]
 
 
-def matches(record: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
+def matcher(filters: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
     """Inclusive `*_min`/`*_max` bounds (a None field matches no bound on it); else equality."""
+    bounds: dict[str, list[float]] = {}
+    equal = []
     for name, wanted in filters.items():
         if name.endswith(("_min", "_max")):
-            value = record.get(name[:-4])
-            if value is None:
+            low_high = bounds.setdefault(name[:-4], [-math.inf, math.inf])
+            low_high[name.endswith("_max")] = wanted
+        else:
+            equal.append((name, wanted))
+    checks = [(field, low, high) for field, (low, high) in bounds.items()]
+
+    def match(record: Mapping[str, Any]) -> bool:
+        for field, low, high in checks:
+            value = record.get(field)
+            if value is None or not low <= value <= high:
                 return False
-            if name.endswith("_min") and value < wanted:
-                return False
-            if name.endswith("_max") and value > wanted:
-                return False
-        elif record.get(name) != wanted:
-            return False
-    return True
+        return all(record.get(name) == wanted for name, wanted in equal)
+
+    return match
 
 
 class FakeCount:
@@ -67,11 +73,8 @@ class FakeCount:
         rest = tuple(sorted((k, v) for k, v in filters.items() if not k.endswith(("_min", "_max"))))
         assert {k for k in filters if k.endswith(("_min", "_max"))} <= BOUND_KEYS
         if rest not in self._matching:
-            pairs = [
-                (r["employee_count"], r["founded_year"])
-                for r in self.records
-                if matches(r, dict(rest))
-            ]
+            match = matcher(dict(rest))
+            pairs = [(r["employee_count"], r["founded_year"]) for r in self.records if match(r)]
             self._matching[rest] = (pairs, sorted(e for e, _ in pairs if e is not None))
         pairs, sizes = self._matching[rest]
         e_low, e_high = filters.get("employee_count_min"), filters.get("employee_count_max")
@@ -121,26 +124,49 @@ def assert_exact_cover(parts, records, filters, cap) -> None:
     """Every part fits the cap and its size is right; each matching record is in exactly one."""
     homes = [0] * len(records)
     for sized in parts:
-        sent = sized.part.request_filters()
-        inside = [at for at, record in enumerate(records) if matches(record, sent)]
+        match = matcher(sized.part.request_filters())
+        inside = [at for at, record in enumerate(records) if match(record)]
         assert sized.size == len(inside)
         assert 0 < sized.size <= cap
         for at in inside:
             homes[at] += 1
-    assert homes == [int(matches(record, filters)) for record in records]
+    match = matcher(filters)
+    assert homes == [int(match(record)) for record in records]
 
 
 # --- partition ---------------------------------------------------------------------------
 
 
-def test_a_set_within_the_cap_is_one_part_without_ranges():
-    records = skewed(500)
+def test_the_fake_count_agrees_with_a_plain_scan():
+    rng = random.Random(11)
+    records = [
+        {**r, "country": rng.choice(["FR", "DE"])}
+        for r in [*skewed(1_000), company(None, 1990), company(12, None), company(None, None)]
+    ]
     count = FakeCount(records)
-    parts = PartPlanner(count, DIMENSIONS, cap=1_000).plan({"country": None}, key="k")
+    for _ in range(100):
+        filters: dict[str, Any] = {}
+        for key, top in (("employee_count", 100_000), ("founded_year", 2030)):
+            if rng.random() < 0.6:
+                filters[f"{key}_min"] = rng.randint(0, top)
+            if rng.random() < 0.6:
+                filters[f"{key}_max"] = rng.randint(0, top)
+        if rng.random() < 0.3:
+            filters["country"] = "FR"
+        match = matcher(filters)
+        assert count(filters) == sum(1 for r in records if match(r)), filters
+    assert matcher({"employee_count_min": 0})(company(None, 2000)) is False
+
+
+def test_a_set_within_the_cap_is_one_part_without_ranges():
+    records = [company(None, None, country="DE"), *skewed(500, seed=1)]
+    records = [{**r, "country": r.get("country", "FR")} for r in records] + skewed(3_000)
+    count = FakeCount(records)
+    parts = PartPlanner(count, DIMENSIONS, cap=1_000).plan({"country": "FR"}, key="k")
     assert len(parts) == 1
     assert parts[0].part.key == "k1"
     assert parts[0].part.ranges == ()
-    assert parts[0].part.request_filters() == {"country": None}
+    assert parts[0].part.request_filters() == {"country": "FR"}
     assert parts[0].size == 500
     assert len(count.calls) == 1
 
