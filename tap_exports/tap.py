@@ -47,9 +47,16 @@ if TYPE_CHECKING:
 _LATE_EXPORT_SECONDS = 5.0
 
 
-def _per_provider(describe: Callable[[Provider], object]) -> str:
-    """Describe a value per provider ("cometly: X; other: Y") for a setting's description."""
-    return "; ".join(f"{provider.name}: {describe(provider)}" for provider in PROVIDERS.values())
+def _per_provider(describe: Callable[[Provider], object], *, windowed: bool = False) -> str:
+    """Describe a value per provider ("cometly: X; other: Y") for a setting's description.
+
+    `windowed`: only providers with time windows (a stream with a replication key).
+    """
+    return "; ".join(
+        f"{provider.name}: {describe(provider)}"
+        for provider in PROVIDERS.values()
+        if not windowed or any(spec.replication_key for spec in provider.streams)
+    )
 
 
 def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +167,7 @@ class TapExports(Tap):
                 description=(
                     "Days per export where the API does not fix it; a window the API keeps "
                     "failing is split in halves. Default: "
-                    f"{_per_provider(lambda p: p.default_window_days)}."
+                    f"{_per_provider(lambda p: p.default_window_days, windowed=True)}."
                 ),
             ),
             th.Property(

@@ -477,7 +477,7 @@ def test_records_that_joined_since_the_listing_count_as_new():
     fake.sizes["a"] = 15  # five joined
     assert pricing.size(part("a")) == 15
     pricing.before_create(part("a"), "part a")  # 2 new + 5 joined = 7: fits
-    assert fake.listed == ["a"]
+    assert fake.listed == ["a", "a"]  # listed for the plan, and again before the create
     tight = pricing_for(fake, limit=6)
     for key in range(8):
         tight.exported.add(key)
@@ -487,6 +487,18 @@ def test_records_that_joined_since_the_listing_count_as_new():
     tight.size(part("a"))
     with pytest.raises(ConfigError, match="part a could cost up to 7 credits"):
         tight.before_create(part("a"), "part a")
+
+
+def test_records_that_left_while_others_joined_are_seen_by_the_listing_before_a_create():
+    fake = FakeParts({"a": list(range(10))})
+    pricing = pricing_for(fake, limit=5)
+    for key in range(8):
+        pricing.exported.add(key)
+    pricing.check_plan([part("a")])  # 10 > 5, refined: 2 new (8 and 9)
+    fake.keys["a"] = [*range(5, 10), *range(100, 105)]  # 0-4 left, 100-104 joined
+    assert pricing.size(part("a")) == 10  # the same size: churn the count cannot see
+    with pytest.raises(ConfigError, match="part a could cost up to 7 credits"):
+        pricing.before_create(part("a"), "part a")
 
 
 def test_before_create_does_not_list_when_the_plain_case_fits():

@@ -206,7 +206,9 @@ def test_help_shows_every_flag_with_its_default_provider_included():
         timeout=30,
     ).stdout
     text = " ".join(shown.split())  # argparse wraps to the terminal's width
-    provider = "--provider {cometly,cornect,userpilot} whose export API to emulate (default: cometly)"
+    provider = (
+        "--provider {cometly,cornect,userpilot} whose export API to emulate (default: cometly)"
+    )
     assert provider in text
     assert "--port PORT API port (0: any free port) (default: 8765)" in text
     assert (

@@ -48,10 +48,8 @@ def infer_schema(
     properties: dict[str, JsonSchema] = {}
     for name in [*known, *(name for name in seen if name not in known)]:
         types = set(seen.get(name, ())) | _types(known.get(name, {}))
-        if name in required:
-            properties[name] = dict(known[name])
-            continue
-        properties[name] = _property(types, items.get(name, set()), known.get(name, {}))
+        inferred = _property(types, items.get(name, set()), known.get(name, {}))
+        properties[name] = dict(known.get(name) or inferred) if name in required else inferred
     schema: JsonSchema = {"type": "object", "properties": properties}
     if required:
         schema["required"] = list(required)

@@ -49,9 +49,9 @@ class Uncoverable(Exception):
         self.missing = missing
         self.fields = tuple(fields)
         super().__init__(
-            f"{missing:,} of the {total:,} matching records are out of reach of every part "
-            f"under the cap (they have no {' and no '.join(fields)}, or too many share one "
-            "value of each)"
+            f"at least {missing:,} of the {total:,} matching records cannot be reached by "
+            f"ranges of {' and '.join(fields)} under the cap (records without a value, or "
+            "too many sharing one)"
         )
 
 
@@ -120,7 +120,11 @@ class _Planning:
         missing = total
         for index, dim in enumerate(dims):
             others = dims[:index] + dims[index + 1 :]
-            pieces = self._segment(fixed, dim, others)
+            try:
+                pieces = self._segment(fixed, dim, others)
+            except Uncoverable as inner:  # a value over the cap could not be cut further
+                missing = min(missing, inner.missing)
+                continue
             covered = sum(size for _, size in pieces)
             if covered == total:
                 return pieces

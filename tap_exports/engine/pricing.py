@@ -88,6 +88,8 @@ class NewRecordPricing:
         """Hold one create to what is left of the limit (see `SpendingGuard.before_create`)."""
         worst = self._plain(part)
         if worst > self.guard.room() and self._refinable():
+            # Listed again now: records may have left and others joined since the plan.
+            self._listed.pop(part.key, None)
             worst = self._refined(part)
         self.guard.before_create(worst, subject)
 
@@ -113,7 +115,11 @@ class NewRecordPricing:
         return self._list_keys is not None and len(self.exported) > 0
 
     def _refined(self, part: Partition) -> int:
-        """Records of `part` no export held yet, plus any that joined since it was listed."""
+        """Records of `part` no export held yet, plus any more it counted than were listed.
+
+        The listing is the plan's for the estimate before anything is created, and made
+        again before a create (see `before_create`).
+        """
         assert self._list_keys is not None
         keys = self._listed.get(part.key)
         if keys is None:
