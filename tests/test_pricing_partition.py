@@ -427,18 +427,20 @@ def test_the_plain_worst_case_is_each_part_capped():
     pricing.exported.add(1)
     pricing.check_plan([part("a"), part("b")])
     assert pricing.sizes == {"a": 300, "b": 5_000}
-    (line,) = pricing.costs([part("a"), part("b")])
+    *_, line = pricing.costs([part("a"), part("b")])
     assert "at most 1,300" in line
     assert "5,300 companies in 2 export(s), each taken as new" in line
     assert "within max_credits=1,300" in line
     assert "OVER" not in line
     assert fake.listed == []  # it fits: nothing listed
+    sizes, _ = pricing.costs([part("a"), part("b")])
+    assert sizes == "companies per part: a 300, b 5,000"
 
 
 def test_costs_say_over_when_over_the_limit():
     fake = FakeParts({"a": list(range(800)), "b": list(range(800))})
     pricing = pricing_for(fake, limit=1_000, balance=1_234)
-    (line,) = pricing.costs([part("a"), part("b")])
+    *_, line = pricing.costs([part("a"), part("b")])
     assert "at most 1,600" in line
     assert "OVER" in line
     assert "max_credits=1,000" in line
@@ -462,7 +464,7 @@ def test_records_exported_before_are_left_out_when_the_plain_case_does_not_fit()
         pricing.exported.add(key)
     pricing.check_plan([part("a"), part("b")])
     assert sorted(fake.listed) == ["a", "b"]
-    (line,) = pricing.costs([part("a"), part("b")])
+    *_, line = pricing.costs([part("a"), part("b")])
     assert "at most 800" in line
     assert "less those exported by earlier runs" in line
     assert sorted(fake.listed) == ["a", "b"]  # listed once per part
@@ -526,7 +528,7 @@ def test_a_list_source_is_worth_the_cap_per_part():
     guard = guard_with([100_000], limit=2_500)
     pricing = NewRecordPricing(guard=guard, cap=1_000, count=None, list_keys=None, noun="companies")
     parts = [part("a"), part("b"), part("c")]
-    (line,) = pricing.costs(parts)
+    *_, line = pricing.costs(parts)
     assert "at most 3,000 (up to 1,000 companies per export, each taken as new)" in line
     assert "OVER" in line
     with pytest.raises(ConfigError, match="3,000 credits"):

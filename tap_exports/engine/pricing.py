@@ -65,10 +65,14 @@ class NewRecordPricing:
         balance = self.guard.balance()
         limit = self.guard.limit
         verdict = "within" if worst <= limit else "OVER (a sync would stop before creating)"
-        return [
+        lines = [
             f"{self.guard.unit}: at most {worst:,} ({what}), {verdict} "
             f"{self.guard.setting}={limit:,}; balance {balance:,}",
         ]
+        if self._count is not None and parts:
+            sizes = ", ".join(f"{part.key} {self.sizes[part.key]:,}" for part in parts)
+            lines.insert(0, f"{self._noun} per part: {sizes}")
+        return lines
 
     def check_plan(self, parts: Sequence[Partition]) -> None:
         """Stop before creating anything if the parts' worst case is over the limit."""
