@@ -23,13 +23,15 @@ period P (the documented create budget: L = 5, P = 60 s) cannot all be sent befo
     floor_plus_processing = create floor + pending + export seconds + baseline wall,
     ratio = measured wall / floor_plus_processing (baseline of the same repeat);
 required: ratio <= 1.1. Where a wall goes, from the timestamps of the tap's stderr log
-lines (milliseconds): `startup` tap start -> "Beginning sync", `planning` -> "a new
-snapshot in N part(s)" (discovery's sample search, then sizing the set with free searches),
-`creates` -> the last "created (attempt", `waiting` -> the first "downloading", `reading`
--> tap exit (download, decode, emit). `searches`: search requests the sandbox admitted
-(one sample for discovery, the rest planning and re-sizing each part at its create), against
-the search budget (60 per 60 s: calls past it wait for the period to free); `429s`
-requests sent while the sandbox said to hold (`emulator.violations()`; should be 0).
+lines (milliseconds), each phase ending at the first line that marks it: `startup` tap
+start -> "Beginning sync", `planning` -> "a new snapshot in N part(s)" (discovery's sample
+search, then sizing the set with free searches), `create` -> "created (attempt" (the first
+part re-sized and created), `waiting` -> "downloading" (the first export's pending and
+processing, and polling), `reading` -> tap exit (downloads, decode, emit; the other creates
+overlap it). `searches`: search requests the sandbox admitted (one sample for discovery,
+the rest planning, and re-sizing each part at its create), against the search budget (60
+per 60 s: a call past it waits for the period to free); `429s`: requests sent while the
+sandbox said to hold (`emulator.violations()`; should be 0).
 
 Runs. Every run has a fresh sandbox (so the balance and the unlocked set start equal and the
 rate buckets full); the dataset is generated before the clock starts. One uncounted warm-up
@@ -39,7 +41,8 @@ TAP_EXPORTS_* and PYTHONUNBUFFERED; sandboxes run in this process. Figures are p
 nothing is asserted.
 
     .venv/bin/python benchmarks/cornect_split.py [--companies 25000] [--repeat 3]
-        [--export-seconds 2.0] [--pending-seconds 0.2] [--format json]
+        [--export-seconds 2.0] [--pending-seconds 0.2] [--format json|csv]
+        [--poll-seconds 0.5] [--max-credits 100000]
 """
 
 from __future__ import annotations
@@ -73,14 +76,14 @@ PERIOD = 60.0  # the documented "per minute"
 RECORD = b'{"type":"RECORD","stream":"companies",'
 # The caller's environment less what would change the tap's settings or stdout buffering.
 TAP_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_EXPORTS_", "PYTHONUNBUF"))}
-# The log lines that end each phase of a run (see the docstring), first or last of them.
+# The log lines whose first occurrence ends each phase of a run (see the docstring).
 PHASES = (
-    ("startup", "Beginning sync of 'companies'", "first"),
-    ("planning", "companies: a new snapshot in", "first"),
-    ("creates", "created (attempt", "last"),
-    ("waiting", ": downloading ", "first"),
+    ("startup", "Beginning sync of 'companies'"),
+    ("planning", "companies: a new snapshot in"),
+    ("create", "created (attempt"),
+    ("waiting", ": downloading "),
 )
-PHASE_WIDTHS = (("startup", 9), ("planning", 9), ("creates", 8), ("waiting", 8), ("reading", 8))
+PHASE_WIDTHS = (("startup", 9), ("planning", 9), ("create", 8), ("waiting", 8), ("reading", 8))
 
 
 class Run(NamedTuple):
@@ -169,8 +172,8 @@ def phases(log: str, started: float, ended: float) -> dict[str, float | None]:
     """Seconds of each phase (see PHASES) from the stderr log's timestamps; None if unseen."""
     stamps: dict[str, float] = {}
     for line in log.splitlines():
-        for name, marker, which in PHASES:
-            if marker in line and (which == "last" or name not in stamps):
+        for name, marker in PHASES:
+            if marker in line and name not in stamps:
                 with_ms = line[:23].replace(",", ".")
                 try:
                     stamps[name] = datetime.strptime(with_ms, "%Y-%m-%d %H:%M:%S.%f").timestamp()
@@ -178,7 +181,7 @@ def phases(log: str, started: float, ended: float) -> dict[str, float | None]:
                     continue
     result: dict[str, float | None] = {}
     previous: float | None = started
-    for name, _, _ in PHASES:
+    for name, _ in PHASES:
         stamp = stamps.get(name)
         result[name] = stamp - previous if stamp is not None and previous is not None else None
         previous = stamp
@@ -225,7 +228,7 @@ def main() -> None:
         f"(ceil({minimum}/{creates.requests}) - 1) x {PERIOD:g} s = {create_floor:.2f} s"
     )
     print(
-        f"{'run':<4}{'mode':<10}{'wall':>8}{'startup':>9}{'planning':>9}{'creates':>8}"
+        f"{'run':<4}{'mode':<10}{'wall':>8}{'startup':>9}{'planning':>9}{'create':>8}"
         f"{'waiting':>8}{'reading':>8}{'floor+proc':>11}{'ratio':>7}{'searches':>9}{'429s':>5}"
     )
     ratios = []
