@@ -29,7 +29,6 @@ from tap_exports.engine.errors import (
     NothingToExportError,
     SliceTooLargeError,
 )
-from tap_exports.engine.exported import ExportedKeys
 from tap_exports.engine.progress import PlannedSlice, Progress
 from tap_exports.engine.reader import FileDecoding
 from tap_exports.engine.rows import row_type
@@ -37,6 +36,7 @@ from tap_exports.engine.slices import Slice
 from tap_exports.engine.validate import record_check
 from tap_exports.engine.windows import sync_horizon
 from tap_exports.fast_path import Forwarder, sdk_path_is_a_no_op
+from tap_exports.snapshots import SnapshotParts
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -97,8 +97,9 @@ class ExportStream(SliceCheckpoints):
         self.derived: list[DerivedStream] = []
         self._consumers = Consumers(source_from=None, derived=[])
         self._has_run = False
-        # Records exports held, this run and before (where exports charge for new ones).
-        self._exported: ExportedKeys | None = None
+        self._snapshot = SnapshotParts(
+            spec, lambda: cast("SnapshotPort", self._services.port(spec)), self.logger
+        )
 
     @property
     def takes_part(self) -> bool:
@@ -182,7 +183,7 @@ class ExportStream(SliceCheckpoints):
         progress = Progress(self.get_context_state(context))
         if self._spec.replication_key is None:
             self._consumers = Consumers.whole(source=self.selected)
-            return self._plan_snapshot(progress)
+            return self._snapshot.plan(progress, self.write_progress)
         settings = self._services.settings
         assert settings.start_date is not None, "required for incremental streams"
         # A bookmark from a foreign state file may carry fractions of a second: round
@@ -208,28 +209,6 @@ class ExportStream(SliceCheckpoints):
         )
         return plan
 
-    def _plan_snapshot(self, progress: Progress) -> list[PlannedSlice]:
-        """The parts of a snapshot left from a stopped run, or a new snapshot's parts.
-
-        The port checks the parts left before any is created (a spending limit, say);
-        parts whose export an earlier run created are among them: they cost nothing more.
-        """
-        port = cast("SnapshotPort", self._services.port(self._spec))
-        self._exported = progress.exported() if self._spec.remember_exported else None
-        exported = self._exported or ExportedKeys()
-        parts = progress.snapshot_left()
-        if parts is None:
-            parts = port.partitions()
-            port.check_plan(parts, exported)
-            progress.start_snapshot(parts)
-            self.write_progress()
-            self.logger.info("%s: a new snapshot in %d part(s)", self.name, len(parts))
-        else:
-            self.logger.info("%s: resuming a snapshot, %d part(s) left", self.name, len(parts))
-            made = {str(p.slice) for p in progress.attach(parts) if p.attach is not None}
-            port.check_plan([part for part in parts if str(part) not in made], exported)
-        return progress.attach(parts)
-
     def preview(self) -> tuple[list[Slice], list[str]]:
         """What a sync would export for this stream, and what it may cost; creates nothing.
 
@@ -239,10 +218,7 @@ class ExportStream(SliceCheckpoints):
         if self._spec.replication_key is not None:
             self._write_starting_replication_value(None)  # the bookmark `_plan` starts from
             return [planned.slice for planned in self._plan(None)], []
-        port = cast("SnapshotPort", self._services.port(self._spec))
-        left = progress.snapshot_left()
-        parts = port.partitions() if left is None else left
-        return list(parts), port.costs(parts, progress.exported())
+        return self._snapshot.preview(progress)
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -309,7 +285,7 @@ class ExportStream(SliceCheckpoints):
         scheduler = self._services.scheduler
         piece = ticket.slice
         readers = self._consumers.readers(piece, self._spec.replication_key)
-        observe = self._observer(readers.observe)
+        observe = self._snapshot.observer(readers.observe)
         try:
             job, report = scheduler.take(ticket, self._run.remember)
             if self._consumers.source_wants(piece):
@@ -351,27 +327,12 @@ class ExportStream(SliceCheckpoints):
             return
         scheduler.release(ticket)
         readers.deliver()
-        if self._exported is not None:
-            progress.keep_exported(self._exported)
+        self._snapshot.delivered(progress)
         if self._consumers.source_wants(piece):
             self._checkpoint(context, piece)
         elif readers:
             progress.forget_export(piece)  # read for the derived streams: done with it
             self.write_progress()  # and their bookmarks
-
-    def _observer(self, derived: _Observer | None) -> _Observer | None:
-        """What sees each run of lines: derived streams' readers, the exported records' keys."""
-        exported = self._exported
-        if exported is None:
-            return derived
-        field = self._spec.primary_keys[0]
-
-        def observe(lines: list[bytes]) -> None:
-            exported.add_lines(lines, field)
-            if derived is not None:
-                derived(lines)
-
-        return observe
 
     def _read_for_derived(
         self,
