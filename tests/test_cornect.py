@@ -205,6 +205,32 @@ def test_every_auth_error_is_one_line_and_exit_1(
     assert cornect.emulator.created == []
 
 
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"search_filters": {"countries": "Germany"}}, "422: body.countries"),
+        ({"search_filters": {"headcount": 5}}, "check 'search_filters'"),
+        ({"list_id": "7d1c7a52-0000-4000-8000-000000000000"}, "setting 'list_id'"),
+    ],
+)
+def test_refused_requests_are_one_line_naming_what_to_fix(
+    cornect: Sandbox, tmp_path: Path, overrides: dict[str, Any], words: str
+):
+    config = tap_config(cornect, **overrides)
+    if "list_id" in overrides:
+        del config["search_filters"]
+    done = run_cli(config, tmp_path)
+    assert done.returncode == 1
+    # (singer-sdk adds its own "An unhandled error occurred while syncing" line.)
+    errors = [
+        line
+        for line in done.stderr.splitlines()
+        if "ERROR" in line and "An unhandled error" not in line
+    ]
+    assert len(errors) == 1 and words in errors[0], done.stderr
+    assert "RECORD" not in done.stdout and cornect.emulator.created == []
+
+
 def test_a_read_token_cannot_create_and_says_so(cornect: Sandbox):
     result, failure = sync_until_stopped(tap_config(cornect, api_key=CORNECT_READ_TOKEN))
     assert isinstance(failure, PermissionDeniedError)

@@ -40,6 +40,7 @@ from tap_exports.engine.errors import (
     AuthenticationError,
     ConfigError,
     DownloadError,
+    NotFoundError,
     NothingToExportError,
     OutOfCreditsError,
     PermissionDeniedError,
@@ -270,6 +271,10 @@ class CornectExports:
             if exc.code == "no_candidates":
                 raise NothingToExportError(f"{subject}: no company matches it now") from None
             raise
+        except NotFoundError as exc:
+            if self._list_id is not None:
+                raise ConfigError("list_id", f"no saved list has this id ({exc})") from None
+            raise
 
     def _accept(self, answer: Mapping[str, Any], part: Partition, subject: str) -> str:
         """The export id of a create's answer, once its charge is counted and checked."""
@@ -427,6 +432,11 @@ CORNECT = Provider(
             OutOfCreditsError,
             "Nothing was charged for it; top up credits at app.cornect.io/account/credits "
             "and run again",
+        ),
+        422: ErrorRule(
+            RequestRejectedError,
+            "Cornect refused the fields of the request: check 'search_filters' (the Search "
+            "Companies filter shape; countries as full names)",
         ),
         403: ErrorRule(
             PermissionDeniedError,
