@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
 
 from tap_exports.engine.api import ApiClient, ErrorRule
@@ -153,6 +153,11 @@ class Provider:
     def setting(self, name: str) -> Setting | None:
         """The provider's own setting `name`, if it has one."""
         return next((setting for setting in self.settings if setting.name == name), None)
+
+
+def in_utc(config: Mapping[str, Any]) -> tzinfo:
+    """The planning zone of an API that reads UTC instants (or no dates at all)."""
+    return UTC
 
 
 def options_from(config: Mapping[str, Any], **body_keys: str) -> dict[str, Any]:

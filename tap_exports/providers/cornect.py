@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import quote
 
@@ -62,6 +61,7 @@ from tap_exports.providers.base import (
     RateLimit,
     Setting,
     StreamSpec,
+    in_utc,
     nullable,
     object_schema,
     string_array,
@@ -398,11 +398,6 @@ def discover_schema(spec: StreamSpec, client: ApiClient, config: Mapping[str, An
     return infer_schema(sample, KNOWN_FIELDS, required=("id",))
 
 
-def planning_zone(config: Mapping[str, Any]) -> tzinfo:
-    """No time windows: the zone only names dates in messages."""
-    return UTC
-
-
 CORNECT = Provider(
     name="cornect",
     default_api_url=API_URL,
@@ -419,7 +414,7 @@ CORNECT = Provider(
     discover_schema=discover_schema,
     status_words=STATUS_WORDS,
     file_formats=FileFormats(formats=frozenset({"json", "ndjson", "csv"})),
-    planning_zone=planning_zone,
+    planning_zone=in_utc,
     settings=SETTINGS,
     validate_settings=validate_settings,
     error_rules={

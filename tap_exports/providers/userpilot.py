@@ -25,7 +25,6 @@ Facts this module relies on (see shared/docs/providers.md, section 2):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import quote
 
@@ -50,6 +49,7 @@ from tap_exports.providers.base import (
     RateLimit,
     Setting,
     StreamSpec,
+    in_utc,
     nullable,
     object_schema,
     options_from,
@@ -288,11 +288,6 @@ def export_port(spec: StreamSpec, client: ApiClient, config: Mapping[str, Any]) 
     return _UserpilotExports(client, {"format": config.get("export_format") or "ndjson", **filters})
 
 
-def planning_zone(config: Mapping[str, Any]) -> tzinfo:
-    """Userpilot reads UTC instants: windows are cut at UTC midnights."""
-    return UTC
-
-
 USERPILOT = Provider(
     name="userpilot",
     default_api_url=API_URL,
@@ -305,7 +300,7 @@ USERPILOT = Provider(
     export_port=export_port,
     status_words=STATUS_WORDS,
     file_formats=FileFormats(formats=frozenset({"ndjson", "csv", "parquet", "avro"})),
-    planning_zone=planning_zone,
+    planning_zone=in_utc,
     settings=SETTINGS,
     validate_settings=validate_settings,
     max_running_jobs=1,

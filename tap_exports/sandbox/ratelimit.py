@@ -25,16 +25,19 @@ class Decision:
     retry_after: int  # whole seconds, as the HTTP header carries them
 
 
-class SlidingWindowLimiter:
-    """One limit, shared by every request of one space and family."""
+class Limiter:
+    """What every limiter shares: its limit and period, its counts, and the hold a 429 asks.
+
+    Subclasses decide admission (`_admit`); refusals, violations and holds are counted
+    here, under one lock.
+    """
 
     def __init__(self, limit: int, period: float) -> None:
-        """At most `limit` requests in any `period` seconds."""
+        """At most `limit` requests per `period` seconds, as the subclass reads that."""
         self.limit = limit
         self.period = period
         self.violations = 0
         self.refusals = 0
-        self._times: deque[float] = deque()
         self._hold_until = 0.0
         self._lock = threading.Lock()
 
@@ -49,13 +52,30 @@ class SlidingWindowLimiter:
             now = time.monotonic()
             if now < self._hold_until:
                 self.violations += 1
-            while self._times and self._times[0] <= now - self.period:
-                self._times.popleft()
-            if len(self._times) < self.limit:
-                self._times.append(now)
-                return Decision(True, self.limit, self.limit - len(self._times), 0)
-            self.refusals += 1
-            wait = self._times[0] + self.period - now
-            retry_after = max(1, math.ceil(wait))
-            self._hold_until = max(self._hold_until, now + retry_after)
-            return Decision(False, self.limit, 0, retry_after)
+            decision = self._admit(now)
+            if not decision.allowed:
+                self.refusals += 1
+                self._hold_until = max(self._hold_until, now + decision.retry_after)
+            return decision
+
+    def _admit(self, now: float) -> Decision:
+        """The decision for a request arriving at `now` (the lock is held)."""
+        raise NotImplementedError
+
+
+class SlidingWindowLimiter(Limiter):
+    """One limit, shared by every request of one space and family."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        """At most `limit` requests in any `period` seconds."""
+        super().__init__(limit, period)
+        self._times: deque[float] = deque()
+
+    def _admit(self, now: float) -> Decision:
+        while self._times and self._times[0] <= now - self.period:
+            self._times.popleft()
+        if len(self._times) < self.limit:
+            self._times.append(now)
+            return Decision(True, self.limit, self.limit - len(self._times), 0)
+        wait = self._times[0] + self.period - now
+        return Decision(False, self.limit, 0, max(1, math.ceil(wait)))
