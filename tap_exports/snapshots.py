@@ -47,11 +47,11 @@ class SnapshotParts:
         port = self._port()
         self._exported = progress.exported() if self._spec.remember_exported else None
         exported = self._exported or ExportedKeys()
-        parts = progress.snapshot_left()
+        parts = progress.snapshot_left(port.source())
         if parts is None:
             parts = port.partitions()
             port.check_plan(parts, exported)
-            progress.start_snapshot(parts)
+            progress.start_snapshot(parts, port.source())
             write_progress()
             self._logger.info("%s: a new snapshot in %d part(s)", self._spec.name, len(parts))
         else:
@@ -65,7 +65,7 @@ class SnapshotParts:
     def preview(self, progress: Progress) -> tuple[list[Slice], list[str]]:
         """The parts a sync would export and what they may cost; writes nothing."""
         port = self._port()
-        left = progress.snapshot_left()
+        left = progress.snapshot_left(port.source())
         parts = port.partitions() if left is None else left
         return list(parts), port.costs(parts, progress.exported())
 

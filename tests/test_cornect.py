@@ -326,6 +326,16 @@ def test_sigkill_after_a_create_resumes_without_creating_that_part_again(
     assert merged == by_id(truth(cornect, GERMANY))
 
 
+def test_a_stopped_snapshot_whose_filters_changed_is_planned_afresh(cornect: Sandbox):
+    stopped, failure = sync_until_stopped(tap_config(cornect, api_key=CORNECT_READ_TOKEN))
+    assert isinstance(failure, PermissionDeniedError)  # planned, then refused its create
+    state = stopped.final_state
+    assert state["bookmarks"]["companies"]["snapshot"]["done"] == []
+    france = {"countries": ["France"]}
+    result = sync(tap_config(cornect, search_filters=france), state=state)
+    assert by_id(result.records("companies")) == by_id(truth(cornect, france))
+
+
 def test_faults_are_survived_and_ghost_charges_are_counted():
     faults = Faults(
         ghost_creates=1, failed_exports=1, truncated_files=1, expired_urls=1, server_errors=2

@@ -43,6 +43,9 @@ class SnapshotExports:
     def partitions(self) -> list[Partition]:
         return [Partition(key) for key in PARTS]
 
+    def source(self) -> str:
+        return "accounts"
+
     def costs(self, parts: list[Partition], exported: object) -> list[str]:
         return []
 

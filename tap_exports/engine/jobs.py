@@ -137,6 +137,13 @@ class SnapshotPort(ExportPort, Protocol):
         """The parts the next snapshot is exported in (sized as the provider needs)."""
         ...
 
+    def source(self) -> str:
+        """What the snapshot exports, as text (the settings that define the set).
+
+        A stopped snapshot is resumed only if its source is the same.
+        """
+        ...
+
     def costs(self, parts: Sequence[Partition], exported: ExportedKeys) -> list[str]:
         """What exporting `parts` may cost and what the account allows, as lines for a plan.
 

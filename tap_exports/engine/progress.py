@@ -207,10 +207,14 @@ class Progress:
 
     # -- full snapshots: partitions -------------------------------------------------------
 
-    def snapshot_left(self) -> list[Partition] | None:
-        """The parts of an unfinished snapshot not yet delivered; None when none is open."""
+    def snapshot_left(self, source: str = "") -> list[Partition] | None:
+        """The parts of an unfinished snapshot not yet delivered; None when none is open.
+
+        `source` names what the snapshot exports (the settings that define the set): a
+        snapshot of another source is not resumed, so changed filters take effect.
+        """
         snapshot = self._state.get(SNAPSHOT)
-        if not isinstance(snapshot, dict):
+        if not isinstance(snapshot, dict) or snapshot.get("source", "") != source:
             return None
         try:
             parts = [Partition.from_state(entry) for entry in snapshot["parts"]]
@@ -219,9 +223,16 @@ class Progress:
             return None  # a hand-edited state: plan afresh, never fail on it
         return [part for part in parts if part.key not in done]
 
-    def start_snapshot(self, parts: Sequence[Partition]) -> None:
-        """Record a new snapshot's plan, before its first export is created."""
-        self._state[SNAPSHOT] = {"parts": [part.to_state() for part in parts], "done": []}
+    def start_snapshot(self, parts: Sequence[Partition], source: str = "") -> None:
+        """Record a new snapshot's plan, before its first export is created.
+
+        Exports of an earlier snapshot's parts (another source's) are forgotten: a part
+        of the new plan may have the same key.
+        """
+        entries = [e for e in self._state.get(IN_FLIGHT, []) if "part" not in e]
+        self._keep_in_flight(entries)
+        plan = {"parts": [part.to_state() for part in parts], "done": []}
+        self._state[SNAPSHOT] = {**plan, "source": source} if source else plan
 
     def split_part(self, part: Partition, halves: Sequence[Partition]) -> None:
         """Replace `part` in the plan by `halves` (it kept failing, or came back capped)."""

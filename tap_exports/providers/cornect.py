@@ -27,6 +27,7 @@ Facts this module relies on (see shared/docs/providers.md, section 3):
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -214,6 +215,12 @@ class CornectExports:
         if self._list_id is not None:
             return [Partition(LIST_PART)]
         return self._plan(self._filters, key="p")
+
+    def source(self) -> str:
+        """The list, or the filters (keys sorted): a changed one starts a new snapshot."""
+        if self._list_id is not None:
+            return f"list {self._list_id}"
+        return f"search {json.dumps(self._filters, sort_keys=True)}"
 
     def costs(self, parts: Sequence[Partition], exported: ExportedKeys) -> list[str]:
         """The credits estimate against `max_credits` and the balance, for `--plan`."""
