@@ -62,10 +62,20 @@ def _describe(piece: Slice) -> str:
 
 def _describe_part(part: Partition) -> str:
     ranges = ", ".join(
-        f"{bounds.low_key.removesuffix('_min')} {bounds.low}..{bounds.high}"
+        f"{_field(bounds.low_key, bounds.high_key)} {bounds.low}..{bounds.high}"
         for bounds in part.ranges
     )
     return f"{part}" + (f": {ranges}" if ranges else "")
+
+
+def _field(low_key: str, high_key: str) -> str:
+    """What a range bounds: its two filter keys' common start (`size_min`, `size_max`: size)."""
+    common = next(
+        (low_key[:at] for at, (a, b) in enumerate(zip(low_key, high_key, strict=False)) if a != b),
+        low_key[: min(len(low_key), len(high_key))],
+    )
+    cut = max(common.rfind(separator) for separator in "_-.")  # the last whole word
+    return (common[:cut] if cut > 0 else "") or f"{low_key}/{high_key}"
 
 
 def _floor(exports: int, limit: RateLimit, max_running: int | None) -> str:

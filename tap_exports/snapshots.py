@@ -46,7 +46,7 @@ class SnapshotParts:
         """
         port = self._port()
         self._exported = progress.exported() if self._spec.remember_exported else None
-        exported = self._exported or ExportedKeys()
+        exported = self._exported if self._exported is not None else ExportedKeys()
         parts = progress.snapshot_left(port.source())
         if parts is None:
             parts = port.partitions()
@@ -63,11 +63,16 @@ class SnapshotParts:
         return progress.attach(parts)
 
     def preview(self, progress: Progress) -> tuple[list[Slice], list[str]]:
-        """The parts a sync would export and what they may cost; writes nothing."""
+        """The parts a sync would export and what they may cost; writes nothing.
+
+        Parts whose export an earlier run created cost nothing more: left out of the cost.
+        """
         port = self._port()
         left = progress.snapshot_left(port.source())
         parts = port.partitions() if left is None else left
-        return list(parts), port.costs(parts, progress.exported())
+        made = {str(p.slice) for p in progress.attach(parts) if p.attach is not None}
+        to_create = [part for part in parts if str(part) not in made]
+        return list(parts), port.costs(to_create, progress.exported())
 
     def observer(self, derived: Observer | None) -> Observer | None:
         """What sees each run of lines: derived streams' readers, and the records' keys."""

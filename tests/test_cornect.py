@@ -33,6 +33,8 @@ from tap_exports.sandbox.cornect_config import (
     CornectConfig,
     CornectData,
     CornectTiming,
+    CornectToken,
+    default_tokens,
 )
 from tap_exports.sandbox.cornect_data import SCORE_FIELD
 from tests.conftest import run_and_signal, run_cli, sync, sync_until_stopped
@@ -148,6 +150,18 @@ def test_a_daily_rerun_needs_no_budget_for_companies_exported_before(cornect: Sa
     with pytest.raises(ConfigError, match="max_credits"):
         sync(tap_config(cornect, max_credits=10))
     assert len(cornect.emulator.created) == 2
+
+
+def test_exports_remembered_for_another_workspace_do_not_lower_the_estimate():
+    other = CornectToken(
+        "cornect_sandbox_other", workspace_id="0c6f3a1e-0000-4000-8000-000000000001"
+    )
+    with Sandbox(sandbox_config(tokens=[*default_tokens(), other])) as sandbox:
+        state = sync(tap_config(sandbox, max_credits=300)).final_state
+        # The same state, a token of another workspace: nothing there is exported yet.
+        with pytest.raises(ConfigError, match="max_credits"):
+            sync(tap_config(sandbox, api_key=other.key, max_credits=10), state=state)
+        assert len(sandbox.emulator.created) == 1
 
 
 def test_too_low_max_credits_stops_before_creating_anything(cornect: Sandbox, tmp_path: Path):
@@ -336,14 +350,16 @@ def test_a_stopped_snapshot_whose_filters_changed_is_planned_afresh(cornect: San
     assert by_id(result.records("companies")) == by_id(truth(cornect, france))
 
 
-def test_faults_are_survived_and_ghost_charges_are_counted():
+@pytest.mark.parametrize("export_format", ["json", "csv"])
+def test_faults_are_survived_and_ghost_charges_are_counted(export_format: str):
     faults = Faults(
         ghost_creates=1, failed_exports=1, truncated_files=1, expired_urls=1, server_errors=2
     )
     with Sandbox(sandbox_config(faults=faults)) as sandbox:
         before = sandbox.emulator.balance(TOKEN)
         new = 300 - len(sandbox.emulator.unlocked(TOKEN))
-        result = sync(tap_config(sandbox))
+        result = sync(tap_config(sandbox, export_format=export_format))
+        # Every company once with its true fields: a cut file's rows never go out.
         assert by_id(result.records("companies")) == by_id(truth(sandbox, {}))
         assert before - sandbox.emulator.balance(TOKEN) == new  # each company paid once
         assert sandbox.emulator.violations() == 0

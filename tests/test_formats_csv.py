@@ -190,6 +190,17 @@ def test_a_file_ending_inside_a_quoted_cell_is_truncated():
         records(b'id,name\n1,a\n2,"unfinished\n')
 
 
+def test_a_short_row_reads_missing_cells_as_empty_but_a_short_last_row_is_a_cut():
+    assert records(b"id,name,code\n1,a\n2,b,c\n") == [
+        {"id": 1, "name": "a", "code": ""},
+        {"id": 2, "name": "b", "code": "c"},
+    ]
+    with pytest.raises(
+        DownloadError, match=r"users export 3: the last record \(2\) has 2 of 3 cells: .*cut short"
+    ):
+        records(b"id,name,code\n1,a,x\n2,Uni")
+
+
 def test_a_stray_quote_is_an_error_not_a_merged_cell():
     with pytest.raises(DecodeError, match=r"record 2 \(line 3\): not valid CSV"):
         records(b'id,name\n1,a\n2,"b"c\n')

@@ -416,9 +416,11 @@ def part(name: str) -> Partition:
 
 def pricing_for(fake: FakeParts, *, limit: int, cap: int = 1_000, balance: int = 100_000):
     guard = guard_with([balance], limit=limit)
-    return NewRecordPricing(
+    pricing = NewRecordPricing(
         guard=guard, cap=cap, count=fake.count, list_keys=fake.list_keys, noun="companies"
     )
+    pricing.account("workspace-1")  # as the port does with each balance it reads
+    return pricing
 
 
 def test_the_plain_worst_case_is_each_part_capped():
@@ -524,6 +526,19 @@ def test_a_refined_part_is_still_capped():
     assert fake.listed == ["a"]
 
 
+def test_exports_remembered_for_another_account_are_not_counted(caplog):
+    fake = FakeParts({"a": list(range(10))})
+    pricing = pricing_for(fake, limit=5)
+    for key in range(10):
+        pricing.exported.add(key)
+    pricing.check_plan([part("a")])  # all 10 exported before: 0 new
+    pricing.account("workspace-2")  # the balance now reads another workspace's
+    assert len(pricing.exported) == 0 and pricing.exported.account == "workspace-2"
+    assert "not counting on them" in caplog.text
+    with pytest.raises(ConfigError):
+        pricing.before_create(part("a"), "part a")
+
+
 def test_a_list_source_is_worth_the_cap_per_part():
     guard = guard_with([100_000], limit=2_500)
     pricing = NewRecordPricing(guard=guard, cap=1_000, count=None, list_keys=None, noun="companies")
@@ -551,10 +566,11 @@ def test_a_plan_over_the_balance_but_within_the_limit_is_only_a_warning(caplog):
 
 
 def test_exported_keys_round_trip_through_state():
-    keys = ExportedKeys()
+    keys = ExportedKeys(account="workspace-1")
     for key in ("a", "b", 3, "c-4"):
         keys.add(key)
     back = ExportedKeys.from_state(keys.to_state())
+    assert back.account == "workspace-1"
     assert len(back) == 4
     assert all(key in back for key in ("a", "b", 3, "c-4"))
     assert "d" not in back
@@ -569,7 +585,7 @@ def test_equal_sets_write_equal_text():
         two.add(key)
         two.add(key)
     assert one.to_state() == two.to_state()
-    assert ExportedKeys().to_state() == ""
+    assert ExportedKeys().to_state() == {"account": "", "keys": ""}
 
 
 @pytest.mark.parametrize(
@@ -578,6 +594,7 @@ def test_equal_sets_write_equal_text():
 )
 def test_garbage_state_is_an_empty_set(garbage):
     assert len(ExportedKeys.from_state(garbage)) == 0
+    assert len(ExportedKeys.from_state({"account": "w", "keys": garbage})) == 0
 
 
 def test_add_lines_learns_only_good_lines_with_the_field():
@@ -629,7 +646,8 @@ def test_inferred_types_are_the_union_of_what_the_sample_shows():
         "properties": {
             "n": {"type": ["number", "null"]},
             "x": {"type": ["number", "null"]},
-            "flag": {"type": ["boolean", "integer", "null"]},
+            # Whole numbers the sample alone shows may be followed by fractions.
+            "flag": {"type": ["boolean", "number", "null"]},
             "s": {"type": ["string", "null"]},
             "o": {"type": ["object", "null"]},
             "gone": {},

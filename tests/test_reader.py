@@ -160,3 +160,14 @@ def test_errors_name_the_file_when_a_job_has_several():
             Exception, match=r"events export job-1 for part all, file b\.gz, line 2"
         ):
             read_ids(port)
+
+
+def test_files_holding_fewer_records_than_the_export_says_are_a_download_error():
+    script = Script(files={"/a.gz": part(0, 10), "/b.gz": part(10, 5)})
+    with serving(script) as base:
+        port = ListingPort(base, ["a.gz", "b.gz"])
+        exact = StatusReport(JobStatus.COMPLETED, records=15)
+        assert [r["id"] for r in reader().records(port, JOB, exact, NDJSON)] == list(range(15))
+        short = StatusReport(JobStatus.COMPLETED, records=16)
+        with pytest.raises(DownloadError, match=r"hold 15 records where the export says 16"):
+            list(reader().records(port, JOB, short, NDJSON))

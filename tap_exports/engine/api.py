@@ -35,6 +35,7 @@ from tap_exports.engine.errors import (
     PermissionDeniedError,
     RequestRejectedError,
     RetriesExhaustedError,
+    UncertainRequestError,
 )
 from tap_exports.engine.redact import strip_query
 
@@ -120,9 +121,16 @@ class ApiClient:
         """GET `path` and return its JSON array (a listing endpoint)."""
         return cast("list[Any]", self.request_json("GET", path, budget=budget, expect=list))
 
-    def post_json(self, path: str, body: Mapping[str, Any], *, budget: str) -> dict[str, Any]:
-        """POST a JSON body to `path` and return the JSON object answered."""
-        return cast("dict[str, Any]", self.request_json("POST", path, budget=budget, body=body))
+    def post_json(
+        self, path: str, body: Mapping[str, Any], *, budget: str, once: bool = False
+    ) -> dict[str, Any]:
+        """POST a JSON body to `path` and return the JSON object answered.
+
+        `once`: never send it twice (see `request_json`).
+        """
+        return cast(
+            "dict[str, Any]", self.request_json("POST", path, budget=budget, body=body, once=once)
+        )
 
     def request_json(
         self,
@@ -132,8 +140,15 @@ class ApiClient:
         budget: str,
         body: Mapping[str, Any] | None = None,
         expect: type[dict[str, Any]] | type[list[Any]] = dict,
+        once: bool = False,
     ) -> dict[str, Any] | list[Any]:
-        """Send one logical request, waiting and retrying as the module docstring says."""
+        """Send one logical request, waiting and retrying as the module docstring says.
+
+        `once`: a request that costs something (a paid create) is not sent again after a
+        5xx or a lost connection, which it may have survived: `UncertainRequestError`
+        lets the caller check first. A 429 is still waited out and sent again (the
+        server refused it before doing anything).
+        """
         url = f"{self._base_url}{path}"
         what = f"{method} {strip_query(url)}"
         rate = self._budgets[budget]
@@ -177,6 +192,11 @@ class ApiClient:
                     problem = f"{response.status_code} {response.reason}"
                 else:
                     return _json_or_raise(response, what, self._error_rules, expect)
+            if once:
+                raise UncertainRequestError(
+                    f"{what} got no answer ({problem}); it may have been carried out",
+                    status=None,
+                )
             failures += 1
             delay = next(delays)
             elapsed = self._clock.monotonic() - started

@@ -70,9 +70,13 @@ def iter_csv_records(
 ) -> Iterator[list[bytes]]:
     """Yield the data rows of a UTF-8 CSV file as JSON lines, about `run_bytes` at a time.
 
+    A row with fewer cells than the header reads the missing ones as empty (some writers
+    leave trailing empty cells out), except the file's last row: a file cut short ends
+    in one, so it is a failed download, not a record.
+
     Raises:
         DecodeError: a row has more cells than the header, is not valid CSV, or is not UTF-8.
-        DownloadError: the file ends inside a quoted cell (a truncated file).
+        DownloadError: the file ends inside a quoted cell, or in a short row (truncated).
     """
     reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""), strict=True)
     number = 0  # data rows read
@@ -84,24 +88,30 @@ def iter_csv_records(
         known = columns or {}
         converters = [_converter(known.get(name, ())) for name in header]
         width = len(header)
+        short: list[str] | None = None  # a short row, held until another row follows
         for row in reader:
             if not row:  # a blank line
                 continue
+            if short is not None:
+                lines.add(_record(header, converters, short + [""] * (width - len(short))), number)
+                short = None
             number += 1
-            if len(row) != width:
-                if len(row) > width:
-                    raise DecodeError(
-                        f"{source}, record {number} (line {reader.line_num}): {len(row)} cells, "
-                        f"but the header names {width} columns"
-                    )
-                row += [""] * (width - len(row))  # noqa: PLW2901  # missing cells read as empty
-            record = {
-                name: convert(cell)
-                for name, convert, cell in zip(header, converters, row, strict=True)
-            }
-            lines.add(record, number)
+            if len(row) > width:
+                raise DecodeError(
+                    f"{source}, record {number} (line {reader.line_num}): {len(row)} cells, "
+                    f"but the header names {width} columns"
+                )
+            if len(row) < width:
+                short = row
+                continue
+            lines.add(_record(header, converters, row), number)
             if len(lines) >= run_bytes:
                 yield lines.take()
+        if short is not None:
+            raise DownloadError(
+                f"{source}: the last record ({number}) has {len(short)} of {width} cells: "
+                "the file was cut short"
+            )
         if lines:
             yield lines.take()
     except csv.Error as exc:
@@ -115,6 +125,12 @@ def iter_csv_records(
         ) from None
     except UnicodeDecodeError as exc:
         raise DecodeError(f"{source}, record {number + 1}: not UTF-8 text ({exc})") from None
+
+
+def _record(header: list[str], converters: list[Parser], row: list[str]) -> dict[str, Any]:
+    return {
+        name: convert(cell) for name, convert, cell in zip(header, converters, row, strict=True)
+    }
 
 
 def _converter(types: tuple[str, ...]) -> Parser:

@@ -54,6 +54,14 @@ class RetriesExhaustedError(ApiError):
     """Transient failures (5xx, 429, network) outlasted the retry bounds."""
 
 
+class UncertainRequestError(ApiError):
+    """A request that must not be sent twice got no answer (5xx, timeout, connection lost).
+
+    It may have been carried out: a create may have made (and charged for) an export.
+    The caller decides what to check before sending it again.
+    """
+
+
 class BusyError(ApiError):
     """The provider cannot take the request now, through no fault of the request.
 

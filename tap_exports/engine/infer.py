@@ -6,6 +6,8 @@ other means (its filters' names). Inference errs on the side of accepting:
 - every field may be null (a sample cannot prove a field is always set);
 - a field seen with several JSON types gets all of them (an integer and a float make a
   number), and a field seen only as null gets no type at all (anything passes);
+- a field only the sample shows that holds numbers is a number: a page of whole numbers
+  says little about the rows after it (a known field keeps its known type);
 - objects stay open: their inner fields are the target's to store as they come;
 - fields no sample showed are not declared: singer-sdk leaves them out of the records
   (with one warning), which is safe, where guessing a type is not.
@@ -48,6 +50,8 @@ def infer_schema(
     properties: dict[str, JsonSchema] = {}
     for name in [*known, *(name for name in seen if name not in known)]:
         types = set(seen.get(name, ())) | _types(known.get(name, {}))
+        if name not in known and "integer" in types:
+            types.add("number")
         inferred = _property(types, items.get(name, set()), known.get(name, {}))
         properties[name] = dict(known.get(name) or inferred) if name in required else inferred
     schema: JsonSchema = {"type": "object", "properties": properties}

@@ -90,11 +90,17 @@ class ExportFile:
 
 @dataclass(frozen=True, slots=True)
 class StatusReport:
-    """One answer of the status endpoint (`files` when the provider puts them there)."""
+    """One answer of the status endpoint (`files` when the provider puts them there).
+
+    `records`: how many records the provider says the export holds, if it says: the
+    files must hold exactly that many (a file cut short is caught even where its format
+    cannot tell, as a CSV file cut at a line break).
+    """
 
     status: JobStatus
     files: tuple[ExportFile, ...] = ()
     message: str | None = None
+    records: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,10 +48,31 @@ class NewRecordPricing:
         # Part key -> records it matched when last counted.
         self.sizes: dict[str, int] = {}
         self.exported = ExportedKeys()
+        # The account the balance belongs to (see `account`); None until it is read.
+        self._account: str | None = None
         self._count = count
         self._list_keys = list_keys
         self._noun = noun
         self._listed: dict[str, list[object]] = {}
+
+    def account(self, name: str) -> None:
+        """The account the balance read belongs to: exports remembered for another don't count.
+
+        Called by the port with each balance it reads. The remembered set is then the
+        account's: a set remembered for another account (a state copied or shared) is
+        forgotten, with a warning.
+        """
+        self._account = name
+        if self.exported.account == name:
+            return
+        if len(self.exported):
+            logger.warning(
+                "%s: the state remembers exports of account %r, not %r: not counting on them",
+                self._noun,
+                self.exported.account,
+                name,
+            )
+        self.exported.reset(name)
 
     def size(self, part: Partition) -> int:
         """The part's size now, counted again (free)."""
@@ -98,6 +119,7 @@ class NewRecordPricing:
         self.guard.before_create(worst, subject)
 
     def _estimate(self, parts: Sequence[Partition]) -> tuple[int, str]:
+        self.guard.balance()  # also learns the account (see `account`)
         worst = sum(self._plain(part) for part in parts)
         if self._count is None:
             return worst, f"up to {self.cap:,} {self._noun} per export, each taken as new"
@@ -116,7 +138,11 @@ class NewRecordPricing:
         return min(self.sizes[part.key], self.cap)
 
     def _refinable(self) -> bool:
-        return self._list_keys is not None and len(self.exported) > 0
+        return (
+            self._list_keys is not None
+            and len(self.exported) > 0
+            and self.exported.account == self._account
+        )
 
     def _refined(self, part: Partition) -> int:
         """Records of `part` no export held yet, plus any more it counted than were listed.
@@ -131,6 +157,7 @@ class NewRecordPricing:
                 "%s %s: listing its records to leave out those exported before", self._noun, part
             )
             keys = self._listed[part.key] = self._list_keys(part.request_filters())
-        new = sum(1 for key in keys if key not in self.exported)
-        joined = max(0, self.sizes.get(part.key, len(keys)) - len(keys))
+        distinct = set(keys)  # a page served twice must not hide a record
+        new = sum(1 for key in distinct if key not in self.exported)
+        joined = max(0, self.sizes.get(part.key, len(distinct)) - len(distinct))
         return min(self.cap, new + joined)

@@ -147,6 +147,7 @@ class ExportReader:
         """
         keys = RowKeys(decoding.row_key) if decoding.row_key else None
         files = self.files(port, job, report)
+        lines = 0
         for file in files:
             source = _source(job, file, several=len(files) > 1)
             for run in self._file_runs(port, job, file, source, decoding):
@@ -154,7 +155,13 @@ class ExportReader:
                     run = LineRun(run.first_line, keys.add(run.lines))  # noqa: PLW2901
                 if observe is not None:
                     observe(run.lines)
+                lines += len(run.lines)
                 yield SourcedRun(source, run)
+        if report.records is not None and lines != report.records:
+            raise DownloadError(
+                f"{job}: its files hold {lines} records where the export says "
+                f"{report.records}: a file was cut short"
+            )
 
     def _file_runs(
         self,

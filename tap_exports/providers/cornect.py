@@ -38,6 +38,7 @@ from tap_exports.engine.decode import FileFormats
 from tap_exports.engine.errors import (
     ApiError,
     AuthenticationError,
+    BusyError,
     ConfigError,
     DownloadError,
     NotFoundError,
@@ -46,6 +47,7 @@ from tap_exports.engine.errors import (
     PermissionDeniedError,
     RequestRejectedError,
     SliceTooLargeError,
+    UncertainRequestError,
 )
 from tap_exports.engine.exported import ExportedKeys
 from tap_exports.engine.infer import infer_schema
@@ -110,8 +112,9 @@ COMPANIES = StreamSpec(
     schema=object_schema(KNOWN_FIELDS, required=("id",)),
     replication_key=None,
     primary_keys=("id",),
-    # A failing part is cut by `Partition.split`; a list cannot be cut (no ranges).
-    splittable=True,
+    # A part is sized under the cap before its create: an export that keeps failing is
+    # not made to succeed by halving the part (and a list cannot be cut at all).
+    splittable=False,
     remember_exported=True,
 )
 
@@ -239,8 +242,9 @@ class CornectExports:
         except Uncoverable as exc:
             raise ConfigError(
                 "search_filters",
-                f"{exc}: an export holds at most {cap:,} companies, so narrow the filters "
-                f"(for example by countries) until at most {cap:,} lack them",
+                f"{exc}: an export holds at most {cap:,} companies; narrow the filters (for "
+                f"example by countries) until the set is at most {cap:,}, or bound "
+                "employee_count or founded_year (which leaves out companies without one)",
             ) from None
         self._pricing.sizes.update((s.part.key, s.size) for s in sized)
         return [s.part for s in sized]
@@ -257,6 +261,8 @@ class CornectExports:
                 raise NothingToExportError(f"{subject}: no company matches it now")
             if size > self._pricing.cap:
                 parts = self._plan(slice.request_filters(), key=f"{slice.key}.")
+                if not parts:  # emptied while it was cut
+                    raise NothingToExportError(f"{subject}: no company matches it now")
                 raise SliceTooLargeError(
                     f"{subject} now matches {size:,} companies, over the {self._pricing.cap:,} cap",
                     tuple(parts),
@@ -273,7 +279,11 @@ class CornectExports:
         else:
             body |= {"source_type": "search", "search_filters": part.request_filters()}
         try:
-            return self._client.post_json("/exports", body, budget="create")
+            return self._client.post_json("/exports", body, budget="create", once=True)
+        except UncertainRequestError as exc:
+            # It may have made (and charged for) an export: the next try is sized and
+            # checked against max_credits again, the balance showing any such charge.
+            raise BusyError(f"{exc}; checking the spending limit again before a new try") from None
         except RequestRejectedError as exc:
             if exc.code == "no_candidates":
                 raise NothingToExportError(f"{subject}: no company matches it now") from None
@@ -303,21 +313,23 @@ class CornectExports:
                 self._pricing.cap = min(self._pricing.cap, held)
             parts = self._plan(part.request_filters(), key=f"{part.key}.")
             if len(parts) < 2:  # cutting it again would give the same export: never ends
+                counted = sum(self._pricing.sizes.get(p.key, 0) for p in parts)
                 raise ApiError(
                     f"{subject}: export {export_id} came back capped at {held:,} companies, "
-                    f"but the search counts {self._pricing.sizes.get(part.key, 0):,}: search and "
-                    "export disagree; try again later"
+                    f"but the search counts {counted:,}: search and export disagree; try "
+                    "again later"
                 )
             raise SliceTooLargeError(
                 f"{subject}: export {export_id} came back capped at {held:,} companies (the "
                 "set grew, or the cap is lower than documented); it is not read",
                 tuple(parts),
             )
-        skipped = _count_in(answer, "would_skip")
+        new = _count_in(answer, "new_count")
+        skipped = max(_count_in(answer, "would_skip"), new - charged)
         if skipped:
             raise OutOfCreditsError(
                 f"{subject}: export {export_id} left out {skipped:,} new companies, as the "
-                f"balance covered {charged:,} credits of {_count_in(answer, 'new_count'):,}; "
+                f"balance covered {charged:,} credits of {new:,}; "
                 "none of it is delivered. Top up credits at app.cornect.io/account/credits and "
                 "run again (companies paid for are free from now on)"
             )
@@ -336,7 +348,12 @@ class CornectExports:
         answer = self._client.get_json(f"/exports/{quote(export_id)}", budget="status")
         status = STATUS_WORDS.read(answer.get("status"), subject=f"companies export {export_id}")
         message = answer.get("error_message") or answer.get("error")
-        return StatusReport(status=status, message=str(message) if message else None)
+        records = answer.get("total_records") if status is JobStatus.COMPLETED else None
+        return StatusReport(
+            status=status,
+            message=str(message) if message else None,
+            records=records if isinstance(records, int) and not isinstance(records, bool) else None,
+        )
 
     def files(self, export_id: str) -> tuple[ExportFile, ...]:
         """A fresh URL for the export's one file, from the download call."""
@@ -357,7 +374,7 @@ class CornectExports:
 
     def _count(self, filters: Mapping[str, Any]) -> int:
         """How many companies a search with `filters` matches now (free)."""
-        return _count_in(self._search(filters), "total")
+        return _count_in(self._search(filters), "total", required=True)
 
     def _search(self, filters: Mapping[str, Any]) -> dict[str, Any]:
         return self._client.post_json("/companies/search", filters, budget="search")
@@ -365,6 +382,7 @@ class CornectExports:
     def _ids(self, filters: Mapping[str, Any]) -> list[object]:
         """The id of every company a search with `filters` matches now (every page, free)."""
         ids: list[object] = []
+        cursors: set[str] = set()
         cursor = None
         while True:
             answer = self._search({**filters, "cursor": cursor} if cursor else filters)
@@ -372,6 +390,9 @@ class CornectExports:
             cursor = answer.get("next_cursor")
             if not cursor:
                 return ids
+            if cursor in cursors:
+                raise ApiError("Cornect's search repeated a page cursor: paging would not end")
+            cursors.add(str(cursor))
 
     def sample(self) -> list[dict[str, Any]]:
         """The first page of the search (or of every company, for a list): schema inference."""
@@ -379,14 +400,21 @@ class CornectExports:
         return [item for item in items or () if isinstance(item, dict)]
 
     def _balance(self) -> int:
-        """The workspace's credit balance now (free)."""
-        return _count_in(self._client.get_json("/credits", budget="credits"), "balance")
+        """The workspace's credit balance now (free); the workspace is noted with it."""
+        answer = self._client.get_json("/credits", budget="credits")
+        workspace = answer.get("workspace_id")
+        self._pricing.account(str(workspace) if workspace else "")
+        return _count_in(answer, "balance", required=True)
 
 
-def _count_in(answer: Mapping[str, Any], name: str) -> int:
-    """A whole-number field of an answer; a missing one is 0, a malformed one an error."""
-    value = answer.get(name, 0)
-    if value is None:
+def _count_in(answer: Mapping[str, Any], name: str, *, required: bool = False) -> int:
+    """A whole-number field of an answer; a missing one is 0 unless `required`.
+
+    Raises:
+        ApiError: the field is malformed, or required and missing.
+    """
+    value = answer.get(name)
+    if value is None and not required:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise ApiError(f"Cornect answered {name}={value!r}, not a whole number")
