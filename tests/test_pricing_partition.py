@@ -206,14 +206,12 @@ def test_parts_are_contiguous_ranges_from_the_lowest_value_and_keyed_in_order():
     assert ranges[-1][0].high == EMPLOYEES.highest
     for before, after in itertools.pairwise(ranges):
         assert after[0].low == before[0].high + 1
-    # Each part but the last is as wide as the cap allows: the next value would overflow it.
-    values = sorted({r["employee_count"] for r in records})
-    for (employees,) in ranges[:-1]:
-        following = next(v for v in values if v > employees.high)
-        held = sum(
-            1 for v in (r["employee_count"] for r in records) if employees.low <= v <= following
-        )
-        assert held > 6_000
+    # Each part holds enough to keep the fewest parts: at least what is left shared out
+    # evenly over the fewest parts the cap allows for it.
+    left = len(records)
+    for sized in parts[:-1]:
+        assert math.ceil(left / math.ceil(left / 6_000)) <= sized.size <= 6_000
+        left -= sized.size
 
 
 def test_the_default_key_numbers_parts_from_one():

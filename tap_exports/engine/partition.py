@@ -5,9 +5,10 @@ silently absent), with a free way to count what a filter matches. The set is cut
 integer dimensions the filters can bound (`Dimension`, for example a size or a year),
 into as few parts as the cap allows:
 
-- greedy from the lowest value, each part as wide as the cap allows: its upper bound
-  is found by galloping then bisecting on counts, so a part costs about
-  2 x log2(its width) counts, and no cut of contiguous ranges has fewer parts;
+- greedy from the lowest value: each part's upper bound is found by galloping, then by
+  probes aimed by the counts (alternating with halving), and the search stops at the
+  first bound that holds enough records to keep the fewest parts the cap allows (at
+  least remaining / ceil(remaining / cap)): no cut of contiguous ranges has fewer;
 - a single value holding more than the cap is cut again along another dimension;
 - a record whose dimension is null matches no range of it: when the parts do not add
   up to the total, another dimension is tried as the first; when none covers the whole
@@ -19,6 +20,7 @@ is the caller's (`Count`); this module only plans.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -120,8 +122,13 @@ class _Planning:
         missing = total
         for index, dim in enumerate(dims):
             others = dims[:index] + dims[index + 1 :]
+            lowest, highest = self._domain_within(fixed, dim)
+            reached = self._count(_with(self._base, _narrowed(fixed, dim, lowest, highest)))
+            if reached < total:  # records without a value: no range of `dim` covers them
+                missing = min(missing, total - reached)
+                continue
             try:
-                pieces = self._segment(fixed, dim, others)
+                pieces = self._segment(fixed, dim, others, reached)
             except Uncoverable as inner:  # a value over the cap could not be cut further
                 missing = min(missing, inner.missing)
                 continue
@@ -132,23 +139,29 @@ class _Planning:
         raise Uncoverable(total, missing, [dim.field for dim in dims])
 
     def _segment(
-        self, fixed: tuple[IntRange, ...], dim: Dimension, others: tuple[Dimension, ...]
+        self,
+        fixed: tuple[IntRange, ...],
+        dim: Dimension,
+        others: tuple[Dimension, ...],
+        reached: int,
     ) -> list[_Piece]:
-        """Contiguous ranges of `dim`, each as wide as the cap allows (greedy)."""
-        others_fixed = tuple(r for r in fixed if r.low_key != dim.low_key)
+        """Contiguous ranges of `dim`, each as wide as the cap allows (greedy).
+
+        `reached`: how many records the whole domain of `dim` holds (counted already).
+        """
         lowest, highest = self._domain_within(fixed, dim)
 
         def count(low: int, high: int) -> int:
-            ranges = (*others_fixed, IntRange(dim.low_key, dim.high_key, low, high))
-            return self._count(_with(self._base, ranges))
+            return self._count(_with(self._base, ranges(low, high)))
 
         def ranges(low: int, high: int) -> tuple[IntRange, ...]:
-            return (*others_fixed, IntRange(dim.low_key, dim.high_key, low, high))
+            return _narrowed(fixed, dim, low, high)
 
         pieces: list[_Piece] = []
         low = lowest
+        rest: int | None = reached  # the records from `low` to `highest`, when known
         while low <= highest:
-            rest = count(low, highest)
+            rest = count(low, highest) if rest is None else rest
             if rest <= self._cap:
                 if rest:
                     pieces.append((ranges(low, highest), rest))
@@ -158,26 +171,40 @@ class _Planning:
                 # One value alone is over the cap: cut it along the other dimensions.
                 pieces += self.split(ranges(low, low), others, first) if others else []
                 low += 1
+                rest = None
                 continue
-            good, size, bad = low, first, highest
+            # Any part of at least `enough` records keeps the fewest parts possible: the
+            # rest then fits one part fewer. Stop searching once a bound gives that.
+            enough = math.ceil(rest / math.ceil(rest / self._cap))
+            good, size, bad, bad_size = low, first, highest, rest
             step = 1
-            while good + step < bad:  # gallop: widths 1, 3, 7, ... until over the cap
+            while good + step < bad and size < enough:  # gallop: widths 1, 3, 7, ...
                 probe_size = count(low, good + step)
                 if probe_size > self._cap:
-                    bad = good + step
+                    bad, bad_size = good + step, probe_size
                     break
                 good, size = good + step, probe_size
                 step *= 2
-            while bad - good > 1:  # then bisect between the last fit and the first miss
-                middle = (good + bad) // 2
-                middle_size = count(low, middle)
-                if middle_size <= self._cap:
-                    good, size = middle, middle_size
+            interpolate = True
+            while bad - good > 1 and size < enough:
+                # Between the last fit and the first miss: aim by the counts (records are
+                # rarely spread evenly, so every other probe halves the bracket instead).
+                if interpolate and bad_size > size:
+                    aim = (enough + self._cap) / 2
+                    probe = good + round((bad - good) * (aim - size) / (bad_size - size))
+                    probe = min(max(probe, good + 1), bad - 1)
                 else:
-                    bad = middle
+                    probe = (good + bad) // 2
+                interpolate = not interpolate
+                probe_size = count(low, probe)
+                if probe_size <= self._cap:
+                    good, size = probe, probe_size
+                else:
+                    bad, bad_size = probe, probe_size
             if size:
                 pieces.append((ranges(low, good), size))
             low = good + 1
+            rest = None
         return pieces
 
     def _domain_within(self, fixed: tuple[IntRange, ...], dim: Dimension) -> tuple[int, int]:
@@ -195,6 +222,14 @@ def _domain(dim: Dimension, filters: Mapping[str, Any]) -> tuple[int, int]:
         max(dim.lowest, int(low)) if low is not None else dim.lowest,
         min(dim.highest, int(high)) if high is not None else dim.highest,
     )
+
+
+def _narrowed(
+    fixed: tuple[IntRange, ...], dim: Dimension, low: int, high: int
+) -> tuple[IntRange, ...]:
+    """`fixed` with `dim`'s range set to [low, high]."""
+    others = tuple(bounds for bounds in fixed if bounds.low_key != dim.low_key)
+    return (*others, IntRange(dim.low_key, dim.high_key, low, high))
 
 
 def _with(base: Mapping[str, Any], ranges: Sequence[IntRange]) -> dict[str, Any]:
