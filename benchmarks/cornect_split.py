@@ -35,10 +35,11 @@ sandbox said to hold (`emulator.violations()`; should be 0).
 
 Runs. Every run has a fresh sandbox (so the balance and the unlocked set start equal and the
 rate buckets full); the dataset is generated before the clock starts. One uncounted warm-up
-(a baseline run), then each repeat runs a baseline and a measured run, alternately; figures
-are medians of --repeat. Taps run as subprocesses with the caller's environment less
-TAP_EXPORTS_* and PYTHONUNBUFFERED; sandboxes run in this process. Figures are printed,
-nothing is asserted.
+(a baseline run), then each repeat runs a baseline and a measured run, the first of them
+alternating from one repeat to the next (the garbage of the run before is collected before
+the clock starts); figures are medians of --repeat. Taps run as subprocesses with the
+caller's environment less TAP_EXPORTS_* and PYTHONUNBUFFERED; sandboxes run in this
+process. Figures are printed, nothing is asserted.
 
     .venv/bin/python benchmarks/cornect_split.py [--companies 25000] [--repeat 3]
         [--export-seconds 2.0] [--pending-seconds 0.2] [--format json|csv]
@@ -48,6 +49,7 @@ nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -123,6 +125,7 @@ def run_sync(args: argparse.Namespace, workdir: Path, *, measured: bool) -> Run:
         everyone = {company["id"] for company in emulator.companies(TOKEN)}  # before the clock
         new = len(everyone - emulator.unlocked(TOKEN))
         balance = emulator.balance(TOKEN)
+        gc.collect()  # the previous run's garbage is not collected on this run's clock
         config = {
             "provider": "cornect",
             "api_key": TOKEN,
@@ -213,9 +216,14 @@ def main() -> None:
     pairs: list[tuple[Run, Run]] = []
     with tempfile.TemporaryDirectory() as workdir:
         run_sync(args, Path(workdir), measured=False)  # warm-up, not counted
-        for _ in range(args.repeat):
-            baseline = run_sync(args, Path(workdir), measured=False)
-            pairs.append((baseline, run_sync(args, Path(workdir), measured=True)))
+        for repeat in range(args.repeat):
+            # Alternate which goes first, so neither always follows the other.
+            if repeat % 2:
+                measured = run_sync(args, Path(workdir), measured=True)
+                pairs.append((run_sync(args, Path(workdir), measured=False), measured))
+            else:
+                baseline = run_sync(args, Path(workdir), measured=False)
+                pairs.append((baseline, run_sync(args, Path(workdir), measured=True)))
 
     print(
         f"cornect split: {args.companies:,} companies, search_filters {{}}, cap {CAP:,}, "
