@@ -32,8 +32,8 @@ demo-reset: $(MELTANO_VENV)/.installed
 	PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" meltano state clear --force demo:tap-exports--cornect-to-target-duckdb--cornect 2>/dev/null || true
 	rm -f output/demo.duckdb
 
-## Tests, type check and lint: what CI runs.
-test: $(VENV)/.installed lint
+## Tests, type check and lint: what CI runs (Meltano too: the tests run it as users do).
+test: $(VENV)/.installed $(MELTANO_VENV)/.installed lint
 	$(VENV)/bin/python -m pytest
 
 lint: $(VENV)/.installed

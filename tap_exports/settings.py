@@ -8,7 +8,9 @@ fails in the first second with the setting's name instead of an hour into a back
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -21,6 +23,8 @@ from tap_exports.engine.redact import is_loopback_url
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit
 
+# A decimal number as people write it (not `nan`, `inf` or `1_000`, which float() takes).
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 DEFAULT_PROVIDER = "cometly"
 DEFAULT_SETTLE_LAG_MINUTES = 15
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
@@ -51,6 +55,41 @@ class Settings:
     skip_bad_records: bool
     rate_limits: Mapping[str, RateLimit]
     raw: Mapping[str, Any]
+
+
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+
+
+def read_text_values(config: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Read settings given as text as the type their schema declares, in place.
+
+    Environment variables are text, and so are Meltano settings of the default kind:
+    `TAP_EXPORTS_POLL_INTERVAL_SECONDS=0.2` must mean 0.2, not fail as "'0.2' is not of
+    type 'number'". Integers, numbers, booleans, and JSON objects or arrays are read; a
+    setting that also allows text, or text that is none of these, is left as it is (the
+    schema check then names the setting).
+    """
+    properties = schema.get("properties", {})
+    for name, value in list(config.items()):
+        declared = properties.get(name, {}).get("type", ())
+        types = {declared} if isinstance(declared, str) else set(declared)
+        if not isinstance(value, str) or "string" in types or not types:
+            continue
+        text = value.strip()
+        lowered = text.lower()
+        if "integer" in types and re.fullmatch(r"[+-]?\d+", text):
+            config[name] = int(text)
+        elif "number" in types and _NUMBER.fullmatch(text):
+            config[name] = float(text)
+        elif "boolean" in types and lowered in _TRUE | _FALSE:
+            config[name] = lowered in _TRUE
+        elif types & {"object", "array"}:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict | list):
+                config[name] = parsed
 
 
 def parse_settings(

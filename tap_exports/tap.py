@@ -34,6 +34,7 @@ from tap_exports.settings import (
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
     DEFAULT_SETTLE_LAG_MINUTES,
     parse_settings,
+    read_text_values,
 )
 from tap_exports.streams import ExportStream
 
@@ -269,6 +270,7 @@ class TapExports(Tap):
         """
         key = str(self.config.get("api_key") or "")
         install_log_redaction([key, key.strip()])  # the stripped one is what is sent
+        read_text_values(self._config, self.config_jsonschema)
         errors = super()._validate_config(raise_errors=raise_errors)
         if errors:
             return errors
