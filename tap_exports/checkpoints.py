@@ -37,6 +37,21 @@ class SliceCheckpoints(Stream):
     _pending: Callable[[], None] | None = None
     # True while export files are handed over as they are (each holds whole slices).
     _passing_through = False
+    # Whether this run has written the stream's starting bookmark (see below).
+    _started = False
+
+    @override
+    def _write_starting_replication_value(self, context: Context | None) -> None:
+        """Write the starting bookmark once per run (the SDK logs each time it is written).
+
+        The run writes it when it plans the stream's exports, ahead of the stream's own
+        sync, where the SDK writes it again: the bookmark cannot move in between, as
+        only the stream's sync moves it, so the second write is skipped (and its log line).
+        """
+        if context is None and self._started:
+            return
+        super()._write_starting_replication_value(context)
+        self._started = context is None
 
     def remember_export(self, job: ExportJob) -> None:
         """Put a just-created export's id in this stream's state and emit STATE at once.

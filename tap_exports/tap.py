@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -355,9 +356,22 @@ class TapExports(Tap):
     @classmethod
     @override
     def invoke(cls, *, plan: bool = False, **kwargs: Any) -> None:
-        """Sync, or with `--plan` print the plan of a sync from `--config` and `--state`."""
+        """Sync, or with `--plan` print the plan of a sync from `--config` and `--state`.
+
+        A target that dies closes the pipe the tap writes to: that is said in so many
+        words (the target's own log says why), and the exit status is 1.
+        """
         if not plan:
-            super().invoke(**kwargs)
+            try:
+                super().invoke(**kwargs)
+            except BrokenPipeError:
+                # Nothing more reaches the target: keep Python's flush at exit from failing.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                cls.logger.error(
+                    "The target closed the pipe the tap writes to (it stopped or failed: see "
+                    "its log); the next run resumes from the last state it confirmed"
+                )
+                sys.exit(1)
             return
         config, state, catalog = kwargs.get("config"), kwargs.get("state"), kwargs.get("catalog")
         if config is None or not config.config:

@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 
 from tap_exports.sandbox import DEMO_KEY, Sandbox
-from tests.conftest import STREAMS, expected, ids, parse_messages, run_cli, tap_config
+from tests.conftest import (
+    STREAMS,
+    expected,
+    ids,
+    parse_messages,
+    run_cli,
+    sandbox_config,
+    tap_config,
+)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -89,3 +97,23 @@ def test_state_file_resumes_from_its_bookmark(sandbox: Sandbox, tmp_path: Path):
         # Exactly what lies after the bookmark (there is some), and nothing before it.
         assert ids(records) == ids(expected(sandbox, stream, start="2025-03-14T04:00:00Z"))
         assert records
+
+
+def test_a_target_that_dies_mid_pipe_is_named_and_the_exit_is_not_zero(tmp_path):
+    with Sandbox(sandbox_config()) as sandbox:
+        config_file = tmp_path / "config.json"
+        config_file.write_text(json.dumps(tap_config(sandbox)))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tap_exports", "--config", str(config_file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        for _ in range(3):  # the target reads a few messages, then dies
+            process.stdout.readline()
+        process.stdout.close()
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 1
+    assert "The target closed the pipe the tap writes to" in stderr
+    assert "Traceback" not in stderr
