@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 MELTANO_VENV := .venv-meltano
 MELTANO_VERSION := 4.4.1
+# Real SDK-based targets the tests run the tap's output into, in a virtualenv of their own
+# (installed beside the tap, target packages pin older jsonschema and backoff).
+TARGETS_VENV := .venv-targets
+TARGET_CSV := meltanolabs-target-csv==0.5.0
 
 .PHONY: demo demo-reset test lint install
 
@@ -17,6 +21,11 @@ $(VENV)/.installed: pyproject.toml
 $(MELTANO_VENV)/.installed:
 	$(PYTHON) -m venv $(MELTANO_VENV)
 	$(MELTANO_VENV)/bin/python -m pip install --quiet "meltano==$(MELTANO_VERSION)"
+	touch $@
+
+$(TARGETS_VENV)/.installed:
+	$(PYTHON) -m venv $(TARGETS_VENV)
+	$(TARGETS_VENV)/bin/python -m pip install --quiet "$(TARGET_CSV)"
 	touch $@
 
 install: $(VENV)/.installed
@@ -33,7 +42,7 @@ demo-reset: $(MELTANO_VENV)/.installed
 	rm -f output/demo.duckdb
 
 ## Tests, type check and lint: what CI runs (Meltano too: the tests run it as users do).
-test: $(VENV)/.installed $(MELTANO_VENV)/.installed lint
+test: $(VENV)/.installed $(MELTANO_VENV)/.installed $(TARGETS_VENV)/.installed lint
 	$(VENV)/bin/python -m pytest
 
 lint: $(VENV)/.installed

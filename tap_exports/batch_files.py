@@ -9,12 +9,14 @@ manifest: its query string would be stripped) and checked on the way
 - the file holds exactly what the per-record path would deliver and no more than
   `batch_size` records: it is the batch file, byte for byte;
 - it holds such records but more of them (SDK targets read each batch file wholly into
-  memory), or also a few just outside the slice: its lines are regrouped into files
-  of at most `batch_size`, those outside dropped, and recompressed (fast gzip level);
-  no record is re-encoded;
+  memory), or also a few just outside the slice, or keys the schema does not declare:
+  its lines are regrouped into files of at most `batch_size`, those outside dropped,
+  and recompressed (fast gzip level); only lines with undeclared keys are re-encoded,
+  without them (as RECORD mode's conformance drops them);
 - anything else (another format, a bad line, a timestamp to rewrite): its records are
-  read one by one from the stored copy, exactly as in RECORD mode, and written with
-  singer-sdk's own JSONL batcher.
+  read one by one from the stored copy, exactly as in RECORD mode (`as_delivered`:
+  deselected properties removed, types conformed, the stream map applied), and written
+  with singer-sdk's own JSONL batcher.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from uuid import uuid4
 
 from singer_sdk.batch import Batcher
 from singer_sdk.helpers._batch import BatchFileFormat
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._typing import conform_record_data_types
 from upath import UPath
 
 from tap_exports.engine.bulk import FileCheck
@@ -35,10 +39,11 @@ from tap_exports.engine.decode import FileFormats, iter_line_runs, iter_records
 if TYPE_CHECKING:
     import msgspec
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
+    from singer_sdk.streams import Stream
 
     from tap_exports.engine.jobs import ExportFile, ExportJob, ExportPort, StatusReport
     from tap_exports.engine.reader import ExportReader, FileDecoding
-    from tap_exports.engine.slices import Slice
+    from tap_exports.engine.slices import Slice, StampBounds
     from tap_exports.engine.validate import RecordCheck
 
 logger = logging.getLogger(__name__)
@@ -50,6 +55,27 @@ Record = dict[str, Any]
 _CUT_LEVEL = 1
 # What a file found usable as it is must be: the stored copy is read back as such.
 _GZIP_NDJSON = FileFormats(always_gzip=True)
+
+
+def as_delivered(stream: Stream) -> Callable[[Record], Record | None]:
+    """What RECORD mode writes of a record, for records that go into BATCH files instead.
+
+    singer-sdk's own BATCH path writes records as `get_records` yields them; RECORD mode
+    first removes deselected properties, conforms the types (which drops keys the schema
+    does not declare, with one warning) and applies the stream map (None: filtered out).
+    BATCH and RECORD must deliver the same records, so batch files get the same.
+    """
+    schema, mask = stream.effective_schema, stream.mask
+    level, stream_map = stream.TYPE_CONFORMANCE_LEVEL, stream.stream_maps[0]
+
+    def deliver(record: Record) -> Record | None:
+        pop_deselected_record_properties(record, stream.schema, mask)
+        conformed = conform_record_data_types(
+            stream_name=stream.name, record=record, schema=schema, level=level, logger=stream.logger
+        )
+        return stream_map.transform(conformed)
+
+    return deliver
 
 
 def can_pass_through(batch_config: BatchConfig) -> bool:
@@ -70,8 +96,10 @@ class SliceBatches:
         reader: ExportReader,
         decoding: FileDecoding,
         row: type[msgspec.Struct] | None,
+        closed_row: type[msgspec.Struct] | None,
         replication_key: str | None,
         record_path: Callable[[Iterable[Record], Slice], Iterable[Record]],
+        delivered: Callable[[Record], Record | None],
         check: RecordCheck,
         skip: Callable[[str], None] | None,
     ) -> None:
@@ -82,8 +110,10 @@ class SliceBatches:
         self._reader = reader
         self._decoding = decoding
         self._row = row
+        self._closed_row = closed_row
         self._key = replication_key
         self._record_path = record_path
+        self._delivered = delivered
         self._check = check
         self._skip = skip
 
@@ -114,7 +144,7 @@ class SliceBatches:
             job,
             file,
             open_sink=lambda: storage.open(name, "wb"),
-            check=lambda: FileCheck(self._row, self._key, bounds),
+            check=lambda: self._check_file(bounds),
         )
         limit = self._config.batch_size
         if verdict.usable_as_is and verdict.records <= limit:
@@ -127,16 +157,17 @@ class SliceBatches:
         try:
             if verdict.lines_usable:
                 logger.info(
-                    "%s: %d lines regrouped in files of up to %d (%d outside the slice dropped)",
+                    "%s: %d lines regrouped in files of up to %d (%d outside the slice dropped%s)",
                     job,
                     verdict.records - verdict.outside,
                     limit,
                     verdict.outside,
+                    ", undeclared keys left out" if verdict.undeclared else "",
                 )
-                keep = FileCheck(self._row, self._key, bounds).inside
-                parts = self._regrouped(
-                    name, job.export_id, limit, keep if verdict.outside else None
-                )
+                checker = self._check_file(bounds)
+                keep = checker.inside if verdict.outside else None
+                strip = checker.without_undeclared if verdict.undeclared else None
+                parts = self._regrouped(name, job.export_id, limit, keep, strip)
             else:
                 logger.info("%s: records re-encoded (%s)", job, verdict.refusal)
                 parts = self._re_encoded(name, job)
@@ -145,22 +176,28 @@ class SliceBatches:
         finally:
             self._remove(name)
 
+    def _check_file(self, bounds: StampBounds | None) -> FileCheck:
+        return FileCheck(self._row, self._key, bounds, closed=self._closed_row)
+
     def _regrouped(
         self,
         name: str,
         export_id: str,
         limit: int,
         keep: Callable[[list[bytes]], list[bytes]] | None,
+        strip: Callable[[list[bytes]], list[bytes]] | None,
     ) -> list[str]:
-        """Regroup a checked file's lines, unchanged, into gzip files of `limit` lines.
+        """Regroup a checked file's lines into gzip files of `limit` lines.
 
-        `keep` filters each run of lines (dropping those outside the window).
+        `keep` filters each run of lines (dropping those outside the window); `strip`
+        re-encodes them without undeclared keys.
         """
         urls: list[str] = []
         part: list[bytes] = []
         with self._config.storage.open(name, "rb") as source:
             for run in iter_line_runs(cast("BinaryIO", source), source=name, formats=_GZIP_NDJSON):
-                part += keep(run.lines) if keep else run.lines
+                lines = keep(run.lines) if keep else run.lines
+                part += strip(lines) if strip else lines
                 full = len(part) - len(part) % limit
                 for start in range(0, full, limit):
                     urls.append(
@@ -190,11 +227,12 @@ class SliceBatches:
                 check=self._check,
                 skip=self._skip,
             )
+            delivered = map(self._delivered, self._record_path(records, job.slice))
             batcher = Batcher(self._tap_name, self._stream, self._config)
             return [
                 url
                 for manifest in batcher.get_batches(
-                    records=iter(self._record_path(records, job.slice))
+                    records=(record for record in delivered if record is not None)
                 )
                 for url in manifest
             ]

@@ -15,10 +15,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from singer_sdk.batch import Batcher
 from singer_sdk.helpers.types import Context, Record
 from typing_extensions import override
 
-from tap_exports.batch_files import SliceBatches, can_pass_through
+from tap_exports.batch_files import SliceBatches, as_delivered, can_pass_through
 from tap_exports.checkpoints import SliceCheckpoints
 from tap_exports.derived import Consumers, DerivedStream
 from tap_exports.engine.decode import column_types
@@ -85,6 +86,7 @@ class ExportStream(SliceCheckpoints):
             replication_key=spec.replication_key,
         )
         self._file_row = row(exact=False)  # BATCH files: see `batch_files`
+        self._file_closed_row = row(exact=False, closed=True)
         exact, dropping = row(exact=True), row(exact=True, drop_unknown=True)
         self._exact_rows = (exact, dropping) if exact and dropping else None
         self._columns = column_types(spec.schema)
@@ -429,8 +431,12 @@ class ExportStream(SliceCheckpoints):
             finally:
                 self._passing_through = False
             return
-        for batch in super().get_batches(batch_config, context):
-            yield batch
+        # singer-sdk's path, with the records as RECORD mode writes them (`as_delivered`).
+        batcher = Batcher(tap_name=self.tap_name, stream_name=self.name, batch_config=batch_config)
+        delivered = map(as_delivered(self), self._sync_records(context, write_messages=False))
+        records = (record for record in delivered if record is not None)
+        for manifest in batcher.get_batches(records=records):
+            yield batch_config.encoding, manifest
             self._apply_pending()
         self._apply_pending()
 
@@ -442,8 +448,10 @@ class ExportStream(SliceCheckpoints):
             reader=self._services.reader,
             decoding=self._decoding,
             row=self._file_row,
+            closed_row=self._file_closed_row,
             replication_key=self._spec.replication_key,
             record_path=self.in_slice,
+            delivered=as_delivered(self),
             check=self._check,
             skip=self._skip_policy(),
         )

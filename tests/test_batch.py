@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from tap_exports.engine.errors import DecodeError
-from tap_exports.sandbox import DEMO_KEY, Faults, Sandbox
+from tap_exports.sandbox import DEMO_KEY, DataSpec, Faults, Sandbox, Space
 from tap_exports.tap import TapExports
 from tests.conftest import (
     END,
@@ -35,6 +35,9 @@ from tests.conftest import (
 
 # Files the tap hands over as they are, or cut from one: named after the export.
 _EXPORT_FILE = re.compile(r"tap-exports--(\w+)-(\d+)-(export|part\d+)-")
+
+# The field some sandbox records carry that no schema declares (sandbox/data.py).
+EXTRA_FIELD = "x_legacy_score"
 
 
 def batch_config(tmp_path: Path, batch_size: int = 10_000) -> dict[str, Any]:
@@ -68,26 +71,57 @@ def served_file(sandbox: Sandbox, stream: str, export_id: str) -> bytes:
     return requests.get(status["download_url"], timeout=10).content
 
 
+def undeclared_out(line: bytes) -> bytes:
+    """A served line as the tap delivers it without the undeclared key: re-encoded, its
+    keys in the schema's order (the primary and replication keys first)."""
+    record = json.loads(line)
+    record.pop(EXTRA_FIELD, None)
+    first = {k: record.pop(k) for k in ("id", "created_at", "event_time_utc") if k in record}
+    return json.dumps({**first, **record}, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def test_export_files_are_handed_over_byte_for_byte(sandbox: Sandbox, tmp_path: Path):
-    """Events exports are whole local days: each file goes as it is. The companies and
+    """Events exports are whole local days: a file goes as it is, unless a record in it
+    has a key no schema declares (then its records go without it). The companies and
     contacts exports also hold the next window's first second (the sandbox's end bound
-    is inclusive): their lines go unchanged, minus those."""
+    is inclusive): their lines go unchanged, minus those, or re-encoded without the key."""
     result = sync(tap_config(sandbox, window_days=2, batch_config=batch_config(tmp_path)))
     files = batch_files(result)
     assert all(message["type"] != "RECORD" for message in result.messages)
+    re_encoded = as_is = 0
     for stream, path in files:
         match = _EXPORT_FILE.search(path.name)
         assert match, path.name
         served = served_file(sandbox, stream, match.group(2))
-        if stream == "events":
-            assert match.group(3) == "export"
+        if match.group(3) == "export":
+            as_is += 1
             assert path.read_bytes() == served
+            assert EXTRA_FIELD.encode() not in gzip.decompress(served)
+            continue
+        lines = file_lines(path)
+        served_lines = gzip.decompress(served).splitlines()
+        if any(EXTRA_FIELD.encode() in line for line in served_lines):
+            re_encoded += 1  # its records, each without the key
+            assert {line for line in lines} <= {undeclared_out(line) for line in served_lines}
         else:
-            assert set(file_lines(path)) <= set(gzip.decompress(served).splitlines())
+            assert set(lines) <= set(served_lines)  # its lines, as they were
+    assert re_encoded > 0
     for stream in STREAMS:
         rows = [json.loads(row) for s, path in files if s == stream for row in file_lines(path)]
         assert ids(rows) == ids(expected(sandbox, stream)), stream
     assert len(list(tmp_path.iterdir())) == len(files)  # no stray copies left behind
+
+
+def test_files_whose_every_key_is_declared_go_as_they_are(tmp_path: Path):
+    declared = DataSpec(undeclared_share=0.0)
+    with Sandbox(sandbox_config(spaces=[Space(api_key=DEMO_KEY, data=declared)])) as sandbox:
+        result = sync(tap_config(sandbox, window_days=2, batch_config=batch_config(tmp_path)))
+        for stream, path in batch_files(result):
+            match = _EXPORT_FILE.search(path.name)
+            assert match, path.name
+            if stream == "events":  # whole local days: nothing to drop
+                assert match.group(3) == "export"
+                assert path.read_bytes() == served_file(sandbox, stream, match.group(2))
 
 
 def test_files_over_batch_size_are_regrouped_at_line_boundaries_not_re_encoded(
@@ -104,7 +138,10 @@ def test_files_over_batch_size_are_regrouped_at_line_boundaries_not_re_encoded(
     assert any(len(lines) > 7 for lines in parts.values())  # some were cut
     for (stream, export_id), lines in parts.items():
         served = gzip.decompress(served_file(sandbox, stream, export_id)).splitlines()
-        assert lines == [line for line in served if line in set(lines)]  # same order, unchanged
+        # Same order; unchanged, or (a file with a key no schema declares) without it.
+        if any(EXTRA_FIELD.encode() in line for line in served):
+            served = [undeclared_out(line) for line in served]
+        assert lines == [line for line in served if line in set(lines)]
     for stream in STREAMS:
         rows = [json.loads(row) for (s, _), lines in parts.items() if s == stream for row in lines]
         assert ids(rows) == ids(expected(sandbox, stream)), stream
@@ -136,8 +173,10 @@ def test_a_file_with_a_bad_line_stops_batch_mode_like_record_mode(tmp_path: Path
     assert "replication_key_value" not in result.final_state["bookmarks"].get("companies", {})
 
 
-def test_stream_maps_leave_batching_to_singer_sdk(sandbox: Sandbox, tmp_path: Path):
-    maps = {"companies": {"name": "name.upper()"}}
+def test_stream_maps_leave_batching_to_singer_sdk_and_apply_as_in_record_mode(
+    sandbox: Sandbox, tmp_path: Path
+):
+    maps = {"companies": {"name_upper": "(name or '').upper()", "domain": "__NULL__"}}
     config = tap_config(
         sandbox, window_days=2, batch_config=batch_config(tmp_path), stream_maps=maps
     )
@@ -146,6 +185,11 @@ def test_stream_maps_leave_batching_to_singer_sdk(sandbox: Sandbox, tmp_path: Pa
     assert companies and not any(_EXPORT_FILE.search(path.name) for path in companies)
     rows = [json.loads(line) for path in companies for line in file_lines(path)]
     assert ids(rows) == ids(expected(sandbox, "companies"))
+    in_record_mode = sync(tap_config(sandbox, window_days=2, stream_maps=maps))
+    assert sorted(rows, key=lambda r: r["id"]) == sorted(
+        in_record_mode.records("companies"), key=lambda r: r["id"]
+    )
+    assert all("domain" not in row and EXTRA_FIELD not in row for row in rows)
 
 
 def test_batch_mode_never_emits_state_ahead_of_the_batch_holding_its_records(

@@ -6,6 +6,7 @@ import gzip
 import json
 
 import msgspec
+import orjson
 import pytest
 
 from tap_exports.engine.bulk import FileCheck, LineSorter, Verdict
@@ -18,6 +19,7 @@ from tap_exports.providers.cometly import COMETLY
 EVENTS = COMETLY.stream("events")
 KEYS = {"primary_keys": EVENTS.primary_keys, "replication_key": EVENTS.replication_key}
 ROWS = row_type(EVENTS.schema, **KEYS, exact=False)
+CLOSED = row_type(EVENTS.schema, **KEYS, exact=False, closed=True)
 WINDOW = Window(parse_utc("2025-03-04T05:00:00Z"), parse_utc("2025-03-05T05:00:00Z"))
 GOOD = [
     b'{"id":1,"event_time_utc":"2025-03-04T05:00:00Z","event_name":"purchase","amount":9.5}',
@@ -27,7 +29,7 @@ GOOD = [
 
 
 def check(lines: list[bytes], *, chunk: int = 7, data: bytes | None = None) -> Verdict:
-    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds)
+    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds, closed=CLOSED)
     data = gzip.compress(b"\n".join(lines) + b"\n") if data is None else data
     for at in range(0, len(data), chunk):
         file_check.feed(data[at : at + chunk])
@@ -35,14 +37,27 @@ def check(lines: list[bytes], *, chunk: int = 7, data: bytes | None = None) -> V
 
 
 def test_a_conforming_file_inside_its_window_can_go_as_it_is():
-    assert check(GOOD) == Verdict(3)
-    assert check(GOOD, chunk=1) == Verdict(3)
-    assert check(GOOD, chunk=10**6) == Verdict(3)
+    declared = [GOOD[0], GOOD[2]]
+    assert check(declared) == Verdict(2)
+    assert check(declared, chunk=1) == Verdict(2)
+    assert check(declared, chunk=10**6) == Verdict(2)
+    assert check(declared).usable_as_is
+
+
+def test_a_file_with_an_undeclared_key_is_regrouped_without_it_not_handed_over():
+    verdict = check(GOOD)
+    assert verdict == Verdict(3, undeclared=True)
+    assert verdict.lines_usable and not verdict.usable_as_is
+    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds, closed=CLOSED)
+    stripped = file_check.without_undeclared(GOOD)
+    assert [orjson.loads(line) for line in stripped] == [
+        {k: v for k, v in orjson.loads(line).items() if k != "x_extra"} for line in GOOD
+    ]
 
 
 def test_files_of_several_gzip_members_are_read_whole():
     data = gzip.compress(GOOD[0] + b"\n") + gzip.compress(b"\n".join(GOOD[1:]) + b"\n")
-    assert check([], data=data) == Verdict(3)
+    assert check([], data=data) == Verdict(3, undeclared=True)
 
 
 def test_an_empty_file_has_no_records():
@@ -120,7 +135,7 @@ def test_two_keys_in_one_value_and_an_empty_one_are_not_taken_for_two_stamps():
 def test_records_just_outside_the_window_are_counted_for_dropping(stamp: str):
     line = b'{"id":4,"event_time_utc":"%s"}' % stamp.encode()
     verdict = check([GOOD[0], line, *GOOD[1:], line])
-    assert verdict == Verdict(5, outside=2)
+    assert verdict == Verdict(5, outside=2, undeclared=True)
     assert verdict.lines_usable and not verdict.usable_as_is
     file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds)
     assert file_check.inside([GOOD[0], line, GOOD[1]]) == [GOOD[0], GOOD[1]]

@@ -58,6 +58,7 @@ _T = TypeVar("_T")
 _SHORT_MONTH_ENDS = ("-02-29T", "-02-30T", "-02-31T", "-04-31T", "-06-31T", "-09-31T", "-11-31T")
 # A line msgspec cannot decode: not JSON, not UTF-8, or not of the declared types.
 _UNDECODABLE = (msgspec.DecodeError, UnicodeDecodeError)
+_ENCODER = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class Verdict:
     records: int
     outside: int = 0
     refusal: str | None = None
+    # Some line has a key the schema does not declare (the per-record path drops it).
+    undeclared: bool = False
 
     @property
     def lines_usable(self) -> bool:
@@ -81,22 +84,29 @@ class Verdict:
     @property
     def usable_as_is(self) -> bool:
         """True when the file holds exactly what the per-record path would deliver."""
-        return self.refusal is None and self.outside == 0
+        return self.refusal is None and self.outside == 0 and not self.undeclared
 
 
 class FileCheck:
     """Checks one export file fed in compressed chunks (see the module docstring)."""
 
     def __init__(
-        self, row: type[msgspec.Struct] | None, key: str | None, bounds: StampBounds | None
+        self,
+        row: type[msgspec.Struct] | None,
+        key: str | None,
+        bounds: StampBounds | None,
+        closed: type[msgspec.Struct] | None = None,
     ) -> None:
         """Use `row` (`row_type(exact=False)`) to check a file of a slice with `bounds`.
 
         `key` is the replication key (None for a full-snapshot stream). Without `row`
         (a schema msgspec cannot express) only the gzip stream is checked, and the
-        verdict is always "no".
+        verdict is always "no". `closed` (the same type, `closed=True`) tells whether
+        some line has an undeclared key: lines are decoded with it until one has.
         """
         self._rows = None if row is None else msgspec.json.Decoder(row)
+        self._closed = None if closed is None else msgspec.json.Decoder(closed)
+        self._undeclared = closed is None
         self._stamps = _Stamps(key, bounds)
         self._inflate = zlib.decompressobj(wbits=31)
         self._head = b""
@@ -138,7 +148,7 @@ class FileCheck:
         if self._partial:
             self._check(self._partial, 0)
             self._partial = b""
-        return Verdict(self._records, self._outside, self._refusal)
+        return Verdict(self._records, self._outside, self._refusal, self._undeclared)
 
     def _inflated(self, compressed: bytes) -> bytes:
         """Decompress, following gzip members one after the other (as `gzip` does)."""
@@ -171,7 +181,9 @@ class FileCheck:
             return
         assert self._rows is not None  # a refusal is set without them
         try:
-            rows = self._rows.decode_lines(lines)
+            rows = self._closed_rows(lines)
+            if rows is None:
+                rows = self._rows.decode_lines(lines)
         except _UNDECODABLE as exc:
             self._refusal = f"a line is not a conforming record ({exc})"
             return
@@ -185,6 +197,26 @@ class FileCheck:
             return
         self._records += len(rows)
         self._outside += self._stamps.count_outside(stamps)
+
+    def _closed_rows(self, lines: bytes | memoryview) -> list[Any] | None:
+        """The rows, while no line has had an undeclared key; None once one has."""
+        if self._undeclared or self._closed is None:
+            return None
+        try:
+            return self._closed.decode_lines(lines)
+        except msgspec.ValidationError:
+            self._undeclared = True  # perhaps only an undeclared key: the open type says
+            return None
+
+    def without_undeclared(self, lines: list[bytes]) -> list[bytes]:
+        """Complete lines already found usable, each without keys the schema does not declare.
+
+        Decoded and encoded again by the row type, which holds the declared keys only:
+        what the per-record path's conformance would leave of them.
+        """
+        assert self._rows is not None
+        encode = _ENCODER.encode
+        return [encode(row) for row in self._rows.decode_lines(b"\n".join(lines))]
 
     def inside(self, lines: list[bytes]) -> list[bytes]:
         """Of complete lines already found usable, those whose record is in the slice."""

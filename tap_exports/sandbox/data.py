@@ -38,6 +38,9 @@ class DataSpec:
     contacts_per_day: int = 12
     events_per_day: int = 20
     seed: int = 7
+    # Records with a field no schema declares (`x_legacy_score`); the data is otherwise
+    # the same whatever the share.
+    undeclared_share: float = 0.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,22 +59,26 @@ class Dataset:
 def generate(spec: DataSpec, zone: ZoneInfo) -> Dataset:
     """Build the dataset for a space in `zone`."""
     rng = random.Random(spec.seed)
+    share = spec.undeclared_share
     companies: list[Record] = []
     contacts: list[Record] = []
     events: list[Record] = []
     for offset in range(spec.days):
         day = spec.start + timedelta(days=offset)
         for _ in range(spec.companies_per_day):
-            companies.append(_company(rng, len(companies) + 1, _stamp(rng, day, zone)))
+            company = _company(rng, len(companies) + 1, _stamp(rng, day, zone))
+            companies.append(_maybe_extra(rng, company, share))
         for _ in range(spec.contacts_per_day):
-            contacts.append(_contact(rng, len(contacts) + 1, _stamp(rng, day, zone)))
+            contact = _contact(rng, len(contacts) + 1, _stamp(rng, day, zone))
+            contacts.append(_maybe_extra(rng, contact, share))
         for _ in range(spec.events_per_day):
-            events.append(_event(rng, len(events) + 1, _stamp(rng, day, zone)))
+            event = _event(rng, len(events) + 1, _stamp(rng, day, zone))
+            events.append(_maybe_extra(rng, event, share))
         for edge in _EDGE_TIMES:
             stamp = utc_text(datetime.combine(day, edge, tzinfo=zone))
-            companies.append(_company(rng, len(companies) + 1, stamp))
-            contacts.append(_contact(rng, len(contacts) + 1, stamp))
-            events.append(_event(rng, len(events) + 1, stamp))
+            companies.append(_maybe_extra(rng, _company(rng, len(companies) + 1, stamp), share))
+            contacts.append(_maybe_extra(rng, _contact(rng, len(contacts) + 1, stamp), share))
+            events.append(_maybe_extra(rng, _event(rng, len(events) + 1, stamp), share))
     return Dataset(companies=companies, contacts=contacts, events=events)
 
 
@@ -88,72 +95,64 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _maybe_extra(rng: random.Random, record: Record) -> Record:
-    if rng.random() < 0.15:
+def _maybe_extra(rng: random.Random, record: Record, share: float) -> Record:
+    """Give `share` of the records a field no schema declares, as real exports do."""
+    if rng.random() < share:
         record["x_legacy_score"] = round(rng.random(), 3)
     return record
 
 
 def _company(rng: random.Random, record_id: int, created_at: str) -> Record:
     word = rng.choice(_COMPANY_WORDS)
-    return _maybe_extra(
-        rng,
-        {
-            "id": record_id,
-            "domain": f"{word.lower()}{record_id}.example.com" if rng.random() > 0.05 else None,
-            "name": f"{word} {record_id}" if rng.random() > 0.1 else None,
-            "created_at": created_at,
-        },
-    )
+    return {
+        "id": record_id,
+        "domain": f"{word.lower()}{record_id}.example.com" if rng.random() > 0.05 else None,
+        "name": f"{word} {record_id}" if rng.random() > 0.1 else None,
+        "created_at": created_at,
+    }
 
 
 def _contact(rng: random.Random, record_id: int, created_at: str) -> Record:
     name = rng.choice(_NAMES)
     email = f"user{record_id}@example.com"
-    return _maybe_extra(
-        rng,
-        {
-            "id": record_id,
-            "email": email if rng.random() > 0.05 else None,
-            "name": name if rng.random() > 0.1 else None,
-            "phone": f"+1555{record_id:07d}" if rng.random() > 0.3 else None,
-            "location": rng.choice(_LOCATIONS),
-            "created_at": created_at,
-            "comet_tokens": [f"ct_{record_id}_{n}" for n in range(rng.randrange(0, 6))],
-            "emails": [email, f"alt{record_id}@example.org"],
-        },
-    )
+    return {
+        "id": record_id,
+        "email": email if rng.random() > 0.05 else None,
+        "name": name if rng.random() > 0.1 else None,
+        "phone": f"+1555{record_id:07d}" if rng.random() > 0.3 else None,
+        "location": rng.choice(_LOCATIONS),
+        "created_at": created_at,
+        "comet_tokens": [f"ct_{record_id}_{n}" for n in range(rng.randrange(0, 6))],
+        "emails": [email, f"alt{record_id}@example.org"],
+    }
 
 
 def _event(rng: random.Random, record_id: int, event_time: str) -> Record:
     name = rng.choice(_EVENT_NAMES)
     profile_id = rng.randrange(1, 500)
     source = rng.choice(_SOURCES)
-    return _maybe_extra(
-        rng,
-        {
-            "id": record_id,
-            "event_time_utc": event_time,
-            "event_name": name,
-            "configured_name": "Demo booked" if name == "custom_event_7" else name,
-            # The REST reference types ids as strings, export samples as integers.
-            "profile_id": profile_id if rng.random() > 0.2 else str(profile_id),
-            "company_id": rng.randrange(1, 100) if rng.random() > 0.5 else None,
-            "space_id": "1",
-            "amount": round(rng.uniform(5, 500), 2) if name == "purchase" else None,
-            "is_upsell": rng.random() < 0.1,
-            "order_id": f"ord_{record_id}" if name == "purchase" else None,
-            "order_name": f"#{1000 + record_id}" if name == "purchase" else None,
-            "event_url": f"https://shop.example.com/p/{record_id}",
-            "touchpoints": [
-                {
-                    "source": source,
-                    "ad_name": f"Ad {record_id % 7}",
-                    "adset_name": f"Adset {record_id % 5}",
-                    "campaign_name": f"Campaign {record_id % 3}",
-                    "account_name": "Main account",
-                    "event_time_utc": event_time,
-                }
-            ],
-        },
-    )
+    return {
+        "id": record_id,
+        "event_time_utc": event_time,
+        "event_name": name,
+        "configured_name": "Demo booked" if name == "custom_event_7" else name,
+        # The REST reference types ids as strings, export samples as integers.
+        "profile_id": profile_id if rng.random() > 0.2 else str(profile_id),
+        "company_id": rng.randrange(1, 100) if rng.random() > 0.5 else None,
+        "space_id": "1",
+        "amount": round(rng.uniform(5, 500), 2) if name == "purchase" else None,
+        "is_upsell": rng.random() < 0.1,
+        "order_id": f"ord_{record_id}" if name == "purchase" else None,
+        "order_name": f"#{1000 + record_id}" if name == "purchase" else None,
+        "event_url": f"https://shop.example.com/p/{record_id}",
+        "touchpoints": [
+            {
+                "source": source,
+                "ad_name": f"Ad {record_id % 7}",
+                "adset_name": f"Adset {record_id % 5}",
+                "campaign_name": f"Campaign {record_id % 3}",
+                "account_name": "Main account",
+                "event_time_utc": event_time,
+            }
+        ],
+    }
