@@ -250,3 +250,17 @@ def test_the_window_waited_for_is_created_even_when_reattached_exports_fill_ever
     tickets = sched.submit("events", port, [(first, None), (second, "later-1"), (third, "later-2")])
     jobs = take_all(tickets, sched)
     assert [job.export_id for job in jobs] == ["x1", "later-1", "later-2"]
+
+
+def test_a_quick_export_is_seen_soon_after_its_create_not_a_poll_interval_later():
+    # Completes on its fourth read; the interval is 5 s, but reads start soon after the
+    # create and back off (0.25 s, 0.5, 1): it is taken about 1.75 s after the create.
+    port = FakePort(reads_to_complete=4)
+    clock = ScaledClock()
+    sched = ExportScheduler(policy=POLICY, clock=clock, max_in_flight=1)
+    (ticket,) = sched.submit("events", port, windows(1))
+    started = clock.monotonic()
+    sched.take(ticket, lambda job: None)
+    assert clock.monotonic() - started < 2.5  # three full intervals would be 15 s
+    sched.release(ticket)
+    sched.close()

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 # Creation after a busy answer backs off from the poll interval up to this.
 _MOST_BUSY_BACKOFF_SECONDS = 60.0
+# The first wait between status reads of a new job; it doubles up to the poll interval.
+_FIRST_POLL_SECONDS = 0.25
 
 
 class Lifecycle:
@@ -48,6 +50,7 @@ class Lifecycle:
         if ticket.phase is not Phase.RELEASED:
             ticket.deadline = now + self._policy.export_timeout_seconds
             ticket.next_poll = now
+            ticket.polls = 0
             ticket.phase = Phase.RUNNING
             logger.info("%s: created (attempt %d)", job, ticket.attempt)
 
@@ -64,6 +67,7 @@ class Lifecycle:
         logger.info("%s: re-attached (created by an earlier run)", job)
         ticket.job = job
         ticket.deadline = now + self._policy.export_timeout_seconds
+        ticket.polls = 0
         ticket.phase = Phase.RUNNING
         return self.observed(ticket, report, now)
 
@@ -80,8 +84,20 @@ class Lifecycle:
             outcome = f"{ticket.job}: still running after {policy.export_timeout_seconds:g}s"
             return self._attempt_over(ticket, outcome, now, timed_out=True)
         else:
-            ticket.next_poll = now + policy.poll_interval_seconds
+            ticket.next_poll = now + self.poll_delay(ticket)
         return None
+
+    def poll_delay(self, ticket: Ticket) -> float:
+        """How long until the next status read of a job still running.
+
+        Exports often complete in seconds: reads come soon after the create, then back
+        off to `poll_interval_seconds` (0.25 s, 0.5, 1, 2, ...). The status budget still
+        paces every read, and the export the main thread waits for goes first.
+        """
+        ramp: float = _FIRST_POLL_SECONDS * 2.0**ticket.polls
+        delay = min(self._policy.poll_interval_seconds, ramp)
+        ticket.polls += 1
+        return delay
 
     def busy(self, ticket: Ticket, error: BusyError, now: float) -> Exception | None:
         """A create answered busy: back in line, without an attempt, and paced."""

@@ -10,8 +10,9 @@ waiting off the critical path:
   `max_in_flight` exports created but not yet downloaded (lookahead), and at most
   `max_running` jobs running at the provider (a fact of its API: some allow one job
   per key, and answer a second create with "busy");
-- a *poller* thread reads their status. The export the main thread is waiting for is
-  polled every `poll_interval_seconds`; the others only while the status budget has a
+- a *poller* thread reads their status, soon after each create, then backing off to
+  every `poll_interval_seconds` (`Lifecycle.poll_delay`). The export the main thread is
+  waiting for is polled when due; the others only while the status budget has a
   request to spare beyond that, so they never delay it;
 - the main thread takes tickets in order (`take`), downloads each as soon as it has
   completed and emits the stream's records and STATE, so each stream's slices, and

@@ -55,6 +55,8 @@ class Ticket:
     create_after: float = 0.0
     deadline: float = 0.0
     next_poll: float = 0.0
+    # Status reads of the current attempt that found it still running (see `lifecycle`).
+    polls: int = 0
     busy_since: float | None = None
     admitted: bool = False
     report: StatusReport | None = None
