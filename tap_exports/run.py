@@ -60,6 +60,7 @@ def build_services(settings: Settings, clock: Clock) -> SyncServices:
             period=limit.per_seconds,
             clock=clock,
             learns=limit.guessed,
+            fixed=limit.fixed,
         )
         for name, limit in settings.rate_limits.items()
     }

@@ -260,6 +260,7 @@ def _rate_limits(config: Mapping[str, Any], provider: Provider) -> dict[str, Rat
         requests = _positive(config, f"{budget}_rate_limit", documented.requests)
         period = _positive(config, "rate_limit_period_seconds", documented.per_seconds)
         # A limit the user set is theirs to keep; a guess of ours may be lowered.
-        guessed = documented.guessed and config.get(f"{budget}_rate_limit") is None
-        limits[budget] = RateLimit(int(requests), period, guessed=guessed)
+        fixed = config.get(f"{budget}_rate_limit") is not None
+        guessed = documented.guessed and not fixed
+        limits[budget] = RateLimit(int(requests), period, guessed=guessed, fixed=fixed)
     return limits

@@ -8,6 +8,7 @@ export id reaches STATE, and neither rate budget is ever exceeded.
 
 from __future__ import annotations
 
+import logging
 import signal
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,28 @@ def test_a_run_killed_with_exports_of_every_stream_in_flight_resumes_without_cre
         for stream in STREAMS:
             delivered = set(ids(first.records(stream))) | set(ids(second.records(stream)))
             assert sorted(delivered) == ids(expected(sandbox, stream)), stream
+
+
+def test_a_raised_limit_the_server_advertises_is_used_and_a_users_is_never_raised(caplog):
+    raised = Limits(create=40, status=120, period_seconds=1.0)  # a quota raised on request
+    with Sandbox(sandbox_config(limits=raised)) as sandbox:
+        config = tap_config(sandbox, window_days=1)
+        del config["create_rate_limit"], config["status_rate_limit"]  # the documented 5, 30
+        with caplog.at_level(logging.INFO, logger="tap_exports.engine.budget"):
+            sync(config)
+        adopted = [r.getMessage() for r in caplog.records if "advertises" in r.getMessage()]
+        assert sorted(adopted) == [  # once each, whichever budget answered first
+            "budget 'create': the server advertises 40 requests per period; pacing at that "
+            "(was 5 per 1s)",
+            "budget 'status': the server advertises 120 requests per period; pacing at that "
+            "(was 30 per 1s)",
+        ]
+        for family in ("create", "status"):
+            limiter = sandbox.emulator.limiter(DEMO_KEY, family)
+            assert (limiter.refusals, limiter.violations) == (0, 0), family
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tap_exports.engine.budget"):
+            few_days = {"end_date": "2025-03-03T05:00:00Z", "create_rate_limit": 3}
+            sync(tap_config(sandbox, window_days=1, **few_days))  # 3: the user's
+        raised_lines = [r.getMessage() for r in caplog.records if "'create'" in r.getMessage()]
+        assert raised_lines == []  # 3 stays 3: an advertised 40 never raises it

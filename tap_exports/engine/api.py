@@ -216,6 +216,9 @@ class ApiClient:
         response: requests.Response, rate: RateBudget, used: int
     ) -> float | None:
         """Apply the answer's rate headers to `rate`; for a 429, the hold it asks for."""
+        advertised = response.headers.get("X-RateLimit-Limit")
+        if advertised is not None and advertised.strip().isdigit():
+            rate.observe_limit(int(advertised))
         remaining = response.headers.get("X-RateLimit-Remaining")
         if remaining is not None and remaining.strip().isdigit():
             rate.observe_remaining(int(remaining), used=used)

@@ -9,7 +9,10 @@ stamping completion rather than sending time absorbs network latency (the server
 counted the request no later than we saw its answer).
 
 A budget whose limit is a guess (the API documents none) learns from the first 429:
-its limit drops to what the server allowed in that period.
+its limit drops to what the server allowed in that period. A server that advertises its
+limit (`X-RateLimit-Limit`, as raised quotas are) is taken at its word: the budget
+paces at that limit, never above it, unless the user set the limit (then it only goes
+down).
 
 On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
 request of the budget until then, and an `X-RateLimit-Remaining` lower than the budget
@@ -39,11 +42,19 @@ class RateBudget:
     """At most `limit` requests in any `period` seconds, shared by every caller."""
 
     def __init__(
-        self, name: str, *, limit: int, period: float, clock: Clock, learns: bool = False
+        self,
+        name: str,
+        *,
+        limit: int,
+        period: float,
+        clock: Clock,
+        learns: bool = False,
+        fixed: bool = False,
     ) -> None:
         """Create an empty budget; `name` appears in log lines about waiting.
 
         `learns`: the limit is a guess (the API documents none), lowered by a 429.
+        `fixed`: the user set the limit: an advertised one may lower it, not raise it.
         """
         if limit < 1 or period <= 0:
             raise ValueError(f"budget {name!r} needs limit >= 1 and period > 0")
@@ -55,6 +66,7 @@ class RateBudget:
         self._in_flight = 0
         self._hold_until = 0.0
         self._learns = learns
+        self._fixed = fixed
         self._lock = threading.Lock()
 
     @contextmanager
@@ -110,6 +122,27 @@ class RateBudget:
                 self.name,
             )
             self.limit = allowed
+
+    def observe_limit(self, advertised: int) -> None:
+        """The server's answer states its limit for this budget: pace at it (see the module).
+
+        Logged when the limit changes (once, for a server that always states the same).
+        """
+        with self._lock:
+            if advertised < 1 or advertised == self.limit:
+                return
+            if advertised > self.limit and self._fixed:
+                return
+            logger.info(
+                "budget %r: the server advertises %d requests per period; pacing at that "
+                "(was %d per %gs)",
+                self.name,
+                advertised,
+                self.limit,
+                self.period,
+            )
+            self.limit = advertised
+            self._learns = False
 
     def observe_remaining(self, remaining: int, *, used: int) -> None:
         """Count requests the server saw but this budget did not (another client's).

@@ -86,6 +86,9 @@ class RateLimit:
     requests: int
     per_seconds: float = 60.0
     guessed: bool = False
+    # The user set it (`<budget>_rate_limit`): a limit the server advertises may lower
+    # it, never raise it.
+    fixed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
