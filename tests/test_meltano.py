@@ -28,8 +28,8 @@ needs_meltano = pytest.mark.skipif(
 
 
 def meltano_config(plugin: str, env: dict[str, str]) -> dict[str, Any]:
-    """The config Meltano gives `plugin`, with `env` set (and no other TAP_EXPORTS_*)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TAP_EXPORTS")}
+    """`meltano config --unsafe print PLUGIN` with `env` (and no TAP_/TARGET_ variables)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_", "TARGET_"))}
     done = subprocess.run(
         [str(MELTANO), "config", "--unsafe", "print", plugin],
         cwd=ROOT,
@@ -98,3 +98,13 @@ def test_meltano_yml_declares_every_setting_with_a_label_a_description_and_a_def
         default = schema.get(name, {}).get("default")
         if default is not None:
             assert setting.get("value") == default, f"{name}: default {default!r}"
+
+
+@needs_meltano
+def test_the_production_loader_is_declared_with_its_password_sensitive():
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    (loader,) = [p for p in project["plugins"]["loaders"] if p["name"] == "target-postgres"]
+    password = next(s for s in loader["settings"] if s["name"] == "password")
+    assert password["sensitive"] is True and password["kind"] == "password"
+    config = meltano_config("target-postgres", {"TARGET_POSTGRES_PASSWORD": "s3cret"})
+    assert config["password"] == "s3cret" and config["port"] == 5432
