@@ -31,8 +31,10 @@ $(TARGETS_VENV)/.installed:
 install: $(VENV)/.installed
 
 ## Demo: sandbox -> tap-exports -> target-duckdb through `meltano run`, then row counts.
+## The sandboxes listen on DEMO_PORT and the five ports after it.
+DEMO_PORT ?= 8765
 demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
-	bash scripts/demo.sh
+	DEMO_PORT=$(DEMO_PORT) bash scripts/demo.sh
 
 ## Forget the demo's state and database, so the next `make demo` loads everything again.
 demo-reset: $(MELTANO_VENV)/.installed

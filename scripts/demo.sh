@@ -12,6 +12,11 @@ export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
 meltano install >output.install.log 2>&1 || { cat output.install.log; exit 1; }
 rm -f output.install.log
 
+# The six ports the sandboxes use, from DEMO_PORT on (`make demo DEMO_PORT=9000`); the
+# demo environment of meltano.yml reads them from these variables.
+base=${DEMO_PORT:-8765}
+export DEMO_COMETLY_PORT=$base DEMO_USERPILOT_PORT=$((base + 2)) DEMO_CORNECT_PORT=$((base + 4))
+
 mkdir -p output
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
@@ -24,13 +29,18 @@ start_sandbox() {
     pids+=($!)
     for _ in $(seq 50); do
         grep -q "sandbox API" "$log" 2>/dev/null && return
-        kill -0 "${pids[-1]}" 2>/dev/null || { cat "$log"; exit 1; }
+        if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+            cat "$log"
+            echo "make demo: ports $base-$((base + 5)) must be free: run 'make demo DEMO_PORT=9000'" \
+                "(or another free range)" >&2
+            exit 1
+        fi
         sleep 0.2
     done
 }
-start_sandbox cometly 8765 8766 --queued-seconds 0.1 --processing-seconds 0.3
-start_sandbox userpilot 8767 8768 --processing-seconds 0.3
-start_sandbox cornect 8769 8770 --export-seconds 0.3
+start_sandbox cometly "$DEMO_COMETLY_PORT" $((base + 1)) --queued-seconds 0.1 --processing-seconds 0.3
+start_sandbox userpilot "$DEMO_USERPILOT_PORT" $((base + 3)) --processing-seconds 0.3
+start_sandbox cornect "$DEMO_CORNECT_PORT" $((base + 5)) --export-seconds 0.3
 
 count_rows() {
     if [ ! -f output/demo.duckdb ]; then echo "{}"; return; fi
