@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
+from tap_exports.engine.eta import duration
 from tap_exports.engine.slices import Partition, Slice, Window
 from tap_exports.providers.base import Provider, RateLimit
 from tap_exports.streams import ExportStream
@@ -83,7 +84,7 @@ def _floor(exports: int, limit: RateLimit, max_running: int | None) -> str:
     if exports == 0:
         return "nothing to export: a sync would only write STATE"
     periods = max(0, math.ceil(exports / limit.requests) - 1)
-    least = _duration(periods * limit.per_seconds)
+    least = duration(periods * limit.per_seconds)
     floor = (
         f"{exports} export(s) in all; at {limit.requests} creates per "
         f"{limit.per_seconds:g} s the creates alone take at least {least}"
@@ -91,11 +92,3 @@ def _floor(exports: int, limit: RateLimit, max_running: int | None) -> str:
     if max_running == 1:
         floor += f", and the provider runs one job at a time: {exports} jobs one after another"
     return floor
-
-
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"

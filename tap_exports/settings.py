@@ -29,6 +29,7 @@ DEFAULT_PROVIDER = "cometly"
 DEFAULT_SETTLE_LAG_MINUTES = 15
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
 DEFAULT_MIN_WINDOW_MINUTES = 60
+DEFAULT_PROGRESS_INTERVAL_SECONDS = 10.0
 BAD_RECORD_POLICIES = ("fail", "skip")
 _LIFECYCLE_DEFAULTS = LifecyclePolicy()
 _RETRY_DEFAULTS = RetryPolicy()
@@ -54,6 +55,8 @@ class Settings:
     min_window: timedelta
     skip_bad_records: bool
     rate_limits: Mapping[str, RateLimit]
+    # Seconds between a stream's progress lines (slices done, records, time left).
+    progress_interval_seconds: float
     raw: Mapping[str, Any]
 
 
@@ -176,6 +179,9 @@ def parse_settings(
             minutes=_positive(config, "min_window_minutes", DEFAULT_MIN_WINDOW_MINUTES)
         ),
         skip_bad_records=_bad_record_policy(config) == "skip",
+        progress_interval_seconds=_at_least(
+            config, "progress_interval_seconds", DEFAULT_PROGRESS_INTERVAL_SECONDS, 0
+        ),
         rate_limits=_rate_limits(config, provider),
         raw=config,
     )

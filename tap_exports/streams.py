@@ -30,6 +30,7 @@ from tap_exports.engine.errors import (
     NothingToExportError,
     SliceTooLargeError,
 )
+from tap_exports.engine.eta import ProgressLog
 from tap_exports.engine.progress import PlannedSlice, Progress
 from tap_exports.engine.reader import FileDecoding
 from tap_exports.engine.rows import row_type
@@ -241,16 +242,20 @@ class ExportStream(SliceCheckpoints):
         if self._tickets is None and self.ABORT_AT_RECORD_COUNT is None and context is None:
             self._run.start(self)
         tickets, self._tickets = self._tickets, None
+        self._progress_log = self._new_progress_log()
         try:
             if tickets is None:
                 scheduler = self._services.scheduler
                 port = self._services.port(self._spec)
-                for planned in self._plan(context):
+                plan = self._plan(context)
+                self._progress_log.planned(len(plan))
+                for planned in plan:
                     (ticket,) = scheduler.submit(self.name, port, [(planned.slice, planned.attach)])
-                    yield from self._deliver(context, progress, ticket, read)
+                    yield from self._counted(self._deliver(context, progress, ticket, read))
             else:
+                self._progress_log.planned(len(tickets))
                 for ticket in tickets:
-                    yield from self._deliver(context, progress, ticket, read)
+                    yield from self._counted(self._deliver(context, progress, ticket, read))
         except BaseException:
             # Failed or stopped: later streams will not be synced by this run. Exports
             # created stay in state for the next run, written now if possible (stdout
@@ -260,6 +265,7 @@ class ExportStream(SliceCheckpoints):
             raise
         if self._spec.replication_key is None:
             self._finish_snapshot(progress)
+        self._progress_log.finished()
         self._run.finished(self)
         if self._skipped:
             self.logger.warning(
@@ -268,6 +274,27 @@ class ExportStream(SliceCheckpoints):
                 len(self._skipped),
                 next(iter(self._skipped)),
             )
+
+    def _new_progress_log(self) -> ProgressLog:
+        settings = self._services.settings
+        creates = settings.rate_limits[settings.provider.create_budget]
+        return ProgressLog(
+            name=self.name,
+            noun="windows" if self._spec.replication_key else "parts",
+            clock=self._services.clock,
+            logger=self.logger,
+            every=settings.progress_interval_seconds,
+            seconds_per_create=creates.per_seconds / creates.requests,
+        )
+
+    def _counted(self, delivered: Iterator[_T]) -> Iterator[_T]:
+        """Count what a slice delivers for the progress lines: records, or counts of them."""
+        for item in delivered:
+            if isinstance(item, int):  # the fast path yields how many it wrote
+                self._progress_log.records(item)
+            elif isinstance(item, dict):
+                self._progress_log.records(1)
+            yield item
 
     def _deliver(
         self,
@@ -299,6 +326,7 @@ class ExportStream(SliceCheckpoints):
         except SliceTooLargeError as exc:
             parts = [part for part in exc.parts if isinstance(part, type(piece))]
             self.logger.warning("%s; exporting it in %d part(s)", exc, len(parts))
+            self._progress_log.planned(len(parts) - 1)
             progress.forget_export(piece)
             progress.split_part_into(piece, parts)
             self.write_progress()  # the new plan before any of its exports exists
@@ -322,6 +350,7 @@ class ExportStream(SliceCheckpoints):
                 self.write_progress()
                 raise
             self.logger.warning("%s %s keeps failing: splitting it in two", self.name, piece)
+            self._progress_log.planned(len(halves) - 1)
             progress.split_part_into(piece, halves)
             self.write_progress()  # one STATE for both changes: a kill cannot split them
             for half in scheduler.replace(ticket, halves):
@@ -330,6 +359,7 @@ class ExportStream(SliceCheckpoints):
         scheduler.release(ticket)
         readers.deliver()
         self._snapshot.delivered(progress)
+        self._progress_log.slice_done()
         if self._consumers.source_wants(piece):
             self._checkpoint(context, piece)
         elif readers:

@@ -31,6 +31,7 @@ from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, Setting, StreamSpec
 from tap_exports.run import ExportRun
 from tap_exports.settings import (
+    DEFAULT_PROGRESS_INTERVAL_SECONDS,
     DEFAULT_PROVIDER,
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
     DEFAULT_SETTLE_LAG_MINUTES,
@@ -248,6 +249,15 @@ class TapExports(Tap):
                 th.NumberType,
                 default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
                 description="Connect/read timeout of each HTTP request, downloads included.",
+            ),
+            th.Property(
+                "progress_interval_seconds",
+                th.NumberType,
+                default=DEFAULT_PROGRESS_INTERVAL_SECONDS,
+                description=(
+                    "Seconds between a stream's progress lines (slices done of planned, "
+                    "records, time left); 0 logs one per slice."
+                ),
             ),
             th.Property(
                 "rate_limit_period_seconds",

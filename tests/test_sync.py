@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from datetime import date
 from pathlib import Path
@@ -173,3 +174,13 @@ def test_fractional_bookmark_from_a_foreign_state_rounds_down_never_skips(sandbo
         delivered = set(ids(result.records(stream)))
         owed = set(ids(expected(sandbox, stream, "2025-03-14T04:00:01Z", END)))
         assert owed <= delivered, stream
+
+
+def test_progress_lines_count_windows_and_records_and_end_with_a_summary(sandbox, caplog):
+    with caplog.at_level(logging.INFO):
+        sync(tap_config(sandbox, progress_interval_seconds=0))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("events: ")]
+    progress = [line for line in lines if " windows, " in line]
+    assert progress[0].startswith("events: 1/14 windows, ") and "left" in progress[0]
+    total = len(expected(sandbox, "events"))
+    assert progress[-1].startswith(f"events: 14/14 windows, {total:,} records; done in ")
