@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.streams import Stream
 
+    from tap_exports.engine.coverage import Coverage
     from tap_exports.engine.jobs import ExportFile, ExportJob, ExportPort, StatusReport
     from tap_exports.engine.reader import ExportReader, FileDecoding
     from tap_exports.engine.slices import Slice, StampBounds
@@ -97,6 +98,7 @@ class SliceBatches:
         decoding: FileDecoding,
         row: type[msgspec.Struct] | None,
         closed_row: type[msgspec.Struct] | None,
+        coverage: Callable[[], Coverage | None],
         replication_key: str | None,
         record_path: Callable[[Iterable[Record], Slice], Iterable[Record]],
         delivered: Callable[[Record], Record | None],
@@ -111,6 +113,7 @@ class SliceBatches:
         self._decoding = decoding
         self._row = row
         self._closed_row = closed_row
+        self._coverage = coverage
         self._key = replication_key
         self._record_path = record_path
         self._delivered = delivered
@@ -177,7 +180,9 @@ class SliceBatches:
             self._remove(name)
 
     def _check_file(self, bounds: StampBounds | None) -> FileCheck:
-        return FileCheck(self._row, self._key, bounds, closed=self._closed_row)
+        return FileCheck(
+            self._row, self._key, bounds, closed=self._closed_row, coverage=self._coverage()
+        )
 
     def _regrouped(
         self,

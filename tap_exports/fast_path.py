@@ -25,6 +25,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_exports.engine.bulk import LineSorter
+from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.decode import decode_line
 from tap_exports.engine.jobs import ExportJob, ExportPort, StatusReport
 from tap_exports.engine.reader import ExportReader, FileDecoding
@@ -101,6 +102,7 @@ class Forwarder:
         check: RecordCheck,
         skip: Callable[[str], None] | None,
         keep: Callable[[Record, ExportJob], bool],
+        coverage: Callable[[], Coverage | None],
         between_runs: Callable[[], None],
     ) -> None:
         """Wire the stream's parts: its row types (None: parse every line), record path.
@@ -119,6 +121,7 @@ class Forwarder:
         self._check = check
         self._skip = skip
         self._keep = keep
+        self._coverage = coverage
         self._between_runs = between_runs
 
     def _warn(self, unknown: tuple[str, ...]) -> None:
@@ -146,7 +149,13 @@ class Forwarder:
         """Write `job`'s records; yield how many after each run of lines (`observe` sees it)."""
         sorter = None
         if self._rows is not None:
-            sorter = LineSorter(self._rows, self._key, job.slice.bounds, on_unknown=self._warn)
+            sorter = LineSorter(
+                self._rows,
+                self._key,
+                job.slice.bounds,
+                on_unknown=self._warn,
+                coverage=self._coverage(),
+            )
         writer = self._writer
         for sourced in self._reader.line_runs(port, job, report, self._decoding, observe=observe):
             self._between_runs()

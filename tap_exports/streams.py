@@ -21,7 +21,8 @@ from typing_extensions import override
 
 from tap_exports.batch_files import SliceBatches, as_delivered, can_pass_through
 from tap_exports.checkpoints import SliceCheckpoints
-from tap_exports.derived import Consumers, DerivedStream
+from tap_exports.derived import Consumers, DerivedStream, SliceReaders
+from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.decode import column_types
 from tap_exports.engine.errors import (
     DownloadError,
@@ -35,6 +36,7 @@ from tap_exports.engine.progress import PlannedSlice, Progress
 from tap_exports.engine.reader import FileDecoding
 from tap_exports.engine.rows import row_type
 from tap_exports.engine.slices import Slice
+from tap_exports.engine.timestamps import canonical_utc
 from tap_exports.engine.validate import record_check
 from tap_exports.engine.windows import sync_horizon
 from tap_exports.fast_path import Forwarder, sdk_path_is_a_no_op
@@ -100,6 +102,8 @@ class ExportStream(SliceCheckpoints):
         self.derived: list[DerivedStream] = []
         self._consumers = Consumers(source_from=None, derived=[])
         self._has_run = False
+        # What the slice being read was asked for (see `engine/coverage.py`).
+        self.coverage: Coverage | None = None
         self._snapshot = SnapshotParts(
             spec, lambda: cast("SnapshotPort", self._services.port(spec)), self.logger
         )
@@ -165,6 +169,7 @@ class ExportStream(SliceCheckpoints):
             check=self._check,
             skip=self._skip_policy(),
             keep=lambda record, job: self._keep(record, job.slice),
+            coverage=lambda: self.coverage,
             between_runs=self._run.drain_notices,
         )
 
@@ -315,6 +320,7 @@ class ExportStream(SliceCheckpoints):
         piece = ticket.slice
         readers = self._consumers.readers(piece, self._spec.replication_key)
         observe = self._snapshot.observer(readers.observe)
+        self.coverage = ticket.port.covers(piece)
         try:
             job, report = scheduler.take(ticket, self._run.remember)
             if self._consumers.source_wants(piece):
@@ -356,7 +362,22 @@ class ExportStream(SliceCheckpoints):
             for half in scheduler.replace(ticket, halves):
                 yield from self._deliver(context, progress, half, read)
             return
-        scheduler.release(ticket)
+        self._slice_read(context, progress, ticket, readers)
+
+    def _slice_read(
+        self, context: Context | None, progress: Progress, ticket: Ticket, readers: SliceReaders
+    ) -> None:
+        """A slice's export was read: deliver what depends on it, then move its state.
+
+        Unless records lay beyond what the export was asked for: then the run stops
+        with the provider's explanation, and nothing of the slice moves.
+        """
+        piece = ticket.slice
+        if self.coverage is not None and self.coverage.beyond:
+            progress.forget_export(piece)  # asked for in the wrong terms: never re-attached
+            self.write_progress()
+            self.coverage.check()
+        self._services.scheduler.release(ticket)
         readers.deliver()
         self._snapshot.delivered(progress)
         self._progress_log.slice_done()
@@ -419,6 +440,8 @@ class ExportStream(SliceCheckpoints):
     def _keep(self, record: Record, piece: Slice) -> bool:
         """Tell whether `record` is inside `piece`; if so, make its key canonical.
 
+        A record outside is shown to the slice's coverage (`engine/coverage.py`).
+
         The decoder's check has made sure the key is present and a timestamp.
         """
         key = self._spec.replication_key
@@ -426,6 +449,8 @@ class ExportStream(SliceCheckpoints):
             return True
         placed = piece.place(record[key])
         if placed is None:
+            if self.coverage is not None:
+                self.coverage.see_outside([canonical_utc(record[key])])
             return False
         record[key] = placed
         return True
@@ -479,6 +504,7 @@ class ExportStream(SliceCheckpoints):
             decoding=self._decoding,
             row=self._file_row,
             closed_row=self._file_closed_row,
+            coverage=lambda: self.coverage,
             replication_key=self._spec.replication_key,
             record_path=self.in_slice,
             delivered=as_delivered(self),

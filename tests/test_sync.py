@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.sandbox import DEMO_KEY, DataSpec, Sandbox, Space
 from tests.conftest import (
@@ -21,6 +22,7 @@ from tests.conftest import (
     run_and_signal,
     sandbox_config,
     sync,
+    sync_until_stopped,
     tap_config,
 )
 
@@ -184,3 +186,24 @@ def test_progress_lines_count_windows_and_records_and_end_with_a_summary(sandbox
     assert progress[0].startswith("events: 1/14 windows, ") and "left" in progress[0]
     total = len(expected(sandbox, "events"))
     assert progress[-1].startswith(f"events: 14/14 windows, {total:,} records; done in ")
+
+
+@pytest.mark.parametrize("mode", ["record", "batch"])
+def test_a_wrong_timezone_stops_the_run_naming_the_zone_the_data_shows(mode, tmp_path):
+    space = Space(api_key=DEMO_KEY, timezone="America/Los_Angeles")
+    with Sandbox(sandbox_config(spaces=[space])) as sandbox:
+        config = tap_config(sandbox, timezone="America/New_York")  # the space is in LA
+        if mode == "batch":
+            config["batch_config"] = {
+                "encoding": {"format": "jsonl", "compression": "gzip"},
+                "storage": {"root": tmp_path.as_uri()},
+            }
+        result, failure = sync_until_stopped(config)
+    assert isinstance(failure, ConfigError) and failure.setting == "timezone"
+    message = str(failure)
+    assert "after what was asked for in America/New_York" in message
+    assert "UTC-08:00 (for example America/Los_Angeles)" in message
+    assert "a zone -3h from it" in message
+    for stream in STREAMS:  # no bookmark moved
+        state = result.final_state["bookmarks"].get(stream, {})
+        assert "replication_key_value" not in state, stream

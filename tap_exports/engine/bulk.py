@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 
+from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.decode import GZIP_MAGIC
 from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.rows import field_name
@@ -96,6 +97,7 @@ class FileCheck:
         key: str | None,
         bounds: StampBounds | None,
         closed: type[msgspec.Struct] | None = None,
+        coverage: Coverage | None = None,
     ) -> None:
         """Use `row` (`row_type(exact=False)`) to check a file of a slice with `bounds`.
 
@@ -107,7 +109,7 @@ class FileCheck:
         self._rows = None if row is None else msgspec.json.Decoder(row)
         self._closed = None if closed is None else msgspec.json.Decoder(closed)
         self._undeclared = closed is None
-        self._stamps = _Stamps(key, bounds)
+        self._stamps = _Stamps(key, bounds, coverage)
         self._inflate = zlib.decompressobj(wbits=31)
         self._head = b""
         self._not_gzip = False
@@ -246,10 +248,12 @@ class LineSorter:
         bounds: StampBounds | None,
         *,
         on_unknown: Callable[[tuple[str, ...]], None],
+        coverage: Coverage | None = None,
     ) -> None:
         """Sort lines of a slice's file with `rows` (exact, and exact but dropping).
 
-        `key` is the replication key and `bounds` the slice's (None for a snapshot).
+        `key` is the replication key and `bounds` the slice's (None for a snapshot);
+        `coverage` sees the keys outside them (see `engine/coverage.py`).
 
         `on_unknown` hears the undeclared keys of the first record of a run that had
         some (singer-sdk warns about them).
@@ -261,7 +265,7 @@ class LineSorter:
         self._one_dropping = msgspec.json.Decoder(dropping)
         self._declared = frozenset(dropping.__struct_encode_fields__)
         self._encoder = msgspec.json.Encoder()
-        self._stamps = _Stamps(key, bounds)
+        self._stamps = _Stamps(key, bounds, coverage)
         self._on_unknown = on_unknown
 
     def sort(self, lines: list[bytes]) -> Sequence[bytes | int]:
@@ -329,9 +333,12 @@ class _Stamps:
     A full-snapshot stream has no key: every row belongs, and there is nothing to check.
     """
 
-    def __init__(self, key: str | None, bounds: StampBounds | None) -> None:
+    def __init__(
+        self, key: str | None, bounds: StampBounds | None, coverage: Coverage | None = None
+    ) -> None:
         self._key_of = None if key is None else attrgetter(field_name(key))
         self._bounds = bounds
+        self._coverage = coverage
 
     def of(self, rows: Sequence[Any]) -> list[str] | None:
         """The rows' keys; None when one is not canonical ([] for a snapshot stream)."""
@@ -341,10 +348,14 @@ class _Stamps:
         return stamps if _canonical(stamps) else None
 
     def count_outside(self, stamps: list[str]) -> int:
-        """How many keys fall outside the slice."""
+        """How many keys fall outside the slice (shown to the coverage, if any)."""
         if self._bounds is None or not stamps:
             return 0
-        return self._bounds.count_outside(stamps)
+        outside = self._bounds.count_outside(stamps)
+        if outside and self._coverage is not None:
+            bounds = self._bounds
+            self._coverage.see_outside(s for s in stamps if not bounds.admits(s))
+        return outside
 
     def keep(self, items: Sequence[_T], stamps: list[str]) -> list[_T]:
         """The items whose key (same position) lies inside the slice."""

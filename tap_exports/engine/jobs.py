@@ -29,6 +29,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
+from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.errors import ApiError, DownloadError
 from tap_exports.engine.exported import ExportedKeys
 from tap_exports.engine.slices import Partition, Slice
@@ -132,6 +133,14 @@ class ExportPort(Protocol):
 
         Raises:
             DownloadError: the export is not completed (any more), or has no files.
+        """
+        ...
+
+    def covers(self, slice: Slice) -> Coverage | None:
+        """What the export of `slice` was asked for, to catch records beyond it.
+
+        None where records cannot lie beyond the request (or the API reads no dates).
+        See `engine/coverage.py`.
         """
         ...
 

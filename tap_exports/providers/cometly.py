@@ -16,12 +16,14 @@ Facts this module relies on (see shared/docs/providers.md, section 1):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tap_exports.engine.api import ApiClient, ErrorRule
+from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.decode import FileFormats
 from tap_exports.engine.errors import ApiError, ConfigError, PermissionDeniedError
 from tap_exports.engine.jobs import (
@@ -32,9 +34,10 @@ from tap_exports.engine.jobs import (
     StatusWords,
     completed_files,
 )
-from tap_exports.engine.slices import Slice, Window
-from tap_exports.engine.timestamps import parse_utc
+from tap_exports.engine.slices import Slice, StampBounds, Window
+from tap_exports.engine.timestamps import format_utc, parse_utc
 from tap_exports.engine.windows import wall_clock_at_or_after, wall_clock_at_or_before
+from tap_exports.engine.zones import hours, offset_named, shift_shown
 from tap_exports.providers.base import (
     ID,
     OPTIONAL_ID,
@@ -51,6 +54,7 @@ from tap_exports.providers.base import (
 
 API_URL = "https://app.cometly.com/public-api/v1"
 WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
+_WHOLE_SECOND = len("2024-01-15T10:23:45")
 
 QUERY_MODES = ("profile", "company")
 EVENT_NAMES = (
@@ -338,6 +342,49 @@ class _CometlyExports:
     def files(self, export_id: str) -> tuple[ExportFile, ...]:
         subject = f"{self._stream} export {export_id}"
         return completed_files(self.status(export_id), subject=subject)
+
+    def covers(self, slice: Slice) -> Coverage | None:
+        """The instants the request names in the configured zone (both ends included).
+
+        Records beyond them show Cometly read the dates in another zone: the space's,
+        which the `timezone` setting does not name (see `_wrong_zone`).
+        """
+        assert isinstance(slice, Window), "Cometly exports time windows"
+        if self._stream == EVENTS.name:
+            low, high = slice.start, slice.end  # one local date: the window itself
+        else:
+            low = wall_clock_at_or_before(slice.start, self._zone).replace(tzinfo=self._zone)
+            last = wall_clock_at_or_after(slice.end, self._zone).replace(tzinfo=self._zone)
+            high = last.astimezone(UTC) + timedelta(seconds=1)  # the end second is included
+        bounds = StampBounds(format_utc(low)[:_WHOLE_SECOND], format_utc(high)[:_WHOLE_SECOND])
+        return Coverage(
+            bounds, functools.partial(self._wrong_zone, window=slice, low=low, high=high)
+        )
+
+    def _wrong_zone(
+        self,
+        earliest: str,
+        latest: str,
+        count: int,
+        *,
+        window: Window,
+        low: datetime,
+        high: datetime,
+    ) -> ConfigError:
+        """The line that stops a run whose exports hold records beyond their request."""
+        shift = shift_shown(earliest, latest, low, high)
+        edge, found = (
+            ("before", f"from {earliest}") if shift < timedelta(0) else ("after", f"up to {latest}")
+        )
+        configured = window.start.astimezone(self._zone).utcoffset() or timedelta(0)
+        return ConfigError(
+            "timezone",
+            f"the {self._stream} export for {window} holds {count} record(s) {edge} what was "
+            f"asked for in {self._zone.key} ({found}): Cometly read its dates in a zone "
+            f"{hours(-shift)} from it, and records would be lost. Set 'timezone' to the "
+            f"space's own: the data shows {offset_named(configured - shift, window.start)}; "
+            "nothing of this window was kept",
+        )
 
     def _window_body(self, window: Window) -> dict[str, str]:
         if self._stream == EVENTS.name:

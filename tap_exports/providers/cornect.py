@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tap_exports.engine.api import ApiClient, ErrorRule
+from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.decode import FileFormats
 from tap_exports.engine.errors import (
     ApiError,
@@ -369,6 +370,10 @@ class CornectExports:
         expires = answer.get("expires_at")
         expires_at = parse_utc(expires) if isinstance(expires, str) and expires else None
         return (ExportFile(f"{export_id}.{self._format}", url, expires_at),)
+
+    def covers(self, slice: Slice) -> Coverage | None:
+        """Exports are defined by filters, not dates: nothing to be beyond."""
+        return None
 
     # -- free reads --------------------------------------------------------------------
 
