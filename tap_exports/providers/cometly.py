@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -350,8 +350,10 @@ class _CometlyExports:
         which the `timezone` setting does not name (see `_wrong_zone`).
         """
         assert isinstance(slice, Window), "Cometly exports time windows"
-        if self._stream == EVENTS.name:
-            low, high = slice.start, slice.end  # one local date: the window itself
+        if self._stream == EVENTS.name:  # one whole local date, whatever part is the window
+            day = slice.start.astimezone(self._zone).date()
+            low = datetime.combine(day, time(), tzinfo=self._zone)
+            high = datetime.combine(day + timedelta(days=1), time(), tzinfo=self._zone)
         else:
             low = wall_clock_at_or_before(slice.start, self._zone).replace(tzinfo=self._zone)
             last = wall_clock_at_or_after(slice.end, self._zone).replace(tzinfo=self._zone)
