@@ -46,6 +46,9 @@ class SnapshotExports:
     def source(self) -> str:
         return "accounts"
 
+    def covers(self, slice: Slice) -> None:
+        return None
+
     def costs(self, parts: list[Partition], exported: object) -> list[str]:
         return []
 
