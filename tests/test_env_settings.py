@@ -103,10 +103,13 @@ def test_a_standalone_run_takes_every_kind_from_the_environment(sandbox: Sandbox
             "TAP_EXPORTS_STATUS_RATE_LIMIT": "120",
             "TAP_EXPORTS_WINDOW_DAYS": "7",
             "TAP_EXPORTS_CONTACTS_INCLUDE_ALL_EMAILS": "false",  # boolean
+            "TAP_EXPORTS_EVENTS_EVENT_NAMES": '["purchase", "sign_up"]',  # array
         }
     )
     assert done.returncode == 0, done.stderr
     assert ids(records(done.stdout, "companies")) == ids(expected(sandbox, "companies"))
+    events = records(done.stdout, "events")
+    assert events and {event["event_name"] for event in events} <= {"purchase", "sign_up"}
 
 
 def test_an_object_setting_comes_from_the_environment_as_json():

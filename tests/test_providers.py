@@ -165,3 +165,28 @@ def test_http_errors_become_the_class_the_provider_declares(status, body, kind, 
         with pytest.raises(kind, match=words) as raised:
             client.post_json("/exports", {}, budget="create")
     assert "\n" not in str(raised.value)
+
+
+def test_an_error_message_ending_in_a_period_or_spaces_gets_one_period_before_the_advice():
+    rules = {401: ErrorRule(AuthenticationError, "Check 'api_key'")}
+    for message in (
+        "Unauthenticated.",
+        "Unauthenticated. ",
+        "Unauthenticated.\n",
+        "Unauthenticated",
+    ):
+        script = Script(answers={"/v1/exports": (401, {"message": message})})
+        with serving(script) as base:
+            clock = SystemClock()
+            client = ApiClient(
+                base_url=f"{base}/v1",
+                headers={},
+                budgets={"create": RateBudget("create", limit=5, period=1, clock=clock)},
+                timeout_seconds=5,
+                retry=RetryPolicy(),
+                clock=clock,
+                error_rules=rules,
+            )
+            with pytest.raises(AuthenticationError) as raised:
+                client.post_json("/exports", {}, budget="create")
+        assert str(raised.value).endswith("answered 401: Unauthenticated. Check 'api_key'")

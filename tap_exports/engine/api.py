@@ -263,10 +263,11 @@ def _json_or_raise(
             raise ApiError(f"{what} answered {status} with JSON that is not {shape}")
         return document
     code = api_error_code(response)
-    said = f"{what} answered {status}{f' {code}' if code else ''}: {api_error_message(response)}"
+    message = " ".join(api_error_message(response).split())  # one line, no trailing space
+    said = f"{what} answered {status}{f' {code}' if code else ''}: {message}"
     rule = rules.get(status, ErrorRule(RequestRejectedError))
     if rule.advice:
-        said += f"{'' if said.endswith('.') else '.'} {rule.advice}"
+        said = f"{said.rstrip('.')}. {rule.advice}"
     raise rule.kind(said, status=status, code=code)
 
 
