@@ -208,7 +208,8 @@ class SliceBatches:
                     urls.append(
                         self._write_part(export_id, len(urls) + 1, part[start : start + limit])
                     )
-                part = part[full:]
+                if full:  # (copying the list on every run would cost quadratic time)
+                    part = part[full:]
         if part:
             urls.append(self._write_part(export_id, len(urls) + 1, part))
         return urls
