@@ -150,6 +150,13 @@ def test_http_errors_become_the_class_the_provider_declares(status, body, kind, 
         409: ErrorRule(BusyError),
         402: ErrorRule(OutOfCreditsError, "Out of credits: top up, or lower the spend"),
     }
+    with pytest.raises(kind, match=words) as raised:
+        create_answered(status, body, rules)
+    assert "\n" not in str(raised.value)
+
+
+def create_answered(status: int, body: object, rules: dict[int, ErrorRule]) -> None:
+    """POST a create to a server that answers `status` with `body`, under `rules`."""
     script = Script(answers={"/v1/exports": (status, body)})
     with serving(script) as base:
         clock = SystemClock()
@@ -162,9 +169,7 @@ def test_http_errors_become_the_class_the_provider_declares(status, body, kind, 
             clock=clock,
             error_rules=rules,
         )
-        with pytest.raises(kind, match=words) as raised:
-            client.post_json("/exports", {}, budget="create")
-    assert "\n" not in str(raised.value)
+        client.post_json("/exports", {}, budget="create")
 
 
 def test_an_error_message_ending_in_a_period_or_spaces_gets_one_period_before_the_advice():
@@ -175,18 +180,6 @@ def test_an_error_message_ending_in_a_period_or_spaces_gets_one_period_before_th
         "Unauthenticated.\n",
         "Unauthenticated",
     ):
-        script = Script(answers={"/v1/exports": (401, {"message": message})})
-        with serving(script) as base:
-            clock = SystemClock()
-            client = ApiClient(
-                base_url=f"{base}/v1",
-                headers={},
-                budgets={"create": RateBudget("create", limit=5, period=1, clock=clock)},
-                timeout_seconds=5,
-                retry=RetryPolicy(),
-                clock=clock,
-                error_rules=rules,
-            )
-            with pytest.raises(AuthenticationError) as raised:
-                client.post_json("/exports", {}, budget="create")
+        with pytest.raises(AuthenticationError) as raised:
+            create_answered(401, {"message": message}, rules)
         assert str(raised.value).endswith("answered 401: Unauthenticated. Check 'api_key'")
