@@ -206,6 +206,10 @@ def test_help_shows_every_flag_with_its_default_provider_included():
         timeout=30,
     ).stdout
     text = " ".join(shown.split())  # argparse wraps to the terminal's width
+    assert "cornect" in text and "Cornect only:" in text
+    assert "--short-balance {reject,partial}" in text and "(default: reject)" in text
+    assert "--companies COMPANIES companies in the database (default: 500)" in text
+    assert "Cornect 900" in text
     provider = (
         "--provider {cometly,cornect,userpilot} whose export API to emulate (default: cometly)"
     )

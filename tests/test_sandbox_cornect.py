@@ -725,21 +725,6 @@ def test_registry_builds_the_cornect_emulator_under_api_v1(cornect: Sandbox):
     assert urlsplit(cornect.api_url).path == "/api/v1"
 
 
-def test_help_mentions_cornect_and_its_flags():
-    shown = subprocess.run(
-        [sys.executable, "-m", "tap_exports.sandbox", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-    text = " ".join(shown.split())
-    assert "cornect" in text and "Cornect only:" in text
-    assert "--short-balance {reject,partial}" in text and "(default: reject)" in text
-    assert "--companies COMPANIES companies in the database (default: 500)" in text
-    assert "Cornect 900" in text
-
-
 def test_command_line_serves_cornect():
     process = subprocess.Popen(
         [
