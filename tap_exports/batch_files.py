@@ -64,17 +64,20 @@ def as_delivered(stream: Stream) -> Callable[[Record], Record | None]:
     singer-sdk's own BATCH path writes records as `get_records` yields them; RECORD mode
     first removes deselected properties, conforms the types (which drops keys the schema
     does not declare, with one warning) and applies the stream map (None: filtered out).
-    BATCH and RECORD must deliver the same records, so batch files get the same.
+    BATCH and RECORD must deliver the same records, so batch files get the same. With
+    several maps (a stream copied under another name), singer-sdk announces the same
+    files under each name: no one map's transform may shape them, so none is applied.
     """
     schema, mask = stream.effective_schema, stream.mask
-    level, stream_map = stream.TYPE_CONFORMANCE_LEVEL, stream.stream_maps[0]
+    level, maps = stream.TYPE_CONFORMANCE_LEVEL, stream.stream_maps
+    stream_map = maps[0] if len(maps) == 1 else None
 
     def deliver(record: Record) -> Record | None:
         pop_deselected_record_properties(record, stream.schema, mask)
         conformed = conform_record_data_types(
             stream_name=stream.name, record=record, schema=schema, level=level, logger=stream.logger
         )
-        return stream_map.transform(conformed)
+        return conformed if stream_map is None else stream_map.transform(conformed)
 
     return deliver
 
@@ -97,7 +100,7 @@ class SliceBatches:
         reader: ExportReader,
         decoding: FileDecoding,
         row: type[msgspec.Struct] | None,
-        closed_row: type[msgspec.Struct] | None,
+        exact_rows: tuple[type[msgspec.Struct], type[msgspec.Struct]] | None,
         coverage: Callable[[], Coverage | None],
         replication_key: str | None,
         record_path: Callable[[Iterable[Record], Slice], Iterable[Record]],
@@ -112,7 +115,7 @@ class SliceBatches:
         self._reader = reader
         self._decoding = decoding
         self._row = row
-        self._closed_row = closed_row
+        self._exact_rows = exact_rows
         self._coverage = coverage
         self._key = replication_key
         self._record_path = record_path
@@ -181,7 +184,7 @@ class SliceBatches:
 
     def _check_file(self, bounds: StampBounds | None) -> FileCheck:
         return FileCheck(
-            self._row, self._key, bounds, closed=self._closed_row, coverage=self._coverage()
+            self._row, self._key, bounds, exact=self._exact_rows, coverage=self._coverage()
         )
 
     def _regrouped(

@@ -62,6 +62,11 @@ class SliceCheckpoints(Stream):
         Progress(self.get_context_state(None)).remember_export(job.export_id, job.slice)
         self.write_progress()
 
+    def forget_exports(self) -> None:
+        """Drop every export in flight from this stream's state, and emit STATE."""
+        Progress(self.get_context_state(None)).forget_every_export()
+        self.write_progress()
+
     def write_progress(self) -> None:
         """Emit STATE now, so an export id or a split reaches the state store at once.
 

@@ -113,6 +113,10 @@ class Participant(Protocol):
         """Put a just-created export's id into the stream's state, and emit STATE."""
         ...
 
+    def forget_exports(self) -> None:
+        """Drop every export in flight from the stream's state, and emit STATE."""
+        ...
+
 
 class ExportRun:
     """One sync's shared engine and the streams taking part, in sync order."""
@@ -161,6 +165,16 @@ class ExportRun:
     def remember(self, job: ExportJob) -> None:
         """Hand one export notice to its stream's state (main thread only)."""
         self._streams[job.stream].remember_export(job)
+
+    def forget_exports(self) -> None:
+        """No export created so far may be re-attached (they were asked for wrongly).
+
+        Every stream drops its exports in flight from its state; a run after the setting
+        is fixed creates them anew.
+        """
+        self.close()
+        for stream in self._streams.values():
+            stream.forget_exports()
 
     def finished(self, stream: Participant) -> None:
         """`stream` has delivered all it queued; the last one to finish closes the run."""

@@ -89,7 +89,6 @@ class ExportStream(SliceCheckpoints):
             replication_key=spec.replication_key,
         )
         self._file_row = row(exact=False)  # BATCH files: see `batch_files`
-        self._file_closed_row = row(exact=False, closed=True)
         exact, dropping = row(exact=True), row(exact=True, drop_unknown=True)
         self._exact_rows = (exact, dropping) if exact and dropping else None
         self._columns = column_types(spec.schema)
@@ -374,8 +373,9 @@ class ExportStream(SliceCheckpoints):
         """
         piece = ticket.slice
         if self.coverage is not None and self.coverage.beyond:
-            progress.forget_export(piece)  # asked for in the wrong terms: never re-attached
-            self.write_progress()
+            # Every export made so far was asked for in the same wrong terms: none may be
+            # re-attached once the setting is fixed.
+            self._run.forget_exports()
             self.coverage.check()
         self._services.scheduler.release(ticket)
         readers.deliver()
@@ -503,7 +503,7 @@ class ExportStream(SliceCheckpoints):
             reader=self._services.reader,
             decoding=self._decoding,
             row=self._file_row,
-            closed_row=self._file_closed_row,
+            exact_rows=self._exact_rows,
             coverage=lambda: self.coverage,
             replication_key=self._spec.replication_key,
             record_path=self.in_slice,

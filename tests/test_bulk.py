@@ -19,7 +19,10 @@ from tap_exports.providers.cometly import COMETLY
 EVENTS = COMETLY.stream("events")
 KEYS = {"primary_keys": EVENTS.primary_keys, "replication_key": EVENTS.replication_key}
 ROWS = row_type(EVENTS.schema, **KEYS, exact=False)
-CLOSED = row_type(EVENTS.schema, **KEYS, exact=False, closed=True)
+EXACT = (
+    row_type(EVENTS.schema, **KEYS, exact=True),
+    row_type(EVENTS.schema, **KEYS, exact=True, drop_unknown=True),
+)
 WINDOW = Window(parse_utc("2025-03-04T05:00:00Z"), parse_utc("2025-03-05T05:00:00Z"))
 GOOD = [
     b'{"id":1,"event_time_utc":"2025-03-04T05:00:00Z","event_name":"purchase","amount":9.5}',
@@ -29,7 +32,7 @@ GOOD = [
 
 
 def check(lines: list[bytes], *, chunk: int = 7, data: bytes | None = None) -> Verdict:
-    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds, closed=CLOSED)
+    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds, exact=EXACT)
     data = gzip.compress(b"\n".join(lines) + b"\n") if data is None else data
     for at in range(0, len(data), chunk):
         file_check.feed(data[at : at + chunk])
@@ -48,7 +51,7 @@ def test_a_file_with_an_undeclared_key_is_regrouped_without_it_not_handed_over()
     verdict = check(GOOD)
     assert verdict == Verdict(3, undeclared=True)
     assert verdict.lines_usable and not verdict.usable_as_is
-    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds, closed=CLOSED)
+    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds, exact=EXACT)
     stripped = file_check.without_undeclared(GOOD)
     assert [orjson.loads(line) for line in stripped] == [
         {k: v for k, v in orjson.loads(line).items() if k != "x_extra"} for line in GOOD
@@ -218,3 +221,15 @@ def test_lines_outside_the_window_are_dropped():
     outside = b'{"id":5,"event_time_utc":"2025-03-05T05:00:00Z"}'
     assert sorter([]).sort([GOOD[0], outside, GOOD[2]]) == [GOOD[0], GOOD[2]]
     assert sorter([]).sort([GOOD[1], outside]) == [sorter([]).sort([GOOD[1]])[0]]
+
+
+def test_a_nested_undeclared_key_keeps_a_file_from_going_as_it_is_and_is_left_out():
+    line = (
+        b'{"id":7,"event_time_utc":"2025-03-04T06:00:00Z",'
+        b'"touchpoints":[{"source":"google_ads","ad_id":"a1"}]}'
+    )
+    verdict = check([GOOD[0], line])
+    assert verdict == Verdict(2, undeclared=True)  # as RECORD mode, which drops `ad_id`
+    file_check = FileCheck(ROWS, EVENTS.replication_key, WINDOW.bounds, exact=EXACT)
+    (stripped,) = file_check.without_undeclared([line])
+    assert orjson.loads(stripped)["touchpoints"] == [{"source": "google_ads"}]

@@ -67,6 +67,8 @@ class RateBudget:
         self._hold_until = 0.0
         self._learns = learns
         self._fixed = fixed
+        # Whether a limit the server advertised is in force (see `observe_limit`).
+        self._advertised = False
         self._lock = threading.Lock()
 
     @contextmanager
@@ -126,13 +128,16 @@ class RateBudget:
     def observe_limit(self, advertised: int) -> None:
         """The server's answer states its limit for this budget: pace at it (see the module).
 
-        Logged when the limit changes (once, for a server that always states the same).
+        A budget several endpoints share may hear several limits: it keeps the strictest
+        it has heard, so it never goes back up. Logged when the limit changes.
         """
         with self._lock:
             if advertised < 1 or advertised == self.limit:
                 return
-            if advertised > self.limit and self._fixed:
-                return
+            raising = advertised > self.limit
+            if raising and (self._fixed or self._advertised):
+                return  # a limit the user set, or a stricter one heard before
+            self._advertised = True
             logger.info(
                 "budget %r: the server advertises %d requests per period; pacing at that "
                 "(was %d per %gs)",
@@ -142,7 +147,6 @@ class RateBudget:
                 self.period,
             )
             self.limit = advertised
-            self._learns = False
 
     def observe_remaining(self, remaining: int, *, used: int) -> None:
         """Count requests the server saw but this budget did not (another client's).

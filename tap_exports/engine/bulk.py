@@ -96,19 +96,22 @@ class FileCheck:
         row: type[msgspec.Struct] | None,
         key: str | None,
         bounds: StampBounds | None,
-        closed: type[msgspec.Struct] | None = None,
+        exact: tuple[type[msgspec.Struct], type[msgspec.Struct]] | None = None,
         coverage: Coverage | None = None,
     ) -> None:
         """Use `row` (`row_type(exact=False)`) to check a file of a slice with `bounds`.
 
         `key` is the replication key (None for a full-snapshot stream). Without `row`
         (a schema msgspec cannot express) only the gzip stream is checked, and the
-        verdict is always "no". `closed` (the same type, `closed=True`) tells whether
-        some line has an undeclared key: lines are decoded with it until one has.
+        verdict is always "no". `exact` (`row_type(exact=True)`, and the same dropping
+        undeclared keys) tells whether conformance would change a line: lines are decoded
+        with the first until one fails, then with the second (only undeclared keys, at
+        any depth: `without_undeclared` leaves them out); a line neither decodes is a "no".
         """
         self._rows = None if row is None else msgspec.json.Decoder(row)
-        self._closed = None if closed is None else msgspec.json.Decoder(closed)
-        self._undeclared = closed is None
+        self._exact = None if exact is None else msgspec.json.Decoder(exact[0])
+        self._dropping = None if exact is None else msgspec.json.Decoder(exact[1])
+        self._undeclared = exact is None
         self._stamps = _Stamps(key, bounds, coverage)
         self._inflate = zlib.decompressobj(wbits=31)
         self._head = b""
@@ -183,9 +186,7 @@ class FileCheck:
             return
         assert self._rows is not None  # a refusal is set without them
         try:
-            rows = self._closed_rows(lines)
-            if rows is None:
-                rows = self._rows.decode_lines(lines)
+            rows = self._conforming_rows(lines)
         except _UNDECODABLE as exc:
             self._refusal = f"a line is not a conforming record ({exc})"
             return
@@ -200,25 +201,32 @@ class FileCheck:
         self._records += len(rows)
         self._outside += self._stamps.count_outside(stamps)
 
-    def _closed_rows(self, lines: bytes | memoryview) -> list[Any] | None:
-        """The rows, while no line has had an undeclared key; None once one has."""
-        if self._undeclared or self._closed is None:
-            return None
-        try:
-            return self._closed.decode_lines(lines)
-        except msgspec.ValidationError:
-            self._undeclared = True  # perhaps only an undeclared key: the open type says
-            return None
+    def _conforming_rows(self, lines: bytes | memoryview) -> list[Any]:
+        """The rows, decoded with the strictest type that still takes every line so far.
+
+        Raises:
+            msgspec.DecodeError: a line conformance would change beyond dropping keys.
+        """
+        assert self._rows is not None
+        if self._exact is None or self._dropping is None:
+            return self._rows.decode_lines(lines)
+        if not self._undeclared:
+            try:
+                return self._exact.decode_lines(lines)
+            except _UNDECODABLE:
+                self._undeclared = True  # undeclared keys, perhaps: the dropping type says
+        return self._dropping.decode_lines(lines)
 
     def without_undeclared(self, lines: list[bytes]) -> list[bytes]:
         """Complete lines already found usable, each without keys the schema does not declare.
 
-        Decoded and encoded again by the row type, which holds the declared keys only:
-        what the per-record path's conformance would leave of them.
+        Decoded and encoded again by the dropping type (or the row type, without it),
+        which holds the declared keys only: what conformance would leave of them.
         """
-        assert self._rows is not None
+        decoder = self._dropping or self._rows
+        assert decoder is not None
         encode = _ENCODER.encode
-        return [encode(row) for row in self._rows.decode_lines(b"\n".join(lines))]
+        return [encode(row) for row in decoder.decode_lines(b"\n".join(lines))]
 
     def inside(self, lines: list[bytes]) -> list[bytes]:
         """Of complete lines already found usable, those whose record is in the slice."""

@@ -5,10 +5,9 @@ silently absent), with a free way to count what a filter matches. The set is cut
 integer dimensions the filters can bound (`Dimension`, for example a size or a year),
 into as few parts as the cap allows:
 
-- greedy from the lowest value: each part's upper bound is found by galloping, then by
-  probes aimed by the counts (alternating with halving), and the search stops at the
-  first bound that holds enough records to keep the fewest parts the cap allows (at
-  least remaining / ceil(remaining / cap)): no cut of contiguous ranges has fewer;
+- greedy from the lowest value, each part as wide as the cap allows (then no cut into
+  contiguous ranges has fewer parts): its upper bound is found by galloping, then by
+  probes aimed by the counts, alternating with halving so lumpy counts cannot stall it;
 - a single value holding more than the cap is cut again along another dimension;
 - a record whose dimension is null matches no range of it: when the parts do not add
   up to the total, another dimension is tried as the first; when none covers the whole
@@ -20,7 +19,6 @@ is the caller's (`Count`); this module only plans.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -173,12 +171,9 @@ class _Planning:
                 low += 1
                 rest = None
                 continue
-            # Any part of at least `enough` records keeps the fewest parts possible: the
-            # rest then fits one part fewer. Stop searching once a bound gives that.
-            enough = math.ceil(rest / math.ceil(rest / self._cap))
             good, size, bad, bad_size = low, first, highest, rest
             step = 1
-            while good + step < bad and size < enough:  # gallop: widths 1, 3, 7, ...
+            while good + step < bad:  # gallop: widths 1, 3, 7, ... until over the cap
                 probe_size = count(low, good + step)
                 if probe_size > self._cap:
                     bad, bad_size = good + step, probe_size
@@ -186,11 +181,11 @@ class _Planning:
                 good, size = good + step, probe_size
                 step *= 2
             interpolate = True
-            while bad - good > 1 and size < enough:
+            while bad - good > 1:
                 # Between the last fit and the first miss: aim by the counts (records are
                 # rarely spread evenly, so every other probe halves the bracket instead).
                 if interpolate and bad_size > size:
-                    aim = (enough + self._cap) / 2
+                    aim = self._cap * 0.95  # just under the cap: the bound is near there
                     probe = good + round((bad - good) * (aim - size) / (bad_size - size))
                     probe = min(max(probe, good + 1), bad - 1)
                 else:

@@ -64,6 +64,10 @@ class Progress:
         """Drop the export of `piece` (given up on): the next run must not re-attach it."""
         self._keep_in_flight(self._others(piece))
 
+    def forget_every_export(self) -> None:
+        """Drop every export in flight: they were asked for in terms that were wrong."""
+        self._keep_in_flight([])
+
     def _others(self, piece: Slice) -> list[dict[str, Any]]:
         """The in-flight entries for slices other than `piece`."""
         key = piece.state_key

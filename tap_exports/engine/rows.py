@@ -37,7 +37,6 @@ def row_type(
     replication_key: str | None,
     exact: bool,
     drop_unknown: bool = False,
-    closed: bool = False,
 ) -> type[msgspec.Struct] | None:
     """A msgspec type for one line: the checks of `validate.record_check`, in C.
 
@@ -47,8 +46,7 @@ def row_type(
     any depth), nested values of the declared types; with `drop_unknown` as well,
     undeclared keys are accepted and left out when the row is encoded again, which is
     what conformance does to them. Without `exact`, undeclared keys pass and nested
-    values are not looked into (BATCH files carry what the stream yields); `closed`
-    then refuses a line with an undeclared top-level key. None when
+    values are not looked into (BATCH files carry what the stream yields). None when
     the schema has what msgspec cannot express unambiguously: then lines are always
     read one by one.
     """
@@ -74,7 +72,7 @@ def row_type(
                 optional.append(build.optional(name, python_type))
         required += [(field_name(k), msgspec.Raw) for k in primary_keys if k not in properties]
         row: type[msgspec.Struct] = build.struct(
-            [*required, *optional], [*properties, *primary_keys], schema, closed=closed
+            [*required, *optional], [*properties, *primary_keys], schema
         )
         return row
     except _Inexpressible:
@@ -128,20 +126,10 @@ class _RowBuilder:
         return (field_name(name), Union[python_type, msgspec.UnsetType], msgspec.UNSET)  # noqa: UP007
 
     def struct(
-        self,
-        fields: Sequence[tuple[Any, ...]],
-        names: Sequence[str],
-        schema: Mapping[str, Any],
-        *,
-        closed: bool = False,
+        self, fields: Sequence[tuple[Any, ...]], names: Sequence[str], schema: Mapping[str, Any]
     ) -> Any:
-        """A struct of `fields`, decoding and encoding the JSON keys `names`.
-
-        `closed`: refuse undeclared keys whatever the builder's mode.
-        """
-        forbid = closed or (
-            self._exact and not self._drop_unknown and not schema.get("additionalProperties")
-        )
+        """A struct of `fields`, decoding and encoding the JSON keys `names`."""
+        forbid = self._exact and not self._drop_unknown and not schema.get("additionalProperties")
         try:
             return msgspec.defstruct(
                 "Row",

@@ -384,8 +384,8 @@ class _CometlyExports:
             f"the {self._stream} export for {window} holds {count} record(s) {edge} what was "
             f"asked for in {self._zone.key} ({found}): Cometly read its dates in a zone "
             f"{hours(-shift)} from it, and records would be lost. Set 'timezone' to the "
-            f"space's own: the data shows {offset_named(configured - shift, window.start)}; "
-            "nothing of this window was kept",
+            f"space's own: the data shows {offset_named(configured - shift, window.start)}. "
+            "The bookmark did not move: this window's records already sent come again",
         )
 
     def _window_body(self, window: Window) -> dict[str, str]:
