@@ -185,7 +185,7 @@ class _Planning:
                 # Between the last fit and the first miss: aim by the counts (records are
                 # rarely spread evenly, so every other probe halves the bracket instead).
                 if interpolate and bad_size > size:
-                    aim = self._cap * 0.95  # just under the cap: the bound is near there
+                    aim = self._cap  # the widest part the cap allows ends about there
                     probe = good + round((bad - good) * (aim - size) / (bad_size - size))
                     probe = min(max(probe, good + 1), bad - 1)
                 else:
