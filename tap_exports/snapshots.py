@@ -19,7 +19,7 @@ from collections.abc import Callable
 from tap_exports.engine.exported import ExportedKeys
 from tap_exports.engine.jobs import SnapshotPort
 from tap_exports.engine.progress import PlannedSlice, Progress
-from tap_exports.engine.slices import Slice
+from tap_exports.engine.slices import Partition, Slice
 from tap_exports.providers.base import StreamSpec
 
 # What sees each run of lines of an export file.
@@ -58,8 +58,7 @@ class SnapshotParts:
             self._logger.info(
                 "%s: resuming a snapshot, %d part(s) left", self._spec.name, len(parts)
             )
-            made = {str(p.slice) for p in progress.attach(parts) if p.attach is not None}
-            port.check_plan([part for part in parts if str(part) not in made], exported)
+            port.check_plan(_to_create(progress, parts), exported)
         return progress.attach(parts)
 
     def preview(self, progress: Progress) -> tuple[list[Slice], list[str]]:
@@ -70,9 +69,7 @@ class SnapshotParts:
         port = self._port()
         left = progress.snapshot_left(port.source())
         parts = port.partitions() if left is None else left
-        made = {str(p.slice) for p in progress.attach(parts) if p.attach is not None}
-        to_create = [part for part in parts if str(part) not in made]
-        return list(parts), port.costs(to_create, progress.exported())
+        return list(parts), port.costs(_to_create(progress, parts), progress.exported())
 
     def observer(self, derived: Observer | None) -> Observer | None:
         """What sees each run of lines: derived streams' readers, and the records' keys."""
@@ -92,3 +89,9 @@ class SnapshotParts:
         """A part was read: keep the records its export held in state."""
         if self._exported is not None:
             progress.keep_exported(self._exported)
+
+
+def _to_create(progress: Progress, parts: list[Partition]) -> list[Partition]:
+    """The parts no earlier run made an export for: those this run pays for."""
+    planned = progress.attach(parts)
+    return [p.slice for p in planned if p.attach is None and isinstance(p.slice, Partition)]

@@ -119,7 +119,8 @@ class NewRecordPricing:
         self.guard.before_create(worst, subject)
 
     def _estimate(self, parts: Sequence[Partition]) -> tuple[int, str]:
-        self.guard.balance()  # also learns the account (see `account`)
+        if self._account is None:
+            self.guard.balance()  # learns the account (see `account`) before trusting `exported`
         worst = sum(self._plain(part) for part in parts)
         if self._count is None:
             return worst, f"up to {self.cap:,} {self._noun} per export, each taken as new"
