@@ -10,7 +10,7 @@ MELTANO_VERSION := 4.4.1
 TARGETS_VENV := .venv-targets
 TARGET_CSV := meltanolabs-target-csv==0.5.0
 
-.PHONY: demo demo-reset test lint install
+.PHONY: demo demo-reset test lint install hub
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ test: $(VENV)/.installed $(MELTANO_VENV)/.installed $(TARGETS_VENV)/.installed l
 	$(VENV)/bin/python -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check tap_exports tests benchmarks
-	$(VENV)/bin/ruff format --check tap_exports tests benchmarks
+	$(VENV)/bin/ruff check tap_exports tests benchmarks scripts
+	$(VENV)/bin/ruff format --check tap_exports tests benchmarks scripts
 	$(VENV)/bin/mypy
+
+## The Meltano Hub definition (hub/extractors/tap-exports.yml) and meltano.yml's tap-exports
+## capabilities and settings, from `tap-exports --about`: run it after changing a setting
+## (tests/test_hub_definition.py fails until then; `--check` only tells).
+hub: $(VENV)/.installed
+	$(VENV)/bin/python scripts/hub_definition.py

@@ -27,31 +27,34 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from uuid import uuid4
 
-from singer_sdk.batch import Batcher
+import orjson
+from singer_sdk.batch import Batcher, lazy_chunked_generator
 from singer_sdk.helpers._batch import BatchFileFormat
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._typing import conform_record_data_types
 from upath import UPath
 
-from tap_exports.engine.bulk import FileCheck
+from tap_exports.engine.bulk import FileCheck, Verdict
 from tap_exports.engine.decode import FileFormats, iter_line_runs, iter_records
+from tap_exports.engine.evolve import records_in
 
 if TYPE_CHECKING:
-    import msgspec
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.streams import Stream
 
     from tap_exports.engine.coverage import Coverage
     from tap_exports.engine.jobs import ExportFile, ExportJob, ExportPort, StatusReport
     from tap_exports.engine.reader import ExportReader, FileDecoding
+    from tap_exports.engine.record_types import RecordTypes
     from tap_exports.engine.slices import Slice, StampBounds
-    from tap_exports.engine.validate import RecordCheck
 
 logger = logging.getLogger(__name__)
 
 Manifest = tuple["BaseBatchFileEncoding", list[str]]
 Record = dict[str, Any]
 
+# Bytes read at a time when a stored file is checked again.
+_CHUNK = 1 << 20
 # gzip level for cut parts: fast; the target decompresses them once.
 _CUT_LEVEL = 1
 # What a file found usable as it is must be: the stored copy is read back as such.
@@ -67,19 +70,45 @@ def as_delivered(stream: Stream) -> Callable[[Record], Record | None]:
     BATCH and RECORD must deliver the same records, so batch files get the same. With
     several maps (a stream copied under another name), singer-sdk announces the same
     files under each name: no one map's transform may shape them, so none is applied.
+    The schema and maps are read for each record: a field declared during the sync
+    (`undeclared_fields: evolve`) changes them.
     """
-    schema, mask = stream.effective_schema, stream.mask
-    level, maps = stream.TYPE_CONFORMANCE_LEVEL, stream.stream_maps
-    stream_map = maps[0] if len(maps) == 1 else None
+    mask, level = stream.mask, stream.TYPE_CONFORMANCE_LEVEL
 
     def deliver(record: Record) -> Record | None:
         pop_deselected_record_properties(record, stream.schema, mask)
         conformed = conform_record_data_types(
-            stream_name=stream.name, record=record, schema=schema, level=level, logger=stream.logger
+            stream_name=stream.name,
+            record=record,
+            schema=stream.effective_schema,
+            level=level,
+            logger=stream.logger,
         )
-        return conformed if stream_map is None else stream_map.transform(conformed)
+        maps = stream.stream_maps
+        return conformed if len(maps) != 1 else maps[0].transform(conformed)
 
     return deliver
+
+
+def record_batches(
+    tap_name: str, stream_name: str, batch_config: BatchConfig, records: Iterable[Record]
+) -> Iterator[list[str]]:
+    """singer-sdk's batches of `records`, in the compression the config asks for.
+
+    singer-sdk 0.54's JSONL batcher gzips its files whatever `compression` says, and
+    an SDK target then reads gzip bytes as text: uncompressed JSONL is written here.
+    """
+    encoding = batch_config.encoding
+    if encoding.format != BatchFileFormat.JSONL or encoding.compression == "gzip":
+        yield from Batcher(tap_name, stream_name, batch_config).get_batches(iter(records))
+        return
+    storage = batch_config.storage
+    prefix = storage.prefix or ""
+    name = f"{prefix}{tap_name}--{stream_name}-{uuid4().hex}"
+    for number, chunk in enumerate(lazy_chunked_generator(iter(records), batch_config.batch_size)):
+        with storage.open(f"{name}-{number + 1}.json", "wb") as sink:
+            sink.writelines(orjson.dumps(record) + b"\n" for record in chunk)
+        yield [storage.get_url(f"{name}-{number + 1}.json")]
 
 
 def can_pass_through(batch_config: BatchConfig) -> bool:
@@ -99,28 +128,30 @@ class SliceBatches:
         batch_config: BatchConfig,
         reader: ExportReader,
         decoding: FileDecoding,
-        row: type[msgspec.Struct] | None,
-        exact_rows: tuple[type[msgspec.Struct], type[msgspec.Struct]] | None,
+        types: Callable[[], RecordTypes],
+        evolve: Callable[[Iterable[Record]], bool] | None,
         coverage: Callable[[], Coverage | None],
         replication_key: str | None,
         record_path: Callable[[Iterable[Record], Slice], Iterable[Record]],
         delivered: Callable[[Record], Record | None],
-        check: RecordCheck,
         skip: Callable[[str], None] | None,
     ) -> None:
-        """`record_path` keeps a slice's records, canonical, as RECORD mode does."""
+        """`record_path` keeps a slice's records, canonical, as RECORD mode does.
+
+        `types` gives the stream's current record types; `evolve` declares the fields
+        a file's records bring (True if the schema changed), or None to leave them out.
+        """
         self._tap_name = tap_name
         self._stream = stream_name
         self._config = batch_config
         self._reader = reader
         self._decoding = decoding
-        self._row = row
-        self._exact_rows = exact_rows
+        self._types = types
+        self._evolve = evolve
         self._coverage = coverage
         self._key = replication_key
         self._record_path = record_path
         self._delivered = delivered
-        self._check = check
         self._skip = skip
 
     def __call__(
@@ -152,6 +183,8 @@ class SliceBatches:
             open_sink=lambda: storage.open(name, "wb"),
             check=lambda: self._check_file(bounds),
         )
+        if verdict.undeclared and self._declared_fields_of(name):
+            verdict = self._check_stored(name, bounds)
         limit = self._config.batch_size
         if verdict.usable_as_is and verdict.records <= limit:
             logger.info("%s: %d records handed over as they are", job, verdict.records)
@@ -182,10 +215,32 @@ class SliceBatches:
         finally:
             self._remove(name)
 
-    def _check_file(self, bounds: StampBounds | None) -> FileCheck:
+    def _check_file(self, bounds: StampBounds | None, *, seen: bool = False) -> FileCheck:
+        types = self._types()
         return FileCheck(
-            self._row, self._key, bounds, exact=self._exact_rows, coverage=self._coverage()
+            types.file_row,
+            self._key,
+            bounds,
+            exact=types.exact_rows,
+            # The lines outside the slice were shown to the coverage on the first check.
+            coverage=None if seen else self._coverage(),
         )
+
+    def _declared_fields_of(self, name: str) -> bool:
+        """Declare the fields the stored file's records bring; True if the schema changed."""
+        if self._evolve is None:
+            return False
+        with self._config.storage.open(name, "rb") as source:
+            runs = iter_line_runs(cast("BinaryIO", source), source=name, formats=_GZIP_NDJSON)
+            return self._evolve(record for run in runs for record in records_in(run.lines))
+
+    def _check_stored(self, name: str, bounds: StampBounds | None) -> Verdict:
+        """Check the stored file again, against the schema as it is now."""
+        checker = self._check_file(bounds, seen=True)
+        with self._config.storage.open(name, "rb") as source:
+            while chunk := source.read(_CHUNK):
+                checker.feed(chunk)
+        return checker.verdict()
 
     def _regrouped(
         self,
@@ -233,16 +288,14 @@ class SliceBatches:
                 source=str(job),
                 formats=self._decoding.formats,
                 columns=self._decoding.columns,
-                check=self._check,
+                check=self._types().check,
                 skip=self._skip,
             )
             delivered = map(self._delivered, self._record_path(records, job.slice))
-            batcher = Batcher(self._tap_name, self._stream, self._config)
+            kept = (record for record in delivered if record is not None)
             return [
                 url
-                for manifest in batcher.get_batches(
-                    records=(record for record in delivered if record is not None)
-                )
+                for manifest in record_batches(self._tap_name, self._stream, self._config, kept)
                 for url in manifest
             ]
 

@@ -20,6 +20,7 @@ window), whatever the source's mode.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,14 +67,21 @@ class DerivedStream(Stream):
         value = self.get_context_state(None).get("replication_key_value")
         return parse_utc(value).replace(microsecond=0) if isinstance(value, str) else None
 
-    def deliver(self, rows: LatestRows, piece: Slice) -> None:
-        """Write one window's rows, then move the bookmark to its end (STATE follows)."""
+    def deliver(self, rows: LatestRows, piece: Slice, *, move_bookmark: bool = True) -> None:
+        """Write one window's rows, then move the bookmark to its end (STATE follows).
+
+        Without `move_bookmark` (a window read only in part, under a record limit) at
+        most the stream's record limit is written, and the bookmark stays.
+        """
         if not self._schema_written:
             self._write_schema_message()
             self._schema_written = True
-        for record in rows.records():
+        records = rows.records()
+        if not move_bookmark:
+            records = itertools.islice(records, self.ABORT_AT_RECORD_COUNT)
+        for record in records:
             self._write_record_message(record)
-        if isinstance(piece, Window):
+        if move_bookmark and isinstance(piece, Window):
             state = self.get_context_state(None)
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = piece.end_text
@@ -167,7 +175,7 @@ class SliceReaders:
         for _, rows in self._readers:
             rows.feed(joined)
 
-    def deliver(self) -> None:
-        """Write each derived stream's rows of the slice and move its bookmark."""
+    def deliver(self, *, move_bookmarks: bool = True) -> None:
+        """Write each derived stream's rows of the slice; move its bookmark unless told not to."""
         for stream, rows in self._readers:
-            stream.deliver(rows, self._piece)
+            stream.deliver(rows, self._piece, move_bookmark=move_bookmarks)

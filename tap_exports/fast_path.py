@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import msgspec
 import orjson
 from singer_sdk import Stream
 from singer_sdk.helpers._typing import _warn_unmapped_properties
@@ -27,9 +26,10 @@ from singer_sdk.mapper import SameRecordTransform
 from tap_exports.engine.bulk import LineSorter
 from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.decode import decode_line
+from tap_exports.engine.evolve import records_in
 from tap_exports.engine.jobs import ExportJob, ExportPort, StatusReport
 from tap_exports.engine.reader import ExportReader, FileDecoding
-from tap_exports.engine.validate import RecordCheck, unchanged_by_conformance
+from tap_exports.engine.record_types import RecordTypes
 
 Record = dict[str, Any]
 
@@ -97,39 +97,81 @@ class Forwarder:
         stream: Stream,
         reader: ExportReader,
         decoding: FileDecoding,
-        rows: tuple[type[msgspec.Struct], type[msgspec.Struct]] | None,
+        types: Callable[[], RecordTypes],
+        evolve: Callable[[Iterable[Record]], bool] | None,
         replication_key: str | None,
-        check: RecordCheck,
         skip: Callable[[str], None] | None,
         keep: Callable[[Record, ExportJob], bool],
         coverage: Callable[[], Coverage | None],
         between_runs: Callable[[], None],
     ) -> None:
-        """Wire the stream's parts: its row types (None: parse every line), record path.
+        """Wire the stream's parts: its current record types, record path.
 
-        `keep` is the record path's membership test (it also makes the key canonical);
-        `between_runs` runs after every run of lines (the stream puts new export ids
-        into STATE there).
+        `types` is asked at every run of lines (the schema may have gained a field);
+        without row types every line is parsed. `evolve` declares the fields records
+        need before they are written (`engine/evolve.py`), True if the schema changed;
+        None leaves undeclared keys out. `keep` is the record path's membership test (it
+        also makes the key canonical); `between_runs` runs after every run of lines
+        (the stream puts new export ids into STATE there).
         """
         self._stream = stream
         self._reader = reader
         self._decoding = decoding
         self._writer = RecordWriter(stream.name)
-        self._rows = rows
+        self._types = types
+        self._evolve = evolve
         self._key = replication_key
-        self._unchanged = unchanged_by_conformance(stream.effective_schema)
-        self._check = check
         self._skip = skip
         self._keep = keep
         self._coverage = coverage
         self._between_runs = between_runs
+        self._sorter: tuple[RecordTypes, ExportJob, LineSorter] | None = None
+        self._unknown: tuple[str, ...] = ()
 
     def _warn(self, unknown: tuple[str, ...]) -> None:
         _warn_unmapped_properties(self._stream.name, unknown, self._stream.logger)
 
+    def _heard_unknown(self, unknown: tuple[str, ...]) -> None:
+        self._unknown = unknown
+
+    def _sort(self, lines: list[bytes], job: ExportJob) -> Sequence[bytes | int]:
+        """Sort a run of lines (`bulk.LineSorter`), declaring the fields it brings first.
+
+        A run with undeclared keys is parsed to learn them, and sorted again with the
+        schema that declares them; keys still undeclared (inside objects, or only ever
+        null) are left out with the SDK's warning.
+        """
+        types = self._types()
+        if types.exact_rows is None:  # every line is parsed: look at them all first
+            if self._evolve is not None:
+                self._evolve(records_in(lines))
+            return range(len(lines))
+        if self._sorter is None or self._sorter[0] is not types or self._sorter[1] is not job:
+            sorter = LineSorter(
+                types.exact_rows,
+                self._key,
+                job.slice.bounds,
+                on_unknown=self._heard_unknown,
+                coverage=self._coverage(),
+            )
+            self._sorter = (types, job, sorter)
+        self._unknown = ()
+        plan = self._sorter[2].sort(lines)
+        if self._evolve is not None:
+            # Lines with undeclared keys, and lines to parse (a widened type, perhaps):
+            # what they need is declared before any line of the run is written.
+            looked_at = lines if self._unknown else [lines[i] for i in plan if isinstance(i, int)]
+            if looked_at and self._evolve(records_in(looked_at)):
+                return self._sort(lines, job)
+        if self._unknown:
+            self._warn(self._unknown)
+        return plan
+
     def _write_parsed(self, record: Record) -> None:
         """With orjson if conformance would only drop keys, else through the SDK."""
-        as_is, unknown = self._unchanged(record)
+        if self._evolve is not None:
+            self._evolve((record,))
+        as_is, unknown = self._types().unchanged(record)
         if not as_is:
             self._stream._write_record_message(record)
             return
@@ -147,20 +189,11 @@ class Forwarder:
         observe: Callable[[list[bytes]], None] | None = None,
     ) -> Iterator[int]:
         """Write `job`'s records; yield how many after each run of lines (`observe` sees it)."""
-        sorter = None
-        if self._rows is not None:
-            sorter = LineSorter(
-                self._rows,
-                self._key,
-                job.slice.bounds,
-                on_unknown=self._warn,
-                coverage=self._coverage(),
-            )
         writer = self._writer
         for sourced in self._reader.line_runs(port, job, report, self._decoding, observe=observe):
             self._between_runs()
             run = sourced.run
-            plan = sorter.sort(run.lines) if sorter is not None else range(len(run.lines))
+            plan = self._sort(run.lines, job)
             if plan is run.lines or (isinstance(plan, list) and int not in map(type, plan)):
                 # Every line forwarded as it is, or encoded again without undeclared keys.
                 yield writer.write_lines(cast("list[bytes]", plan))
@@ -177,7 +210,7 @@ class Forwarder:
                     run.lines[item],
                     run.first_line + item,
                     source=sourced.source,
-                    check=self._check,
+                    check=self._types().check,
                     skip=self._skip,
                 )
                 if record is not None and self._keep(record, job):

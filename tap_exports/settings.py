@@ -31,6 +31,8 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
 DEFAULT_MIN_WINDOW_MINUTES = 60
 DEFAULT_PROGRESS_INTERVAL_SECONDS = 10.0
 BAD_RECORD_POLICIES = ("fail", "skip")
+# `evolve`: a field no schema declares is declared when it first arrives (`evolve.py`).
+UNDECLARED_FIELD_POLICIES = ("evolve", "drop")
 _LIFECYCLE_DEFAULTS = LifecyclePolicy()
 _RETRY_DEFAULTS = RetryPolicy()
 
@@ -54,6 +56,8 @@ class Settings:
     retry: RetryPolicy
     min_window: timedelta
     skip_bad_records: bool
+    # Declare fields the schema lacks as they arrive (else leave them out, with a warning).
+    evolve_schema: bool
     rate_limits: Mapping[str, RateLimit]
     # Seconds between a stream's progress lines (slices done, records, time left).
     progress_interval_seconds: float
@@ -178,7 +182,8 @@ def parse_settings(
         min_window=timedelta(
             minutes=_positive(config, "min_window_minutes", DEFAULT_MIN_WINDOW_MINUTES)
         ),
-        skip_bad_records=_bad_record_policy(config) == "skip",
+        skip_bad_records=_choice(config, "bad_record_policy", BAD_RECORD_POLICIES) == "skip",
+        evolve_schema=_choice(config, "undeclared_fields", UNDECLARED_FIELD_POLICIES) == "evolve",
         progress_interval_seconds=_at_least(
             config, "progress_interval_seconds", DEFAULT_PROGRESS_INTERVAL_SECONDS, 0
         ),
@@ -187,11 +192,12 @@ def parse_settings(
     )
 
 
-def _bad_record_policy(config: Mapping[str, Any]) -> str:
-    policy = config.get("bad_record_policy") or "fail"
-    if policy not in BAD_RECORD_POLICIES:
-        raise ConfigError("bad_record_policy", f"{policy!r} is not one of: fail, skip")
-    return str(policy)
+def _choice(config: Mapping[str, Any], setting: str, choices: tuple[str, ...]) -> str:
+    """The setting's value among `choices`; the first when unset."""
+    value = config.get(setting) or choices[0]
+    if value not in choices:
+        raise ConfigError(setting, f"{value!r} is not one of: {', '.join(choices)}")
+    return str(value)
 
 
 def _timestamp(config: Mapping[str, Any], setting: str, *, required: bool) -> datetime | None:

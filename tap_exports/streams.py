@@ -10,20 +10,25 @@ edges (`checkpoints`). Streams derived from this one's exports read the same lin
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from singer_sdk.batch import Batcher
 from singer_sdk.helpers.types import Context, Record
 from typing_extensions import override
 
-from tap_exports.batch_files import SliceBatches, as_delivered, can_pass_through
+from tap_exports.batch_files import (
+    SliceBatches,
+    as_delivered,
+    can_pass_through,
+    record_batches,
+)
 from tap_exports.checkpoints import SliceCheckpoints
+from tap_exports.declared import declare_properties
 from tap_exports.derived import Consumers, DerivedStream, SliceReaders
 from tap_exports.engine.coverage import Coverage
-from tap_exports.engine.decode import column_types
+from tap_exports.engine.decode import column_types, decode_run
 from tap_exports.engine.errors import (
     DownloadError,
     ExportFailedError,
@@ -32,12 +37,13 @@ from tap_exports.engine.errors import (
     SliceTooLargeError,
 )
 from tap_exports.engine.eta import ProgressLog
+from tap_exports.engine.evolve import FieldLedger, describe, remember, remembered
+from tap_exports.engine.infer import JsonSchema
 from tap_exports.engine.progress import PlannedSlice, Progress
 from tap_exports.engine.reader import FileDecoding
-from tap_exports.engine.rows import row_type
+from tap_exports.engine.record_types import RecordTypes
 from tap_exports.engine.slices import Slice
 from tap_exports.engine.timestamps import canonical_utc
-from tap_exports.engine.validate import record_check
 from tap_exports.engine.windows import sync_horizon
 from tap_exports.fast_path import Forwarder, sdk_path_is_a_no_op
 from tap_exports.snapshots import SnapshotParts
@@ -79,18 +85,11 @@ class ExportStream(SliceCheckpoints):
         self.replication_key = spec.replication_key
         self._run = run
         self._spec = spec
-        self._check = record_check(
-            spec.schema, primary_keys=spec.primary_keys, replication_key=spec.replication_key
-        )
-        row = functools.partial(
-            row_type,
-            spec.schema,
-            primary_keys=spec.primary_keys,
-            replication_key=spec.replication_key,
-        )
-        self._file_row = row(exact=False)  # BATCH files: see `batch_files`
-        exact, dropping = row(exact=True), row(exact=True, drop_unknown=True)
-        self._exact_rows = (exact, dropping) if exact and dropping else None
+        # Fields whose type was inferred, not documented: a new type widens them.
+        self._widenable = spec.inferred
+        self._types = self._record_types()
+        # What the records need the schema to gain; set up when the sync starts.
+        self._ledger: FieldLedger | None = None
         self._columns = column_types(spec.schema)
         # Messages of skipped lines, in order; a dict, as a file downloaded again would
         # report the same lines twice.
@@ -117,6 +116,15 @@ class ExportStream(SliceCheckpoints):
         if not self.selected and not self._has_run:
             self.sync()
 
+    def _record_types(self) -> RecordTypes:
+        return RecordTypes.of(
+            self.schema,
+            primary_keys=self._spec.primary_keys,
+            replication_key=self._spec.replication_key,
+            widenable=self._widenable,
+            conformed=self.effective_schema,
+        )
+
     @property
     def _services(self) -> SyncServices:
         return self._run.services
@@ -127,6 +135,58 @@ class ExportStream(SliceCheckpoints):
         return FileDecoding(formats, self._columns, self._spec.row_key)
 
     # -- the sync ---------------------------------------------------------------------------
+
+    @override
+    def _write_schema_message(self) -> None:
+        """Write SCHEMA; the sync's first also declares the fields earlier runs found.
+
+        singer-sdk writes the first at the start of a selected stream's sync (`sync` is
+        final), which is where this sync's ledger is set up (`engine/evolve.py`).
+        """
+        if self._ledger is None:
+            self._ledger = self._new_ledger()
+        super()._write_schema_message()
+
+    def _new_ledger(self) -> FieldLedger:
+        """The ledger of this sync, over the schema with the fields state remembers."""
+        evolve = self._services.settings.evolve_schema
+        found = remembered(self.get_context_state(None)) if evolve else {}
+        declared = self.effective_schema.get("properties", {})
+        # A field of our schema that the catalog's leaves out was left out on purpose:
+        # it is known, not new.
+        known = {**self.schema.get("properties", {}), **declared}
+        ledger = FieldLedger(known, widenable=self._widenable, declare_new=evolve)
+        changes = {name: schema for name, schema in found.items() if declared.get(name) != schema}
+        if changes:
+            self._declare(ledger, changes, reason="declared by an earlier run")
+        return ledger
+
+    def _evolve(self, records: Iterable[Record]) -> bool:
+        """Declare what `records` need the schema to gain; True if it changed.
+
+        The SCHEMA message with the change is written now: before the records, which
+        the caller writes after this returns.
+        """
+        ledger = self._ledger
+        if ledger is None:
+            return False
+        changes = ledger.changes(records)
+        if not changes:
+            return False
+        self._declare(ledger, changes, reason="undeclared_fields=evolve")
+        self._write_schema_message()
+        return True
+
+    def _declare(self, ledger: FieldLedger, changes: dict[str, JsonSchema], *, reason: str) -> None:
+        declared = self.effective_schema.get("properties", {})
+        for name, schema in changes.items():
+            verb = "widened to" if name in declared else "new field, declared as"
+            self.logger.info("%s: '%s' %s %s (%s)", self.name, name, verb, describe(schema), reason)
+        declare_properties(self, changes)
+        ledger.declare(changes)
+        self._widenable = self._widenable | frozenset(changes)
+        self._types = self._record_types()
+        remember(self.get_context_state(None), changes)
 
     @override
     def _sync_records(
@@ -156,21 +216,29 @@ class ExportStream(SliceCheckpoints):
         self._write_state_message()
 
     def _forwarder(self) -> Forwarder:
-        # The schema the SDK conforms to is the catalog's, which may differ from ours:
-        # then no line is forwarded unparsed.
-        same_schema = self.effective_schema == self._spec.schema
         return Forwarder(
             stream=self,
             reader=self._services.reader,
             decoding=self._decoding,
-            rows=self._exact_rows if same_schema else None,
+            types=self._forwarded_types,
+            evolve=self._evolve if self._ledger is not None else None,
             replication_key=self._spec.replication_key,
-            check=self._check,
             skip=self._skip_policy(),
             keep=lambda record, job: self._keep(record, job.slice),
             coverage=lambda: self.coverage,
             between_runs=self._run.drain_notices,
         )
+
+    def _forwarded_types(self) -> RecordTypes:
+        """The current record types, without row types if the catalog's schema is another.
+
+        The schema the SDK conforms to is the catalog's: where it differs from ours, no
+        line is forwarded unparsed.
+        """
+        types = self._types
+        if self.effective_schema != self.schema:
+            return replace(types, exact_rows=None)
+        return types
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -326,6 +394,13 @@ class ExportStream(SliceCheckpoints):
                 yield from read(ticket.port, job, report, observe)
             else:
                 self._read_for_derived(ticket.port, job, report, observe)
+        except GeneratorExit:
+            # Stopped by a record limit (`--test`, the SDK's dry runs) or by a failure
+            # downstream. Under a limit the derived streams get the rows read so far,
+            # their bookmarks unmoved: a dry run shows every stream's records.
+            if self.ABORT_AT_RECORD_COUNT is not None:
+                readers.deliver(move_bookmarks=False)
+            raise
         except NothingToExportError as exc:
             self.logger.info("%s", exc)
         except SliceTooLargeError as exc:
@@ -413,24 +488,31 @@ class ExportStream(SliceCheckpoints):
         report: StatusReport,
         observe: Callable[[list[bytes]], None] | None,
     ) -> Iterator[Record]:
-        """Read the export's records inside its slice, with the replication key canonical."""
-        records = self._services.reader.records(
-            port,
-            job,
-            report,
-            self._decoding,
-            check=self._check,
-            skip=self._skip_policy(),
-            observe=observe,
-        )
-        yield from self.in_slice(records, job.slice)
+        """Read the export's records inside its slice, with the replication key canonical.
+
+        A run of lines is decoded whole, so the fields its records bring are declared
+        before the first of them goes out (one SCHEMA message for the run, not a
+        change of columns halfway through it).
+        """
+        skip = self._skip_policy()
+        for sourced in self._services.reader.line_runs(
+            port, job, report, self._decoding, observe=observe
+        ):
+            records = list(
+                decode_run(sourced.run, source=sourced.source, check=self._types.check, skip=skip)
+            )
+            self._evolve(records)
+            yield from self.in_slice(records, job.slice)
 
     def in_slice(self, records: Iterable[Record], piece: Slice) -> Iterator[Record]:
         """Keep the records inside `piece`, with the replication key made canonical."""
         outside = 0
+        evolving = self._ledger is not None
         for record in records:
             self._run.drain_notices()
             if self._keep(record, piece):
+                if evolving:
+                    self._evolve((record,))
                 yield record
             else:
                 outside += 1
@@ -487,10 +569,9 @@ class ExportStream(SliceCheckpoints):
                 self._passing_through = False
             return
         # singer-sdk's path, with the records as RECORD mode writes them (`as_delivered`).
-        batcher = Batcher(tap_name=self.tap_name, stream_name=self.name, batch_config=batch_config)
         delivered = map(as_delivered(self), self._sync_records(context, write_messages=False))
         records = (record for record in delivered if record is not None)
-        for manifest in batcher.get_batches(records=records):
+        for manifest in record_batches(self.tap_name, self.name, batch_config, records):
             yield batch_config.encoding, manifest
             self._apply_pending()
         self._apply_pending()
@@ -502,12 +583,11 @@ class ExportStream(SliceCheckpoints):
             batch_config=batch_config,
             reader=self._services.reader,
             decoding=self._decoding,
-            row=self._file_row,
-            exact_rows=self._exact_rows,
+            types=lambda: self._types,
+            evolve=self._evolve if self._ledger is not None else None,
             coverage=lambda: self.coverage,
             replication_key=self._spec.replication_key,
             record_path=self.in_slice,
             delivered=as_delivered(self),
-            check=self._check,
             skip=self._skip_policy(),
         )

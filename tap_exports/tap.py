@@ -233,6 +233,18 @@ class TapExports(Tap):
                 ),
             ),
             th.Property(
+                "undeclared_fields",
+                th.StringType,
+                default="evolve",
+                allowed_values=["evolve", "drop"],
+                description=(
+                    "Fields an export carries that the schema does not declare. evolve: "
+                    "declare each in a new SCHEMA message before the first record holding "
+                    "it (typed from its values; remembered in state for later runs), so "
+                    "targets add a column. drop: leave them out, with one warning."
+                ),
+            ),
+            th.Property(
                 "request_max_attempts",
                 th.IntegerType,
                 default=6,
@@ -311,7 +323,13 @@ class TapExports(Tap):
         self.run.close(wait=_LATE_EXPORT_SECONDS)
         name = signal.Signals(signum).name
         self.logger.error("Interrupted by %s: state saved; run again to resume", name)
-        sys.exit(128 + signum)
+        # Leave now, not by raising SystemExit from wherever the signal landed: raised
+        # inside a `threading.Condition` wait it turns into "cannot release un-acquired
+        # lock" and exit status 1. Everything written so far is flushed first.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(128 + signum)
 
     @override
     def discover_streams(self) -> list[Stream]:
@@ -339,10 +357,13 @@ class TapExports(Tap):
         except ConfigError as exc:  # discovery without a usable config: the known fields
             self.logger.warning("No sample of the records (%s): declaring known fields only", exc)
             return list(provider.streams)
-        return [
-            replace(spec, schema=probe(spec, services.client, services.settings.raw))
-            for spec in provider.streams
-        ]
+        specs = []
+        for spec in provider.streams:
+            schema = probe(spec, services.client, services.settings.raw)
+            known = spec.schema.get("properties", {})
+            inferred = frozenset(schema.get("properties", {})) - frozenset(known)
+            specs.append(replace(spec, schema=schema, inferred=inferred))
+        return specs
 
     # -- plan mode --------------------------------------------------------------------------
 

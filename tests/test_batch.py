@@ -81,11 +81,49 @@ def undeclared_out(line: bytes) -> bytes:
 
 
 def test_export_files_are_handed_over_byte_for_byte(sandbox: Sandbox, tmp_path: Path):
-    """Events exports are whole local days: a file goes as it is, unless a record in it
-    has a key no schema declares (then its records go without it). The companies and
-    contacts exports also hold the next window's first second (the sandbox's end bound
-    is inclusive): their lines go unchanged, minus those, or re-encoded without the key."""
+    """Events exports are whole local days: a file goes as it is, its undeclared field
+    declared first (a SCHEMA message before the BATCH one). The companies and contacts
+    exports also hold the next window's first second (the sandbox's end bound is
+    inclusive): their lines go unchanged, minus those."""
     result = sync(tap_config(sandbox, window_days=2, batch_config=batch_config(tmp_path)))
+    files = batch_files(result)
+    events = [path for stream, path in files if stream == "events"]
+    assert events and all(re.search(r"-export-", path.name) for path in events)
+    for stream, path in files:
+        match = _EXPORT_FILE.search(path.name)
+        assert match, path.name
+        served = gzip.decompress(served_file(sandbox, stream, match.group(2))).splitlines()
+        assert set(file_lines(path)) <= set(served)  # its lines, as they were
+    for stream in STREAMS:  # declared before the first file holding it is announced
+        messages = [m for m in result.messages if m.get("stream") == stream]
+        declared = next(
+            i
+            for i, m in enumerate(messages)
+            if m["type"] == "SCHEMA" and EXTRA_FIELD in m["schema"]["properties"]
+        )
+        holding = next(
+            i
+            for i, m in enumerate(messages)
+            if m["type"] == "BATCH"
+            and any(
+                EXTRA_FIELD.encode() in b"".join(file_lines(Path(uri[7:]))) for uri in m["manifest"]
+            )
+        )
+        assert declared < holding, stream
+    for stream in STREAMS:
+        rows = [json.loads(row) for s, path in files if s == stream for row in file_lines(path)]
+        assert ids(rows) == ids(expected(sandbox, stream)), stream
+
+
+def test_undeclared_fields_dropped_re_encode_the_lines_that_carry_them(
+    sandbox: Sandbox, tmp_path: Path
+):
+    """With `undeclared_fields: drop` a file goes as it is unless a record in it has a key
+    no schema declares: then its records go without it."""
+    config = tap_config(
+        sandbox, window_days=2, batch_config=batch_config(tmp_path), undeclared_fields="drop"
+    )
+    result = sync(config)
     files = batch_files(result)
     assert all(message["type"] != "RECORD" for message in result.messages)
     re_encoded = as_is = 0
@@ -127,7 +165,10 @@ def test_files_whose_every_key_is_declared_go_as_they_are(tmp_path: Path):
 def test_files_over_batch_size_are_regrouped_at_line_boundaries_not_re_encoded(
     sandbox: Sandbox, tmp_path: Path
 ):
-    result = sync(tap_config(sandbox, window_days=2, batch_config=batch_config(tmp_path, 7)))
+    config = tap_config(
+        sandbox, window_days=2, batch_config=batch_config(tmp_path, 7), undeclared_fields="drop"
+    )
+    result = sync(config)
     parts: dict[tuple[str, str], list[bytes]] = {}
     for stream, path in batch_files(result):
         match = _EXPORT_FILE.search(path.name)
@@ -189,7 +230,8 @@ def test_stream_maps_leave_batching_to_singer_sdk_and_apply_as_in_record_mode(
     assert sorted(rows, key=lambda r: r["id"]) == sorted(
         in_record_mode.records("companies"), key=lambda r: r["id"]
     )
-    assert all("domain" not in row and EXTRA_FIELD not in row for row in rows)
+    assert all("domain" not in row for row in rows)
+    assert any(EXTRA_FIELD in row for row in rows)  # declared on the way, as in RECORD mode
 
 
 def test_batch_mode_never_emits_state_ahead_of_the_batch_holding_its_records(

@@ -66,8 +66,17 @@ def test_fast_path_output_equals_the_sdk_path(sandbox: Sandbox, monkeypatch):
     config = tap_config(sandbox, contacts_include_comet_tokens=True, window_days=3)
     fast, sdk = both_paths(config, monkeypatch)
     assert fast == sdk
-    # The data holds records with undeclared fields: dropped the same way on both paths.
+    # The data holds records with undeclared fields: declared the same way on both paths.
     assert any("x_legacy_score" in r for r in expected(sandbox, "companies"))
+    assert '"x_legacy_score"' in "".join(fast)
+
+
+def test_fast_path_output_equals_the_sdk_path_when_undeclared_fields_are_dropped(
+    sandbox: Sandbox, monkeypatch
+):
+    config = tap_config(sandbox, window_days=3, undeclared_fields="drop")
+    fast, sdk = both_paths(config, monkeypatch)
+    assert fast == sdk
     assert '"x_legacy_score"' not in "".join(fast)
 
 

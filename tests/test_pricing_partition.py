@@ -16,10 +16,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from jsonschema import Draft7Validator
 
 from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.exported import ExportedKeys
-from tap_exports.engine.infer import infer_schema
+from tap_exports.engine.infer import infer_schema, widened
 from tap_exports.engine.partition import Dimension, PartPlanner, Uncoverable
 from tap_exports.engine.pricing import NewRecordPricing
 from tap_exports.engine.slices import Partition
@@ -634,8 +635,8 @@ def test_one_and_the_string_one_are_the_same_key():
 def test_inferred_types_are_the_union_of_what_the_sample_shows():
     schema = infer_schema(
         [
-            {"n": 1, "x": 1.5, "flag": True, "s": "a", "o": {"k": 1}, "gone": None},
-            {"n": 2.5, "x": None, "flag": 3, "s": None, "o": None, "gone": None},
+            {"n": 1, "x": 1.5, "flag": True, "s": "a", "o": {"k": 1}, "gone": None, "w": 3},
+            {"n": 2.5, "x": None, "flag": 3, "s": None, "o": None, "gone": None, "w": 4},
         ],
         {},
     )
@@ -644,13 +645,61 @@ def test_inferred_types_are_the_union_of_what_the_sample_shows():
         "properties": {
             "n": {"type": ["number", "null"]},
             "x": {"type": ["number", "null"]},
-            # Whole numbers the sample alone shows may be followed by fractions.
-            "flag": {"type": ["boolean", "number", "null"]},
+            "flag": {"type": ["boolean", "integer", "null"]},
             "s": {"type": ["string", "null"]},
-            "o": {"type": ["object", "null"]},
+            # Open: the target stores its inner fields as they come.
+            "o": {"type": ["object", "null"], "additionalProperties": True},
             "gone": {},
+            "w": {"type": ["integer", "null"]},
         },
     }
+
+
+def test_instants_get_a_date_time_format_and_numeric_looking_codes_stay_strings():
+    schema = infer_schema(
+        [
+            {"at": "2025-03-01T05:00:00Z", "day": "2025-03-01", "zip": "00501", "mixed": "x"},
+            {
+                "at": "2025-03-01T05:00:00.123+01:00",
+                "day": None,
+                "zip": "10115",
+                "mixed": "2025-03-01T05:00:00Z",
+            },
+        ],
+        {},
+    )["properties"]
+    assert schema["at"] == {"type": ["string", "null"], "format": "date-time"}
+    assert schema["day"] == {"type": ["string", "null"]}
+    assert schema["zip"] == {"type": ["string", "null"]}
+    assert schema["mixed"] == {"type": ["string", "null"]}
+
+
+def test_objects_inside_arrays_declare_properties_as_conformance_needs():
+    schema = infer_schema([{"links": [{"name": "a", "kind": "vendor"}], "tags": ["x", "y"]}], {})
+    properties = schema["properties"]
+    assert properties["links"] == {
+        "type": ["array", "null"],
+        "items": {"type": ["object", "null"], "additionalProperties": True, "properties": {}},
+    }
+    assert properties["tags"] == {"type": ["array", "null"], "items": {"type": ["string", "null"]}}
+    Draft7Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize(
+    ("schema", "value", "wider"),
+    [
+        ({"type": ["integer", "null"]}, 1.5, {"type": ["number", "null"]}),
+        ({"type": ["integer", "null"]}, 2, None),
+        ({"type": ["number", "null"]}, 2, None),
+        ({"type": ["string", "null"], "format": "date-time"}, "2025-03-01T00:00:00Z", None),
+        ({"type": ["string", "null"], "format": "date-time"}, "soon", {"type": ["string", "null"]}),
+        ({"type": ["string", "null"]}, 3, {"type": ["integer", "string", "null"]}),
+        ({"type": ["string", "null"]}, None, None),
+        ({}, 3, None),
+    ],
+)
+def test_a_value_the_inferred_type_lacks_widens_it(schema, value, wider):
+    assert widened(schema, value) == wider
 
 
 def test_arrays_get_the_types_of_their_items():

@@ -108,7 +108,14 @@ class _RowBuilder:
             member = _MSGSPEC_TYPES[json_type]
             if self._exact and json_type == "array" and spec.get("items"):
                 member = list[self.value(spec["items"])]  # type: ignore[misc]
-            elif self._exact and json_type == "object" and "properties" in spec:
+            elif (
+                self._exact
+                and json_type == "object"
+                and "properties" in spec
+                # An open object keeps whatever it holds: a struct would drop the rest
+                # when a row is encoded again.
+                and not spec.get("additionalProperties")
+            ):
                 member = self.struct(
                     [
                         self.optional(name, self.value(sub))

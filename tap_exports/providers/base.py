@@ -54,6 +54,9 @@ class StreamSpec:
     # Exports charge for records never exported before: state keeps which were (by
     # primary key, see `engine/exported.py`) so estimates can leave them out.
     remember_exported: bool = False
+    # Fields whose schema was inferred from a sample, not documented (`engine/infer.py`):
+    # a value of another type widens them instead of being a bad record.
+    inferred: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,12 @@ KNOWN_FIELDS: dict[str, JsonSchema] = {
     "technologies": string_array(),
     "employee_count": nullable("integer"),
     "founded_year": nullable("integer"),
-    "connections": {"type": ["array", "null"], "items": {"type": ["object", "null"]}},
+    # Open objects (what a connection holds is undocumented); array items must declare
+    # `properties` for singer-sdk's conformance to read them.
+    "connections": {
+        "type": ["array", "null"],
+        "items": {"type": ["object", "null"], "properties": {}, "additionalProperties": True},
+    },
 }
 
 COMPANIES = StreamSpec(

@@ -84,7 +84,8 @@ STATUS_WORDS = StatusWords(
 )
 
 _TEXT = nullable("string")
-_PROPERTIES = {"type": ["object", "null"]}  # custom attributes, shaped by each account
+# Custom attributes, shaped by each account: open objects, kept whole.
+_PROPERTIES = {"type": ["object", "null"], "additionalProperties": True}
 
 EVENTS = StreamSpec(
     name="events",

@@ -152,10 +152,16 @@ class CornectEmulator:
         self._workspace(token)
         return [company.item() for company in self._catalog.companies]
 
-    def matching(self, token: str, filters: Mapping[str, Any]) -> list[Record]:
-        """What a search with `filters` matches, every page, in order; `Invalid` if bad."""
+    def matching(
+        self, token: str, filters: Mapping[str, Any], *, exported: bool = False
+    ) -> list[Record]:
+        """What a search with `filters` matches, every page, in order; `Invalid` if bad.
+
+        `exported`: as an export file holds them (with the export-only field).
+        """
         self._workspace(token)
-        return [company.item() for company in parse_filters(filters).select(self._catalog)]
+        companies = parse_filters(filters).select(self._catalog)
+        return [company.row() if exported else company.item() for company in companies]
 
     def saved_list(self, list_id: str) -> list[str]:
         """The company ids of a saved list, as configured."""
