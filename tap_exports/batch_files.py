@@ -36,7 +36,7 @@ from upath import UPath
 
 from tap_exports.engine.bulk import FileCheck, Verdict
 from tap_exports.engine.decode import FileFormats, iter_line_runs, iter_records
-from tap_exports.engine.evolve import records_in
+from tap_exports.engine.evolve import lines_with_new_keys, records_in
 
 if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
@@ -183,7 +183,7 @@ class SliceBatches:
             open_sink=lambda: storage.open(name, "wb"),
             check=lambda: self._check_file(bounds),
         )
-        if verdict.undeclared and self._declared_fields_of(name):
+        if verdict.undeclared and verdict.lines_usable and self._declared_fields_of(name):
             verdict = self._check_stored(name, bounds)
         limit = self._config.batch_size
         if verdict.usable_as_is and verdict.records <= limit:
@@ -230,9 +230,14 @@ class SliceBatches:
         """Declare the fields the stored file's records bring; True if the schema changed."""
         if self._evolve is None:
             return False
+        known = self._types().known
         with self._config.storage.open(name, "rb") as source:
             runs = iter_line_runs(cast("BinaryIO", source), source=name, formats=_GZIP_NDJSON)
-            return self._evolve(record for run in runs for record in records_in(run.lines))
+            return self._evolve(
+                record
+                for run in runs
+                for record in records_in(lines_with_new_keys(run.lines, known))
+            )
 
     def _check_stored(self, name: str, bounds: StampBounds | None) -> Verdict:
         """Check the stored file again, against the schema as it is now."""

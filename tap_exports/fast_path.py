@@ -26,7 +26,7 @@ from singer_sdk.mapper import SameRecordTransform
 from tap_exports.engine.bulk import LineSorter
 from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.decode import decode_line
-from tap_exports.engine.evolve import records_in
+from tap_exports.engine.evolve import lines_with_new_keys, records_in
 from tap_exports.engine.jobs import ExportJob, ExportPort, StatusReport
 from tap_exports.engine.reader import ExportReader, FileDecoding
 from tap_exports.engine.record_types import RecordTypes
@@ -134,38 +134,51 @@ class Forwarder:
     def _heard_unknown(self, unknown: tuple[str, ...]) -> None:
         self._unknown = unknown
 
-    def _sort(self, lines: list[bytes], job: ExportJob) -> Sequence[bytes | int]:
+    def _sort(
+        self, lines: list[bytes], job: ExportJob, *, again: bool = False
+    ) -> Sequence[bytes | int]:
         """Sort a run of lines (`bulk.LineSorter`), declaring the fields it brings first.
 
-        A run with undeclared keys is parsed to learn them, and sorted again with the
-        schema that declares them; keys still undeclared (inside objects, or only ever
-        null) are left out with the SDK's warning.
+        The lines with new top-level keys, and those to parse (a value that would widen
+        a type, perhaps), are parsed to learn what they need; the run is then sorted
+        `again` with the schema that declares it. Keys still undeclared (inside objects,
+        or only ever null) are left out with the SDK's warning.
         """
         types = self._types()
         if types.exact_rows is None:  # every line is parsed: look at them all first
             if self._evolve is not None:
                 self._evolve(records_in(lines))
             return range(len(lines))
-        if self._sorter is None or self._sorter[0] is not types or self._sorter[1] is not job:
-            sorter = LineSorter(
-                types.exact_rows,
-                self._key,
-                job.slice.bounds,
-                on_unknown=self._heard_unknown,
-                coverage=self._coverage(),
-            )
-            self._sorter = (types, job, sorter)
+        sorter = self._sorter_for(types, job, again=again)
         self._unknown = ()
-        plan = self._sorter[2].sort(lines)
-        if self._evolve is not None:
-            # Lines with undeclared keys, and lines to parse (a widened type, perhaps):
-            # what they need is declared before any line of the run is written.
-            looked_at = lines if self._unknown else [lines[i] for i in plan if isinstance(i, int)]
+        plan = sorter.sort(lines)
+        if self._evolve is not None and (sorter.dropped or plan is not lines):
+            looked_at = [lines[i] for i in plan if isinstance(i, int)]
+            if sorter.dropped:
+                looked_at += lines_with_new_keys(lines, types.known)
             if looked_at and self._evolve(records_in(looked_at)):
-                return self._sort(lines, job)
+                return self._sort(lines, job, again=True)
         if self._unknown:
             self._warn(self._unknown)
         return plan
+
+    def _sorter_for(self, types: RecordTypes, job: ExportJob, *, again: bool) -> LineSorter:
+        """The sorter of `job`'s lines with `types`.
+
+        A run sorted `again` shows no coverage what the first sort showed it.
+        """
+        if self._sorter is not None and self._sorter[0] is types and self._sorter[1] is job:
+            return self._sorter[2]
+        assert types.exact_rows is not None, "only called with row types"
+        sorter = LineSorter(
+            types.exact_rows,
+            self._key,
+            job.slice.bounds,
+            on_unknown=self._heard_unknown,
+            coverage=None if again else self._coverage(),
+        )
+        self._sorter = None if again else (types, job, sorter)
+        return sorter
 
     def _write_parsed(self, record: Record) -> None:
         """With orjson if conformance would only drop keys, else through the SDK."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from singer_sdk.helpers.types import Context, Record
@@ -25,10 +24,10 @@ from tap_exports.batch_files import (
     record_batches,
 )
 from tap_exports.checkpoints import SliceCheckpoints
-from tap_exports.declared import declare_properties
+from tap_exports.declared import StreamFields
 from tap_exports.derived import Consumers, DerivedStream, SliceReaders
 from tap_exports.engine.coverage import Coverage
-from tap_exports.engine.decode import column_types, decode_run
+from tap_exports.engine.decode import column_types
 from tap_exports.engine.errors import (
     DownloadError,
     ExportFailedError,
@@ -37,11 +36,8 @@ from tap_exports.engine.errors import (
     SliceTooLargeError,
 )
 from tap_exports.engine.eta import ProgressLog
-from tap_exports.engine.evolve import FieldLedger, describe, remember, remembered
-from tap_exports.engine.infer import JsonSchema
 from tap_exports.engine.progress import PlannedSlice, Progress
 from tap_exports.engine.reader import FileDecoding
-from tap_exports.engine.record_types import RecordTypes
 from tap_exports.engine.slices import Slice
 from tap_exports.engine.timestamps import canonical_utc
 from tap_exports.engine.windows import sync_horizon
@@ -77,6 +73,8 @@ class ExportStream(SliceCheckpoints):
     fast_path = True
     #: In BATCH mode, hand export files to the target as they are (see `batch_files`).
     pass_through = True
+    # Whether this sync's fields were set up (`_write_schema_message`).
+    _started_fields = False
 
     def __init__(self, tap: Tap, spec: StreamSpec, run: ExportRun) -> None:
         """Declare the stream from its provider spec; `run` is the sync it takes part in."""
@@ -85,11 +83,13 @@ class ExportStream(SliceCheckpoints):
         self.replication_key = spec.replication_key
         self._run = run
         self._spec = spec
-        # Fields whose type was inferred, not documented: a new type widens them.
-        self._widenable = spec.inferred
-        self._types = self._record_types()
-        # What the records need the schema to gain; set up when the sync starts.
-        self._ledger: FieldLedger | None = None
+        # The record types, and the fields this sync declares (`declared`).
+        self._fields = StreamFields(
+            self,
+            primary_keys=spec.primary_keys,
+            replication_key=spec.replication_key,
+            inferred=spec.inferred,
+        )
         self._columns = column_types(spec.schema)
         # Messages of skipped lines, in order; a dict, as a file downloaded again would
         # report the same lines twice.
@@ -116,15 +116,6 @@ class ExportStream(SliceCheckpoints):
         if not self.selected and not self._has_run:
             self.sync()
 
-    def _record_types(self) -> RecordTypes:
-        return RecordTypes.of(
-            self.schema,
-            primary_keys=self._spec.primary_keys,
-            replication_key=self._spec.replication_key,
-            widenable=self._widenable,
-            conformed=self.effective_schema,
-        )
-
     @property
     def _services(self) -> SyncServices:
         return self._run.services
@@ -143,50 +134,10 @@ class ExportStream(SliceCheckpoints):
         singer-sdk writes the first at the start of a selected stream's sync (`sync` is
         final), which is where this sync's ledger is set up (`engine/evolve.py`).
         """
-        if self._ledger is None:
-            self._ledger = self._new_ledger()
+        if not self._started_fields:
+            self._started_fields = True
+            self._fields.start(declare_new=self._services.settings.evolve_schema)
         super()._write_schema_message()
-
-    def _new_ledger(self) -> FieldLedger:
-        """The ledger of this sync, over the schema with the fields state remembers."""
-        evolve = self._services.settings.evolve_schema
-        found = remembered(self.get_context_state(None)) if evolve else {}
-        declared = self.effective_schema.get("properties", {})
-        # A field of our schema that the catalog's leaves out was left out on purpose:
-        # it is known, not new.
-        known = {**self.schema.get("properties", {}), **declared}
-        ledger = FieldLedger(known, widenable=self._widenable, declare_new=evolve)
-        changes = {name: schema for name, schema in found.items() if declared.get(name) != schema}
-        if changes:
-            self._declare(ledger, changes, reason="declared by an earlier run")
-        return ledger
-
-    def _evolve(self, records: Iterable[Record]) -> bool:
-        """Declare what `records` need the schema to gain; True if it changed.
-
-        The SCHEMA message with the change is written now: before the records, which
-        the caller writes after this returns.
-        """
-        ledger = self._ledger
-        if ledger is None:
-            return False
-        changes = ledger.changes(records)
-        if not changes:
-            return False
-        self._declare(ledger, changes, reason="undeclared_fields=evolve")
-        self._write_schema_message()
-        return True
-
-    def _declare(self, ledger: FieldLedger, changes: dict[str, JsonSchema], *, reason: str) -> None:
-        declared = self.effective_schema.get("properties", {})
-        for name, schema in changes.items():
-            verb = "widened to" if name in declared else "new field, declared as"
-            self.logger.info("%s: '%s' %s %s (%s)", self.name, name, verb, describe(schema), reason)
-        declare_properties(self, changes)
-        ledger.declare(changes)
-        self._widenable = self._widenable | frozenset(changes)
-        self._types = self._record_types()
-        remember(self.get_context_state(None), changes)
 
     @override
     def _sync_records(
@@ -220,25 +171,14 @@ class ExportStream(SliceCheckpoints):
             stream=self,
             reader=self._services.reader,
             decoding=self._decoding,
-            types=self._forwarded_types,
-            evolve=self._evolve if self._ledger is not None else None,
+            types=lambda: self._fields.types,
+            evolve=self._fields.evolver(),
             replication_key=self._spec.replication_key,
             skip=self._skip_policy(),
             keep=lambda record, job: self._keep(record, job.slice),
             coverage=lambda: self.coverage,
             between_runs=self._run.drain_notices,
         )
-
-    def _forwarded_types(self) -> RecordTypes:
-        """The current record types, without row types if the catalog's schema is another.
-
-        The schema the SDK conforms to is the catalog's: where it differs from ours, no
-        line is forwarded unparsed.
-        """
-        types = self._types
-        if self.effective_schema != self.schema:
-            return replace(types, exact_rows=None)
-        return types
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -494,25 +434,27 @@ class ExportStream(SliceCheckpoints):
         before the first of them goes out (one SCHEMA message for the run, not a
         change of columns halfway through it).
         """
-        skip = self._skip_policy()
-        for sourced in self._services.reader.line_runs(
-            port, job, report, self._decoding, observe=observe
+        for records in self._services.reader.record_runs(
+            port,
+            job,
+            report,
+            self._decoding,
+            check=self._fields.types.check,
+            skip=self._skip_policy(),
+            observe=observe,
         ):
-            records = list(
-                decode_run(sourced.run, source=sourced.source, check=self._types.check, skip=skip)
-            )
-            self._evolve(records)
+            self._fields.evolve(records)
             yield from self.in_slice(records, job.slice)
 
     def in_slice(self, records: Iterable[Record], piece: Slice) -> Iterator[Record]:
         """Keep the records inside `piece`, with the replication key made canonical."""
         outside = 0
-        evolving = self._ledger is not None
+        evolving = self._fields.evolving
         for record in records:
             self._run.drain_notices()
             if self._keep(record, piece):
                 if evolving:
-                    self._evolve((record,))
+                    self._fields.evolve((record,))
                 yield record
             else:
                 outside += 1
@@ -583,8 +525,8 @@ class ExportStream(SliceCheckpoints):
             batch_config=batch_config,
             reader=self._services.reader,
             decoding=self._decoding,
-            types=lambda: self._types,
-            evolve=self._evolve if self._ledger is not None else None,
+            types=lambda: self._fields.types,
+            evolve=self._fields.evolver(),
             coverage=lambda: self.coverage,
             replication_key=self._spec.replication_key,
             record_path=self.in_slice,

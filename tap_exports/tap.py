@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -323,12 +324,12 @@ class TapExports(Tap):
         self.run.close(wait=_LATE_EXPORT_SECONDS)
         name = signal.Signals(signum).name
         self.logger.error("Interrupted by %s: state saved; run again to resume", name)
-        # Leave now, not by raising SystemExit from wherever the signal landed: raised
-        # inside a `threading.Condition` wait it turns into "cannot release un-acquired
-        # lock" and exit status 1. Everything written so far is flushed first.
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
+        # Leave now, everything written flushed, not by raising SystemExit from wherever
+        # the signal landed: inside a lock wait that ends as "cannot release un-acquired
+        # lock" and exit status 1.
+        logging.shutdown()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
         os._exit(128 + signum)
 
     @override
@@ -361,7 +362,13 @@ class TapExports(Tap):
         for spec in provider.streams:
             schema = probe(spec, services.client, services.settings.raw)
             known = spec.schema.get("properties", {})
-            inferred = frozenset(schema.get("properties", {})) - frozenset(known)
+            # What the sample showed (new fields, known ones narrowed or widened by it)
+            # is a guess that a later value may widen.
+            inferred = frozenset(
+                name
+                for name, prop in schema.get("properties", {}).items()
+                if known.get(name) != prop
+            )
             specs.append(replace(spec, schema=schema, inferred=inferred))
         return specs
 

@@ -104,8 +104,11 @@ def test_deselected_fields_make_the_fast_path_step_aside(sandbox: Sandbox, monke
     assert companies and all("domain" not in record for record in companies)
 
 
-def test_a_catalog_schema_narrower_than_ours_is_the_one_conformed_to(sandbox: Sandbox, monkeypatch):
-    config = tap_config(sandbox)
+@pytest.mark.parametrize("undeclared_fields", ["evolve", "drop"])
+def test_a_catalog_schema_narrower_than_ours_is_the_one_conformed_to(
+    sandbox: Sandbox, monkeypatch, undeclared_fields: str
+):
+    config = tap_config(sandbox, undeclared_fields=undeclared_fields)
     catalog = select_catalog(config)
     for entry in catalog["streams"]:
         if entry["tap_stream_id"] == "companies":

@@ -696,6 +696,18 @@ def test_objects_inside_arrays_declare_properties_as_conformance_needs():
         ({"type": ["string", "null"]}, 3, {"type": ["integer", "string", "null"]}),
         ({"type": ["string", "null"]}, None, None),
         ({}, 3, None),
+        # No timestamp column once the field holds other types.
+        (
+            {"type": ["string", "null"], "format": "date-time"},
+            5,
+            {"type": ["integer", "string", "null"]},
+        ),
+        (
+            {"type": ["array", "null"], "items": {"type": ["integer", "null"]}},
+            [1, 2.5],
+            {"type": ["array", "null"], "items": {"type": ["number", "null"]}},
+        ),
+        ({"type": ["array", "null"], "items": {"type": ["integer", "null"]}}, [1, 2], None),
     ],
 )
 def test_a_value_the_inferred_type_lacks_widens_it(schema, value, wider):

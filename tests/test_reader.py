@@ -58,6 +58,10 @@ class ListingPort:
         )
 
 
+def records(reader: ExportReader, port, job, report) -> list[dict]:
+    return [record for run in reader.record_runs(port, job, report, NDJSON) for record in run]
+
+
 def reader() -> ExportReader:
     clock = SystemClock()
     downloader = Downloader(timeout_seconds=5, retry=RETRY, clock=clock)
@@ -66,7 +70,7 @@ def reader() -> ExportReader:
 
 def read_ids(port: ListingPort) -> list[int]:
     report = port.status(JOB.export_id)
-    return [r["id"] for r in reader().records(port, JOB, report, NDJSON)]
+    return [r["id"] for r in records(reader(), port, JOB, report)]
 
 
 def test_every_file_of_a_job_is_read_once_in_name_order():
@@ -122,7 +126,7 @@ def test_a_file_the_provider_stops_listing_is_a_clear_download_error():
             JobStatus.COMPLETED, files=(ExportFile("a.gz", f"{base}/a.gz?sig=0"),)
         )
         with pytest.raises(DownloadError, match=r"job-1 for part all: the provider no longer"):
-            list(reader().records(port, JOB, report, NDJSON))
+            list(records(reader(), port, JOB, report))
 
 
 class ForgettingPort(ListingPort):
@@ -140,7 +144,7 @@ def test_a_job_gone_when_its_urls_are_refreshed_is_a_download_error_to_create_it
         )
         port = ForgettingPort(base, ["a.gz"])
         with pytest.raises(DownloadError, match=r"404.*can no longer be fetched"):
-            list(reader().records(port, JOB, report, NDJSON))
+            list(records(reader(), port, JOB, report))
 
 
 def test_two_files_of_one_name_are_refused_rather_than_mixed_up():
@@ -167,7 +171,7 @@ def test_files_holding_fewer_records_than_the_export_says_are_a_download_error()
     with serving(script) as base:
         port = ListingPort(base, ["a.gz", "b.gz"])
         exact = StatusReport(JobStatus.COMPLETED, records=15)
-        assert [r["id"] for r in reader().records(port, JOB, exact, NDJSON)] == list(range(15))
+        assert [r["id"] for r in records(reader(), port, JOB, exact)] == list(range(15))
         short = StatusReport(JobStatus.COMPLETED, records=16)
         with pytest.raises(DownloadError, match=r"hold 15 records where the export says 16"):
-            list(reader().records(port, JOB, short, NDJSON))
+            list(records(reader(), port, JOB, short))

@@ -18,7 +18,10 @@ from jsonschema import Draft7Validator
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._typing import _warn_unmapped_properties
 
-from tap_exports.engine.evolve import FieldLedger, remember, remembered
+from tap_exports.engine.bulk import LineSorter
+from tap_exports.engine.evolve import FieldLedger, lines_with_new_keys, remember, remembered
+from tap_exports.engine.rows import row_type
+from tap_exports.providers.cometly import EVENTS
 from tap_exports.sandbox import Sandbox
 from tap_exports.tap import TapExports
 from tests import conftest, test_cornect, test_userpilot
@@ -111,6 +114,36 @@ def test_an_unknown_policy_is_a_config_error_naming_the_setting(sandbox: Sandbox
     with pytest.raises(ConfigValidationError) as failure:
         sync(tap_config(sandbox, undeclared_fields="keep"))
     assert any("keep" in error for error in failure.value.errors)
+
+
+def test_state_never_overrides_a_documented_type(sandbox: Sandbox):
+    state = {
+        "bookmarks": {
+            "events": {"declared_fields": {"amount": {"type": ["string", "null"]}, "z": {}}}
+        }
+    }
+    result = sync(tap_config(sandbox), state=state)
+    first = schemas(result, "events")[0]["properties"]
+    assert first["amount"] == EVENTS.schema["properties"]["amount"]
+    assert "z" in first  # a field only state knows is declared from the start
+
+
+def test_a_new_field_is_found_beside_an_undeclared_key_inside_an_object():
+    rows = row_types({"meta": {"type": "object", "properties": {"a": {"type": "integer"}}}})
+    sorter = LineSorter(rows, None, None, on_unknown=lambda keys: None)
+    lines = [b'{"id":1,"meta":{"a":1,"z":2}}', b'{"id":2,"meta":{"a":1},"foo":5}']
+    plan = sorter.sort(lines)
+    assert sorter.dropped and plan is not lines
+    assert lines_with_new_keys(lines, frozenset({"id", "meta"})) == [lines[1]]
+
+
+def row_types(properties: dict[str, Any]) -> Any:
+    schema = {"type": "object", "properties": {"id": {"type": "integer"}, **properties}}
+    built = [
+        row_type(schema, primary_keys=("id",), replication_key=None, exact=True, drop_unknown=drop)
+        for drop in (False, True)
+    ]
+    return tuple(built)
 
 
 # --- the ledger's rules ----------------------------------------------------------------

@@ -275,6 +275,8 @@ class LineSorter:
         self._encoder = msgspec.json.Encoder()
         self._stamps = _Stamps(key, bounds, coverage)
         self._on_unknown = on_unknown
+        # Whether the last run sorted had lines with undeclared keys (at any depth).
+        self.dropped = False
 
     def sort(self, lines: list[bytes]) -> Sequence[bytes | int]:
         """In file order: each record to forward (bytes) or the index of a line to parse.
@@ -282,6 +284,7 @@ class LineSorter:
         Returns `lines` itself when every line can be forwarded, the common case,
         decided for the whole run with one decode and one regular expression.
         """
+        self.dropped = False
         joined = b"[" + b",".join(lines) + b"]"
         forward: Sequence[bytes] = lines
         try:
@@ -291,6 +294,7 @@ class LineSorter:
                 rows = self._many_dropping.decode(joined)
             except _UNDECODABLE:
                 return self._one_by_one(lines)
+            self.dropped = True
             self._report_unknown(str(exc), lines)
             forward = self._encoder.encode_lines(rows).split(b"\n")[:-1]
         stamps = self._stamps.of(rows) if len(rows) == len(lines) else None
@@ -313,6 +317,7 @@ class LineSorter:
                     plan.append(index)  # blank, bad or to be conformed: the record path says
                     continue
                 out = None
+                self.dropped = True
             stamps = self._stamps.of([row])
             if stamps is None:
                 plan.append(index)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import msgspec
 import orjson
 
 from tap_exports.engine.infer import JsonSchema, infer_property, widened
@@ -110,6 +111,24 @@ def describe(schema: Mapping[str, Any]) -> str:
     types = [declared] if isinstance(declared, str) else [t for t in declared if t != "null"]
     text = "/".join(types) or "any"
     return f"{text} ({schema['format']})" if "format" in schema else text
+
+
+_TOP_LEVEL_KEYS = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
+
+
+def lines_with_new_keys(lines: list[bytes], known: frozenset[str]) -> list[bytes]:
+    """The lines whose record has a top-level key not in `known` (in C, values unparsed).
+
+    Lines with undeclared keys only inside objects (which are never declared) are not
+    parsed again and again; any line that is not one record keeps every line in.
+    """
+    try:
+        rows = _TOP_LEVEL_KEYS.decode(b"[" + b",".join(lines) + b"]")
+    except msgspec.DecodeError:
+        return lines
+    if len(rows) != len(lines):
+        return lines
+    return [line for line, row in zip(lines, rows, strict=True) if not known.issuperset(row)]
 
 
 def records_in(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:

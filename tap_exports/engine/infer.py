@@ -82,15 +82,17 @@ def _merged(known: JsonSchema, values: Iterable[Any]) -> JsonSchema:
         return dict(known)
     if {"integer", "number"} <= types:
         types.discard("integer")
-    merged: JsonSchema = {**known, **inferred, "type": [*sorted(types), "null"]}
+    # What the provider knows of the field (a format, its items' shape) stays; the
+    # sample only adds types.
+    merged: JsonSchema = {**known, "type": [*sorted(types), "null"]}
     if "array" in types:
-        items = [known.get("items") or {}, inferred.get("items") or {}]
-        item_types = (_types(items[0]) | _types(items[1])) - {"null"}
+        items = dict(known.get("items") or inferred.get("items") or {})
+        item_types = (_types(items) | _types(inferred.get("items") or {})) - {"null"}
         if {"integer", "number"} <= item_types:
             item_types.discard("integer")
-        merged["items"] = {**items[0], **items[1]}
         if item_types:
-            merged["items"]["type"] = [*sorted(item_types), "null"]
+            items["type"] = [*sorted(item_types), "null"]
+        merged["items"] = items
     return merged
 
 
@@ -138,14 +140,20 @@ def widened(schema: JsonSchema, value: Any) -> JsonSchema | None:
     """The schema widened to take `value` too; None when it already does.
 
     Only what `infer_property` produces is widened: an integer field takes a float as
-    a number, a date-time field a string that is no instant as a plain string, and a
-    field of one type a value of another as both. Nested values are the target's.
+    a number, a date-time field a string that is no instant as a plain string, a field
+    of one type a value of another as both, and an array's items the same way. What
+    objects hold is the target's (they are open).
     """
     json_type = json_type_of(value)
     declared = _types(schema)
     if not declared or json_type == "null":
         return None  # untyped (anything passes), or null (always nullable)
     if json_type in declared or (json_type == "integer" and "number" in declared):
+        if json_type == "array" and isinstance(schema.get("items"), dict):
+            items = schema["items"]
+            for item in value:
+                items = widened(items, item) or items
+            return None if items is schema["items"] else {**schema, "items": items}
         if json_type != "string" or schema.get("format") != _DATE_TIME:
             return None
         if _INSTANT.fullmatch(value):
@@ -153,8 +161,8 @@ def widened(schema: JsonSchema, value: Any) -> JsonSchema | None:
         return {key: part for key, part in schema.items() if key != "format"}
     types = (declared - {"null"}) | {json_type}
     items = value if json_type == "array" else []
-    instants = schema.get("format") == _DATE_TIME
-    wider = _schema(types, items, instants=instants, top_level="properties" not in schema)
+    # A date-time field that also holds other types is no timestamp column any more.
+    wider = _schema(types, items, instants=False, top_level="properties" not in schema)
     if "array" in declared and "items" in schema:
         wider["items"] = schema["items"]
     return wider

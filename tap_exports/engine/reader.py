@@ -105,7 +105,7 @@ class ExportReader:
                 raise DownloadError(f"{job}: the provider listed two files named {later.name}")
         return files
 
-    def records(
+    def record_runs(
         self,
         port: ExportPort,
         job: ExportJob,
@@ -115,17 +115,18 @@ class ExportReader:
         check: RecordCheck | None = None,
         skip: Callable[[str], None] | None = None,
         observe: Callable[[list[bytes]], None] | None = None,
-    ) -> Iterator[Record]:
-        """Yield every record of every file of `job`, in order, exactly once.
+    ) -> Iterator[list[Record]]:
+        """Yield every record of every file of `job`, in order, exactly once, a run at a time.
 
-        `check` and `skip` go to the decoder (see `decode.decode_line`), `observe` to
-        `line_runs`.
+        A run is decoded whole before it is yielded, so the caller sees every record of
+        it before passing any on (the fields they bring are declared first). `check` and
+        `skip` go to the decoder (see `decode.decode_line`), `observe` to `line_runs`.
 
         Raises:
             DownloadError, DecodeError: a file could not be read completely.
         """
         for sourced in self.line_runs(port, job, report, decoding, observe=observe):
-            yield from decode_run(sourced.run, source=sourced.source, check=check, skip=skip)
+            yield list(decode_run(sourced.run, source=sourced.source, check=check, skip=skip))
 
     def line_runs(
         self,

@@ -35,6 +35,8 @@ class RecordTypes:
     exact_rows: RowTypes | None
     # (nested parts unchanged by conformance, undeclared top-level keys) of a record.
     unchanged: Callable[[Mapping[str, Any]], tuple[bool, list[str]]]
+    # Every field either schema declares: a key outside them is new.
+    known: frozenset[str]
 
     @classmethod
     def of(
@@ -46,22 +48,24 @@ class RecordTypes:
         widenable: frozenset[str] = frozenset(),
         conformed: Mapping[str, Any] | None = None,
     ) -> RecordTypes:
-        """Build everything from `schema`; `widenable` fields are not type-checked per record.
+        """Build the check from `schema`, the rest from `conformed` (default: `schema`).
 
-        `conformed` is the schema singer-sdk conforms records to (the catalog's), if
-        another.
+        `conformed` is the schema singer-sdk conforms records to (a catalog's): a line
+        goes on as it is only if it conforms to that one. `widenable` fields are not
+        type-checked per record.
         """
-        properties = schema.get("properties", {})
+        target = schema if conformed is None else conformed
         checked = {
             **schema,
             "properties": {
-                name: ({} if name in widenable else spec) for name, spec in properties.items()
+                name: ({} if name in widenable else spec)
+                for name, spec in schema.get("properties", {}).items()
             },
         }
 
         def row(*, exact: bool, drop_unknown: bool = False) -> type[msgspec.Struct] | None:
             return row_type(
-                schema,
+                target,
                 primary_keys=primary_keys,
                 replication_key=replication_key,
                 exact=exact,
@@ -70,9 +74,10 @@ class RecordTypes:
 
         exact, dropping = row(exact=True), row(exact=True, drop_unknown=True)
         return cls(
-            schema=schema,
+            schema=target,
             check=record_check(checked, primary_keys=primary_keys, replication_key=replication_key),
             file_row=row(exact=False),
             exact_rows=(exact, dropping) if exact and dropping else None,
-            unchanged=unchanged_by_conformance(schema if conformed is None else conformed),
+            unchanged=unchanged_by_conformance(target),
+            known=frozenset(schema.get("properties", {})) | frozenset(target.get("properties", {})),
         )
