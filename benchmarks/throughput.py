@@ -14,7 +14,7 @@ One export file, one run:
 All write to /dev/null (BATCH files go to a temporary directory). Ratios against the
 floor and against the SDK's default path are what to compare across machines.
 
-    .venv/bin/python benchmarks/throughput.py [--records 200000] [--repeat 3]
+    .venv/bin/python benchmarks/throughput.py [--records 200000] [--repeat 3] [--only BATCH]
 """
 
 from __future__ import annotations
@@ -150,6 +150,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only", action="append", default=[], help="measure the tap rows whose label has this"
+    )
     args = parser.parse_args()
     with (
         sandbox_process(args.records) as sandbox,
@@ -193,6 +196,8 @@ def main() -> None:
             ),
         ]
         for label, path in rows:
+            if args.only and label.startswith("tap") and not any(o in label for o in args.only):
+                continue
             value = path if isinstance(path, float) else median_rate(path, data, args.repeat)
             print(f"{label:<52}{value:>12,.0f}{value / base:>10.2f}{value / sdk:>8.1f}")
     sys.stdout.flush()

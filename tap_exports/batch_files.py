@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from tap_exports.engine.jobs import ExportFile, ExportJob, ExportPort, StatusReport
     from tap_exports.engine.reader import ExportReader, FileDecoding
     from tap_exports.engine.record_types import RecordTypes
+    from tap_exports.engine.rows import RowTypes
     from tap_exports.engine.slices import Slice, StampBounds
 
 logger = logging.getLogger(__name__)
@@ -224,7 +225,19 @@ class SliceBatches:
             exact=types.exact_rows,
             # The lines outside the slice were shown to the coverage on the first check.
             coverage=None if seen else self._coverage(),
+            learn=self._learn if self._evolve is not None else None,
         )
+
+    def _learn(self, lines: list[bytes]) -> RowTypes | None:
+        """Declare the fields `lines` bring, as the file is checked; the new exact types.
+
+        The common case: the file then goes as it is, with no second look at it.
+        """
+        assert self._evolve is not None
+        types = self._types()
+        if not self._evolve(records_in(lines_with_new_keys(lines, types.known))):
+            return None
+        return self._types().exact_rows
 
     def _declared_fields_of(self, name: str) -> bool:
         """Declare the fields the stored file's records bring; True if the schema changed."""

@@ -27,6 +27,7 @@ record by record, which names the bad line or skips it as configured.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -41,7 +42,7 @@ import orjson
 from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.decode import GZIP_MAGIC
 from tap_exports.engine.errors import DownloadError
-from tap_exports.engine.rows import field_name
+from tap_exports.engine.rows import RowTypes, field_name
 from tap_exports.engine.slices import StampBounds
 from tap_exports.engine.timestamps import CANONICAL_STAMP, WHOLE_SECOND_STAMP
 
@@ -96,8 +97,10 @@ class FileCheck:
         row: type[msgspec.Struct] | None,
         key: str | None,
         bounds: StampBounds | None,
-        exact: tuple[type[msgspec.Struct], type[msgspec.Struct]] | None = None,
+        *,
+        exact: RowTypes | None = None,
         coverage: Coverage | None = None,
+        learn: Callable[[list[bytes]], RowTypes | None] | None = None,
     ) -> None:
         """Use `row` (`row_type(exact=False)`) to check a file of a slice with `bounds`.
 
@@ -107,11 +110,15 @@ class FileCheck:
         undeclared keys) tells whether conformance would change a line: lines are decoded
         with the first until one fails, then with the second (only undeclared keys, at
         any depth: `without_undeclared` leaves them out); a line neither decodes is a "no".
+        `learn`, if given, is shown the lines the exact type fails on first: it declares
+        the fields they bring (`evolve`) and answers the new exact types, or None if the
+        schema did not change.
         """
         self._rows = None if row is None else msgspec.json.Decoder(row)
         self._exact = None if exact is None else msgspec.json.Decoder(exact[0])
         self._dropping = None if exact is None else msgspec.json.Decoder(exact[1])
         self._undeclared = exact is None
+        self._learn = learn
         self._stamps = _Stamps(key, bounds, coverage)
         self._inflate = zlib.decompressobj(wbits=31)
         self._head = b""
@@ -214,7 +221,14 @@ class FileCheck:
             try:
                 return self._exact.decode_lines(lines)
             except _UNDECODABLE:
-                self._undeclared = True  # undeclared keys, perhaps: the dropping type says
+                pass
+            learnt = None if self._learn is None else self._learn(bytes(lines).split(b"\n"))
+            if learnt is not None:
+                self._exact = msgspec.json.Decoder(learnt[0])
+                self._dropping = msgspec.json.Decoder(learnt[1])
+                with contextlib.suppress(*_UNDECODABLE):
+                    return self._exact.decode_lines(lines)
+            self._undeclared = True  # undeclared keys, perhaps: the dropping type says
         return self._dropping.decode_lines(lines)
 
     def without_undeclared(self, lines: list[bytes]) -> list[bytes]:
@@ -251,7 +265,7 @@ class LineSorter:
 
     def __init__(
         self,
-        rows: tuple[type[msgspec.Struct], type[msgspec.Struct]],
+        rows: RowTypes,
         key: str | None,
         bounds: StampBounds | None,
         *,

@@ -15,10 +15,8 @@ from typing import Any
 
 import msgspec
 
-from tap_exports.engine.rows import row_type
+from tap_exports.engine.rows import RowTypes, row_type
 from tap_exports.engine.validate import RecordCheck, record_check, unchanged_by_conformance
-
-RowTypes = tuple[type[msgspec.Struct], type[msgspec.Struct]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,9 @@ import msgspec
 # the few integers above go the record path's way.)
 _INT = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
+# A stream's exact row type, and the same dropping undeclared keys (`row_type`).
+RowTypes = tuple[type[msgspec.Struct], type[msgspec.Struct]]
+
 _MSGSPEC_TYPES: dict[str, Any] = {
     "string": str,
     "integer": _INT,
