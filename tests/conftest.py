@@ -154,6 +154,21 @@ def run_cli(
     )
 
 
+def discover(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """`python -m tap_exports --config ... --discover`, as Meltano runs it: the catalog."""
+    config_file = tmp_path / "discover.json"
+    config_file.write_text(json.dumps(config))
+    shown = subprocess.run(
+        [sys.executable, "-m", "tap_exports", "--config", str(config_file), "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    catalog: dict[str, Any] = json.loads(shown.stdout)
+    return catalog
+
+
 @dataclass
 class Interrupted:
     """What a run that was sent a signal wrote, and how it ended."""

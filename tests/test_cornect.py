@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +35,7 @@ from tap_exports.sandbox.cornect_config import (
     default_tokens,
 )
 from tap_exports.sandbox.cornect_data import SCORE_FIELD
-from tests.conftest import run_and_signal, run_cli, sync, sync_until_stopped
+from tests.conftest import discover, run_and_signal, run_cli, sync, sync_until_stopped
 
 TOKEN = CORNECT_DEMO_TOKEN
 GERMANY = {"countries": ["Germany"]}
@@ -373,16 +371,7 @@ def test_faults_are_survived_and_ghost_charges_are_counted(export_format: str):
 
 
 def test_discovery_infers_the_schema_from_a_search_sample(cornect: Sandbox, tmp_path: Path):
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(tap_config(cornect)))
-    shown = subprocess.run(
-        [sys.executable, "-m", "tap_exports", "--config", str(config_file), "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    (entry,) = json.loads(shown.stdout)["streams"]
+    (entry,) = discover(tap_config(cornect), tmp_path)["streams"]
     properties = entry["schema"]["properties"]
     assert {"domain", "linkedin_url", "created_at", "employee_count"} <= set(properties)
     assert properties["employee_count"]["type"] == ["integer", "null"]
