@@ -16,12 +16,14 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
+from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_exports.derived import DerivedStream
@@ -126,6 +128,11 @@ class TapExports(Tap):
     """Singer tap for asynchronous bulk-export APIs."""
 
     name = "tap-exports"
+    #: singer-sdk's, and `test`: `--test` checks the connection without syncing.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        *Tap.capabilities,
+        TapCapabilities.TEST,
+    ]
 
     config_jsonschema = _with_provider_settings(
         th.PropertiesList(
@@ -332,6 +339,36 @@ class TapExports(Tap):
             sys.stdout.flush()
         os._exit(128 + signum)
 
+    def check_connection(self) -> str:
+        """`--test`: the key, the plan and the account, checked by calls that cost nothing.
+
+        singer-sdk's own test syncs a record per stream: here that would create an
+        export (Cornect charges for it; a Userpilot job would hold the token). The
+        provider's free calls say instead (`Provider.check_connection`); what they find
+        wrong is raised with its advice (one line, exit 1).
+        """
+        services = self.run.services
+        provider = services.settings.provider
+        return (
+            f"{provider.name}: {provider.check_connection(services.client, services.settings.raw)}"
+        )
+
+    @classmethod
+    @override
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test` checks the connection (see `check_connection`); `--test=schema` as ever."""
+        if value != CliTestOptionValue.All.value:
+            super().cb_test(ctx, param, value)
+            return
+        config = ctx.params.get("config")
+        tap = cls(
+            config=None if config is None else config.config,
+            parse_env_config=False if config is None else config.parse_env,
+            validate_config=True,
+        )
+        print(tap.check_connection(), flush=True)
+        ctx.exit()
+
     @override
     def discover_streams(self) -> list[Stream]:
         provider = PROVIDERS.get(str(self.config.get("provider") or DEFAULT_PROVIDER))
@@ -379,6 +416,12 @@ class TapExports(Tap):
     def get_singer_command(cls) -> click.Command:
         """The SDK's command plus `--plan`."""
         command = super().get_singer_command()
+        for option in command.params:
+            if option.name == "test" and isinstance(option, click.Option):
+                option.help = (
+                    "Check the key, the plan and the account with calls that create and "
+                    "charge nothing, and exit. --test=schema prints the schemas."
+                )
         command.params.append(
             click.Option(
                 ["--plan"],

@@ -69,15 +69,6 @@ def test_catalog_selection_exports_only_selected_streams(sandbox: Sandbox, tmp_p
     assert sandbox.emulator.exports_created(DEMO_KEY) == 2  # two days of events, nothing else
 
 
-def test_connection_test_syncs_one_record_per_stream(sandbox: Sandbox, tmp_path: Path):
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(tap_config(sandbox)))
-    outcome = cli("--config", str(config), "--test")
-    assert outcome.returncode == 0
-    records = [m for m in parse_messages(outcome.stdout) if m["type"] == "RECORD"]
-    assert sorted(m["stream"] for m in records) == ["companies", "contacts", "events"]
-
-
 def test_state_file_resumes_from_its_bookmark(sandbox: Sandbox, tmp_path: Path):
     state = {
         "bookmarks": {

@@ -18,6 +18,7 @@ from tap_exports.engine.windows import (
     wall_clock_at_or_after,
     wall_clock_at_or_before,
 )
+from tap_exports.engine.zones import offsets_shown
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -156,3 +157,22 @@ def test_fixed_windows_tile_the_range():
         (4, 8, 0),
         (8, 10, 30),
     ]
+
+
+@pytest.mark.parametrize(
+    ("configured", "shift", "shown"),
+    [
+        # Berlin set, the space in New York: records 3h15 beyond prove only "west of -2:15".
+        (1, 3.25, "a UTC offset from UTC-12:00 to UTC-02:15"),
+        (-5, 3, "a UTC offset from UTC-12:00 to UTC-08:00"),
+        (-5, -2, "a UTC offset from UTC-03:00 to UTC+14:00"),
+        # A bound at the last offset zones have pins it.
+        (2, 14, "UTC-12:00"),
+        (9, -5, "UTC+14:00"),
+    ],
+)
+def test_the_offsets_a_shift_proves_are_a_range_and_pinned_only_at_the_ends(
+    configured: float, shift: float, shown: str
+):
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+    assert offsets_shown(timedelta(hours=configured), timedelta(hours=shift), at) == shown

@@ -2,8 +2,8 @@
 
 When an API reads dates in a zone the tap cannot ask it for, the only evidence of a
 wrong zone setting is records beyond the request (`coverage`). These helpers turn that
-evidence into what a person can act on: the shift, rounded to the quarter hours zone
-offsets come in, and the UTC offset (with a well-known zone) it points to.
+evidence into what a person can act on: the least shift it proves, rounded to the
+quarter hours zone offsets come in, and the range of UTC offsets consistent with it.
 """
 
 from __future__ import annotations
@@ -46,9 +46,31 @@ def hours(span: timedelta) -> str:
     return f"{'+' if minutes >= 0 else '-'}{whole}h" + (f"{rest:02d}" if rest else "")
 
 
-def offset_named(offset: timedelta, at: datetime) -> str:
-    """`UTC-08:00 (for example America/Los_Angeles)`: the offset, and a zone with it at `at`."""
+_EARLIEST_OFFSET = timedelta(hours=-12)
+_LATEST_OFFSET = timedelta(hours=14)
+
+
+def offsets_shown(configured: timedelta, shift: timedelta, at: datetime) -> str:
+    """What records beyond a request prove of the zone the API read it in.
+
+    `shift` (from `shift_shown`) is a bound, not a measure: the API's range was at least
+    that far from the one meant, perhaps further. So the zone's UTC offset is at most
+    (a later range) or at least (an earlier one) `configured - shift`, within the
+    offsets zones have (UTC-12:00 to UTC+14:00). Zones are named only when that pins
+    one offset.
+    """
+    bound = configured - shift
+    if shift > timedelta(0):
+        low, high = _EARLIEST_OFFSET, min(bound, _LATEST_OFFSET)
+    else:
+        low, high = max(bound, _EARLIEST_OFFSET), _LATEST_OFFSET
+    if low >= high:
+        names = [name for name in _KNOWN_ZONES if ZoneInfo(name).utcoffset(at) == high]
+        pinned = f"{_utc(high)}"
+        return f"{pinned} (for example {names[0]})" if names else pinned
+    return f"a UTC offset from {_utc(low)} to {_utc(high)}"
+
+
+def _utc(offset: timedelta) -> str:
     minutes = round(offset.total_seconds() / 60)
-    text = f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    names = [name for name in _KNOWN_ZONES if ZoneInfo(name).utcoffset(at) == offset]
-    return f"{text} (for example {names[0]})" if names else text
+    return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"

@@ -12,7 +12,8 @@ A provider is data plus one factory. It declares:
 - streams made from rows of another stream's exports (`derived`), if any;
 - for APIs that document no record schema, how to infer one from a sample;
 - `export_port`, which builds the object that creates exports, reads their status and
-  fetches their files' URLs, for one stream.
+  fetches their files' URLs, for one stream;
+- `check_connection`, what `--test` asks of the API: calls that create and charge nothing.
 
 The engine knows none of these facts by name; it reads them from here.
 """
@@ -113,6 +114,8 @@ class Setting:
 PortFactory = Callable[[StreamSpec, ApiClient, Mapping[str, Any]], ExportPort]
 # (stream, API client, config) -> the stream's schema, read from the API.
 SchemaProbe = Callable[[StreamSpec, ApiClient, Mapping[str, Any]], JsonSchema]
+# (API client, config) -> what `--test` checked, in a few words; raises what it found wrong.
+ConnectionCheck = Callable[[ApiClient, Mapping[str, Any]], str]
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,9 @@ class Provider:
     # The timezone the API reads the dates it is sent in (from the config if it is the
     # account's own, which some APIs cannot report).
     planning_zone: Callable[[Mapping[str, Any]], tzinfo]
+    # `--test`: the key, the plan and the account, through calls that create and charge
+    # nothing.
+    check_connection: ConnectionCheck
     settings: tuple[Setting, ...] = ()
     # Checks the provider's own settings, raising ConfigError naming the setting.
     validate_settings: Callable[[Mapping[str, Any]], None] = lambda config: None

@@ -16,6 +16,7 @@ Facts this module relies on (see shared/docs/providers.md, section 1):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tap_exports.engine.api import ApiClient, ErrorRule
 from tap_exports.engine.coverage import Coverage
 from tap_exports.engine.decode import FileFormats
-from tap_exports.engine.errors import ApiError, ConfigError, PermissionDeniedError
+from tap_exports.engine.errors import ApiError, ConfigError, NotFoundError, PermissionDeniedError
 from tap_exports.engine.jobs import (
     ExportFile,
     ExportPort,
@@ -37,7 +38,7 @@ from tap_exports.engine.jobs import (
 from tap_exports.engine.slices import Slice, StampBounds, Window
 from tap_exports.engine.timestamps import format_utc, parse_utc
 from tap_exports.engine.windows import wall_clock_at_or_after, wall_clock_at_or_before
-from tap_exports.engine.zones import hours, offset_named, shift_shown
+from tap_exports.engine.zones import hours, offsets_shown, shift_shown
 from tap_exports.providers.base import (
     ID,
     OPTIONAL_ID,
@@ -382,9 +383,10 @@ class _CometlyExports:
         return ConfigError(
             "timezone",
             f"the {self._stream} export for {window} holds {count} record(s) {edge} what was "
-            f"asked for in {self._zone.key} ({found}): Cometly read its dates in a zone "
-            f"{hours(-shift)} from it, and records would be lost. Set 'timezone' to the "
-            f"space's own: the data shows {offset_named(configured - shift, window.start)}. "
+            f"asked for in {self._zone.key} ({found}): Cometly read its dates in a zone at "
+            f"least {hours(-shift)} from it, and records would be lost. Set 'timezone' to the "
+            f"space's own: the data shows "
+            f"{offsets_shown(configured, shift, window.start)}. "
             "The bookmark did not move: this window's records already sent come again",
         )
 
@@ -425,6 +427,20 @@ def export_port(spec: StreamSpec, client: ApiClient, config: Mapping[str, Any]) 
     return _CometlyExports(client, stream, space_zone(config), options)
 
 
+def check_connection(client: ApiClient, config: Mapping[str, Any]) -> str:
+    """`--test`: the key and the space's API access, by the status read of no export.
+
+    A wrong key answers 401, an inactive subscription 403 (each raised with its advice);
+    an accepted one 404 for an export that does not exist. One status request; nothing
+    is created.
+    """
+    with contextlib.suppress(NotFoundError):
+        client.get_json("/events/exports/0", budget="status")
+    return (
+        "the key was accepted and the space's API access is active (read: the status of no export)"
+    )
+
+
 COMETLY = Provider(
     name="cometly",
     default_api_url=API_URL,
@@ -432,6 +448,7 @@ COMETLY = Provider(
     rate_limits={"create": RateLimit(5), "status": RateLimit(30)},
     auth_headers=auth_headers,
     export_port=export_port,
+    check_connection=check_connection,
     status_words=STATUS_WORDS,
     # "gzipped NDJSON" on every export page: anything else is a failed download.
     file_formats=FileFormats(formats=frozenset({"ndjson"}), always_gzip=True),

@@ -209,7 +209,7 @@ class CornectExports:
                 limit=int(config["max_credits"]),
                 setting="max_credits",
                 unit="credits",
-                balance=self._balance,
+                balance=self.balance,
             ),
             cap=CAP,
             count=self._count if searched else None,
@@ -404,12 +404,16 @@ class CornectExports:
                 raise ApiError("Cornect's search repeated a page cursor: paging would not end")
             cursors.add(str(cursor))
 
+    def matched(self) -> int | None:
+        """How many companies the search filters match now (free); None for a list."""
+        return None if self._list_id else self._count(self._filters)
+
     def sample(self) -> list[dict[str, Any]]:
         """The first page of the search (or of every company, for a list): schema inference."""
         items = self._search(self._filters).get("items")
         return [item for item in items or () if isinstance(item, dict)]
 
-    def _balance(self) -> int:
+    def balance(self) -> int:
         """The workspace's credit balance now (free); the workspace is noted with it."""
         answer = self._client.get_json("/credits", budget="credits")
         workspace = answer.get("workspace_id")
@@ -443,6 +447,30 @@ def discover_schema(spec: StreamSpec, client: ApiClient, config: Mapping[str, An
     return infer_schema(sample, KNOWN_FIELDS, required=("id",))
 
 
+def check_connection(client: ApiClient, config: Mapping[str, Any]) -> str:
+    """`--test`: the token, its scope, the balance and the filters; nothing created or paid.
+
+    The balance (`GET /credits`) proves the token and its workspace; the scope is asked
+    by an export request with no body, which a read token is refused (403, raised with
+    its advice) and a read_write token is answered 422 for, before anything is created
+    or charged; a search counts the filters' companies for free.
+    """
+    exports = CornectExports(client, config)
+    balance = exports.balance()
+    try:
+        client.post_json("/exports", {}, budget="create", once=True)
+    except RequestRejectedError:
+        pass  # the token may create: the empty request was refused for its fields
+    else:
+        raise ApiError("Cornect accepted an export request with no fields; stopping")
+    found = exports.matched()
+    what = "the list's companies" if found is None else f"the filters match {found:,} companies"
+    return (
+        f"the token was accepted with the read_write scope; balance {balance:,} credits; "
+        f"{what} (nothing created or charged)"
+    )
+
+
 CORNECT = Provider(
     name="cornect",
     default_api_url=API_URL,
@@ -456,6 +484,7 @@ CORNECT = Provider(
     },
     auth_headers=auth_headers,
     export_port=export_port,
+    check_connection=check_connection,
     discover_schema=discover_schema,
     status_words=STATUS_WORDS,
     file_formats=FileFormats(formats=frozenset({"json", "ndjson", "csv"})),

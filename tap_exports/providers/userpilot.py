@@ -294,6 +294,21 @@ def export_port(spec: StreamSpec, client: ApiClient, config: Mapping[str, Any]) 
     return _UserpilotExports(client, {"format": config.get("export_format") or "ndjson", **filters})
 
 
+def check_connection(client: ApiClient, config: Mapping[str, Any]) -> str:
+    """`--test`: the token and its export add-on, by reading the jobs list (creates nothing).
+
+    A job running now is said: the next sync waits for it (one job per token).
+    """
+    jobs = client.get_list(f"{EXPORTS}/jobs", budget="api")
+    running = [job for job in jobs if isinstance(job, dict) and job.get("status") not in _ENDED]
+    busy = (
+        f"job {running[0].get('job_id')} is {running[0].get('status')}: a sync waits for it"
+        if running
+        else "no job running"
+    )
+    return f"the token was accepted with the export add-on (read the jobs list: {busy})"
+
+
 USERPILOT = Provider(
     name="userpilot",
     default_api_url=API_URL,
@@ -304,6 +319,7 @@ USERPILOT = Provider(
     create_budget="api",
     auth_headers=auth_headers,
     export_port=export_port,
+    check_connection=check_connection,
     status_words=STATUS_WORDS,
     file_formats=FileFormats(formats=frozenset({"ndjson", "csv", "parquet", "avro"})),
     planning_zone=in_utc,
