@@ -39,6 +39,7 @@ OTHER = Provider(
     rate_limits={"create": RateLimit(5), "download": RateLimit(30)},
     auth_headers=lambda key: {"Authorization": f"Token {key}"},
     export_port=COMETLY.export_port,
+    check_connection=COMETLY.check_connection,
     status_words=StatusWords({"done": JobStatus.COMPLETED}, unknown_means_running=True),
     file_formats=FileFormats(frozenset({"csv"})),
     planning_zone=lambda config: UTC,

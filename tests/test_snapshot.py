@@ -93,6 +93,7 @@ def provider() -> Iterator[SnapshotExports]:
             rate_limits={"create": RateLimit(100, 1.0), "status": RateLimit(100, 1.0)},
             auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
             export_port=lambda spec, client, config: exports,
+            check_connection=lambda client, config: "not asked",
             status_words=StatusWords({"completed": JobStatus.COMPLETED}),
             file_formats=FileFormats(),
             planning_zone=lambda config: UTC,

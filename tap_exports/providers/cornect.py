@@ -447,22 +447,30 @@ def discover_schema(spec: StreamSpec, client: ApiClient, config: Mapping[str, An
     return infer_schema(sample, KNOWN_FIELDS, required=("id",))
 
 
+# `--test`'s scope probe: an export request that cannot be carried out (see below).
+_NOTHING_TO_EXPORT = {"source_type": "list", "list_id": "tap-exports-connection-test"}
+_REFUSED_FOR_WHAT_IT_ASKS = frozenset({400, 404, 422})
+
+
 def check_connection(client: ApiClient, config: Mapping[str, Any]) -> str:
     """`--test`: the token, its scope, the balance and the filters; nothing created or paid.
 
-    The balance (`GET /credits`) proves the token and its workspace; the scope is asked
-    by an export request with no body, which a read token is refused (403, raised with
-    its advice) and a read_write token is answered 422 for, before anything is created
-    or charged; a search counts the filters' companies for free.
+    The balance (`GET /credits`) proves the token and its workspace; a search counts
+    the filters' companies for free. The scope is asked by an export request that can
+    export nothing: it lacks the required `name` (a read_write token is answered 422,
+    a read token refused 403 before its fields are read), and even if taken it names a
+    saved list by an id no list has (no UUID), which matches no company to charge for.
     """
     exports = CornectExports(client, config)
     balance = exports.balance()
     try:
-        client.post_json("/exports", {}, budget="create", once=True)
-    except RequestRejectedError:
-        pass  # the token may create: the empty request was refused for its fields
+        client.post_json("/exports", _NOTHING_TO_EXPORT, budget="create", once=True)
+    except ApiError as exc:
+        # Refused for what it asks (400, 404, 422), not for who asks: the token may create.
+        if exc.status not in _REFUSED_FOR_WHAT_IT_ASKS:
+            raise
     else:
-        raise ApiError("Cornect accepted an export request with no fields; stopping")
+        raise ApiError("Cornect accepted an export request with no name for no list; stopping")
     found = exports.matched()
     what = "the list's companies" if found is None else f"the filters match {found:,} companies"
     return (
