@@ -103,7 +103,7 @@ def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
         defaults = "; ".join(
             f"{p.name}: {p.rate_limits[budget].requests}"
             + (
-                " (undocumented: a guess, lowered by the first 429)"
+                " (undocumented: a guess, halved by a 429, regained one per clean period)"
                 if p.rate_limits[budget].guessed
                 else ""
             )

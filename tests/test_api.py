@@ -1,13 +1,22 @@
-"""Pure parts of the API client: Retry-After parsing and error-body messages."""
+"""Pure parts of the API client: rate headers (Retry-After, Remaining, Reset) and error bodies."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import pytest
 import requests
 
-from tap_exports.engine.api import _retry_after_seconds, api_error_message
+from tap_exports.engine.api import (
+    ApiClient,
+    RetryPolicy,
+    _reset_seconds,
+    _retry_after_seconds,
+    api_error_message,
+)
+from tap_exports.engine.budget import RateBudget
+from tests.fakes import ManualClock
 
 
 def response(status: int, body: bytes = b"", **headers: str) -> requests.Response:
@@ -40,3 +49,46 @@ def test_error_messages_from_each_providers_envelope():
     assert api_error_message(response(502, b"<html>Bad Gateway</html>")) == (
         "<html>Bad Gateway</html>"
     )
+
+
+def client_and_budget() -> tuple[ApiClient, RateBudget, ManualClock]:
+    clock = ManualClock()
+    budget = RateBudget("create", limit=5, period=60, clock=clock)
+    client = ApiClient(
+        base_url="http://127.0.0.1:9",
+        headers={},
+        budgets={"create": budget},
+        timeout_seconds=1,
+        retry=RetryPolicy(),
+        clock=clock,
+    )
+    return client, budget, clock
+
+
+def test_a_429_costs_its_retry_after_even_when_it_says_nothing_remains():
+    client, budget, _ = client_and_budget()
+    with budget.slot() as used:
+        refusal = response(429, **{"Retry-After": "2", "X-RateLimit-Remaining": "0"})
+        assert client._obey_rate_headers(refusal, budget, used) == 2
+    assert budget.wait_time() == 2  # not the 60 s period
+
+
+def test_remaining_on_an_answer_that_is_not_a_429_still_slows_the_budget():
+    client, budget, _ = client_and_budget()
+    with budget.slot() as used:
+        client._obey_rate_headers(response(200, **{"X-RateLimit-Remaining": "0"}), budget, used)
+    assert budget.wait_time() == 60  # another client spent the rest of the period
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "seconds"),
+    [
+        ("X-RateLimit-Reset", "12", 12),
+        ("RateLimit-Reset", "3.5", 3.5),
+        # An epoch: read against the clock's wall time (2025-01-01T00:00:00Z here).
+        ("X-RateLimit-Reset", str(datetime(2025, 1, 1, 0, 0, 30, tzinfo=UTC).timestamp()), 30),
+    ],
+)
+def test_a_reset_header_is_a_delay_or_an_epoch(header: str, value: str, seconds: float):
+    epoch_now = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+    assert _reset_seconds(response(200, **{header: value}), epoch_now=epoch_now) == seconds

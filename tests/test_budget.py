@@ -67,7 +67,7 @@ def test_server_count_lower_than_ours_means_another_client_shares_the_key():
     assert send(budget, clock, 2) == [0, 60]
 
 
-def test_a_guessed_limit_learns_from_the_first_refusal_a_documented_one_does_not():
+def test_a_guessed_limit_halves_on_a_429_once_per_burst_and_a_documented_one_does_not():
     clock = ManualClock()
     guessed = RateBudget("api", limit=10, period=60.0, clock=clock, learns=True)
     documented = RateBudget("create", limit=10, period=60.0, clock=clock)
@@ -75,7 +75,37 @@ def test_a_guessed_limit_learns_from_the_first_refusal_a_documented_one_does_not
     assert guessed.limit == 10
     for budget in (guessed, documented):
         budget.refused(7)  # the 7th request of the period got a 429
-    assert (guessed.limit, documented.limit) == (6, 10)
-    guessed.refused(9)  # learnt once: never raised again,
-    guessed.refused(3)  # nor lowered by a later refusal
-    assert guessed.limit == 6
+        budget.refused(8)  # the same burst: not halved again
+    assert (guessed.limit, documented.limit) == (5, 10)
+
+
+def test_a_guessed_limit_climbs_back_one_per_clean_period_up_to_the_guess():
+    clock = ManualClock()
+    budget = RateBudget("api", limit=4, period=10.0, clock=clock, learns=True)
+    budget.refused(3)
+    assert budget.limit == 2
+    limits = []
+    for _ in range(4):
+        clock.sleep(10)
+        budget.wait_time()
+        limits.append(budget.limit)
+    assert limits == [3, 4, 4, 4]  # additive increase, never above the guess
+    budget.refused(4)  # a later 429 halves it again
+    assert budget.limit == 2
+
+
+def test_a_429s_retry_after_is_the_hold_and_its_remaining_zero_holds_no_period():
+    """A 429 with `Retry-After: 2` and `Remaining: 0` costs 2 s, not the period."""
+    clock = ManualClock()
+    budget = RateBudget("create", limit=5, period=60, clock=clock)
+    send(budget, clock, 1)
+    budget.hold_for(2)  # the 429's Retry-After; its Remaining is not booked (api.py)
+    assert send(budget, clock, 3) == [2, 2, 2]
+
+
+def test_a_reset_the_server_announces_bounds_the_wait():
+    clock = ManualClock()
+    budget = RateBudget("create", limit=2, period=60, clock=clock)
+    send(budget, clock, 2)
+    budget.observe_reset(5)  # the server's window ends in 5 s, not 60
+    assert send(budget, clock, 2) == [5, 5]

@@ -302,7 +302,7 @@ def test_filters_and_format_are_sent_and_checked(userpilot: Sandbox) -> None:
     assert "event_types" in str(refused.value.errors)
 
 
-def test_an_unknown_request_limit_is_learnt_from_the_first_429(
+def test_an_unknown_request_limit_is_halved_by_a_429_and_never_broken(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The tap's polite guess (30 per period) is above what this server allows (8).

@@ -211,23 +211,47 @@ class ApiClient:
             logger.warning("%s: %s, retrying in %.1fs", what, problem, delay)
             self._clock.sleep(delay)
 
-    @staticmethod
     def _obey_rate_headers(
-        response: requests.Response, rate: RateBudget, used: int
+        self, response: requests.Response, rate: RateBudget, used: int
     ) -> float | None:
         """Apply the answer's rate headers to `rate`; for a 429, the hold it asks for."""
         advertised = response.headers.get("X-RateLimit-Limit")
         if advertised is not None and advertised.strip().isdigit():
             rate.observe_limit(int(advertised))
-        remaining = response.headers.get("X-RateLimit-Remaining")
-        if remaining is not None and remaining.strip().isdigit():
-            rate.observe_remaining(int(remaining), used=used)
+        reset = _reset_seconds(response, epoch_now=self._clock.now().timestamp())
+        if reset is not None:
+            rate.observe_reset(reset)
         if response.status_code != _TOO_MANY_REQUESTS:
+            remaining = response.headers.get("X-RateLimit-Remaining")
+            if remaining is not None and remaining.strip().isdigit():
+                rate.observe_remaining(int(remaining), used=used)
             return None
         wait = _retry_after_seconds(response, default=rate.period / rate.limit)
         rate.hold_for(wait)
         rate.refused(used)
         return wait
+
+
+# A reset value above this is an epoch (seconds since 1970), below it a delay in seconds.
+_EPOCH_SECONDS = 1_000_000_000
+
+
+def _reset_seconds(response: requests.Response, *, epoch_now: float) -> float | None:
+    """Seconds until the server's rate window resets, if it says.
+
+    `X-RateLimit-Reset` or the IETF draft's `RateLimit-Reset`: a delay, or an epoch
+    (read against `epoch_now`, the wall clock's).
+    """
+    value = (
+        response.headers.get("X-RateLimit-Reset") or response.headers.get("RateLimit-Reset") or ""
+    ).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    if seconds > _EPOCH_SECONDS:
+        seconds -= epoch_now
+    return max(0.0, seconds)
 
 
 def _retry_after_seconds(response: requests.Response, *, default: float) -> float:

@@ -8,16 +8,22 @@ a sliding window, and therefore a fixed one too (and a token bucket that holds
 stamping completion rather than sending time absorbs network latency (the server
 counted the request no later than we saw its answer).
 
-A budget whose limit is a guess (the API documents none) learns from the first 429:
-its limit drops to what the server allowed in that period. A server that advertises its
-limit (`X-RateLimit-Limit`, as raised quotas are) is taken at its word: the budget
-paces at that limit, never above it, unless the user set the limit (then it only goes
-down).
+A budget whose limit is a guess (the API documents none) adapts both ways, as TCP and
+the AWS SDKs' adaptive retry mode do: a 429 halves it (once per period however many
+429s the burst holds, never below one request), and each period without a 429 adds one
+back, up to the guess. Each change is logged with the new pace. A documented limit, or
+one the user set, is never lowered by a 429. A server that advertises its limit
+(`X-RateLimit-Limit`, as raised quotas are) is taken at its word: the budget paces at
+that limit, never above it, unless the user set the limit (then it only goes down).
 
 On top of its own log, a budget obeys the server: `Retry-After` on a 429 holds every
-request of the budget until then, and an `X-RateLimit-Remaining` lower than the budget
-expects means another client is using the same key: the difference is logged as spent
-now, so the budget slows down before the server has to refuse anything. The
+request of the budget for that long, and no longer; a reset the server announces
+(`X-RateLimit-Reset` or `RateLimit-Reset`, seconds or an epoch) ends its window, so the
+budget never waits past it for requests of the window before; and an
+`X-RateLimit-Remaining` lower than the budget expects, on an answer that is not a 429,
+means another client is using the same key: the difference is logged as spent now, so
+the budget slows down before the server has to refuse anything. (On a 429, `Remaining:
+0` is the refusal itself, which `Retry-After` already prices.) The
 scheduler's threads share a budget, and it lets one request out at a time: the answer
 to a request in flight may be a 429 whose hold a request sent meanwhile would break.
 """
@@ -66,6 +72,10 @@ class RateBudget:
         self._in_flight = 0
         self._hold_until = 0.0
         self._learns = learns
+        self._guess = limit
+        # When the limit last went down (a 429) or up (a clean period): AIMD's clock.
+        self._changed_at = float("-inf")
+        self._reset_at: float | None = None
         self._fixed = fixed
         # Whether a limit the server advertised is in force (see `observe_limit`).
         self._advertised = False
@@ -104,26 +114,36 @@ class RateBudget:
     def refused(self, used: int) -> None:
         """A 429 answered the request sent as number `used` of the period.
 
-        A guessed limit drops once to the requests the server did allow and stays there
-        for the run. A refusal of the period's first request says nothing about the
-        limit (another client, or a penalty), and a documented limit is kept.
+        A guessed limit halves, once per period whatever the burst (see the module). A
+        refusal of the period's first request says nothing about the limit (another
+        client, or a penalty), and a documented limit is kept.
         """
         with self._lock:
-            allowed = used - 1
-            if not self._learns or not 1 <= allowed < self.limit:
+            now = self._clock.monotonic()
+            if not self._learns or used <= 1 or now - self._changed_at < self.period:
                 return
-            self._learns = False
+            halved = max(1, self.limit // 2)
+            if halved == self.limit:
+                return
+            self._changed_at = now
             logger.warning(
                 "budget %r: the server refused request %d of the last %gs; pacing at %d "
-                "per %gs from now on (the '%s_rate_limit' setting fixes it)",
+                "per %gs, back up by one each period without a 429 (the '%s_rate_limit' "
+                "setting fixes it)",
                 self.name,
                 used,
                 self.period,
-                allowed,
+                halved,
                 self.period,
                 self.name,
             )
-            self.limit = allowed
+            self.limit = halved
+
+    def observe_reset(self, seconds: float) -> None:
+        """The server's window ends in `seconds`: requests before then stop counting."""
+        with self._lock:
+            if seconds >= 0:
+                self._reset_at = self._clock.monotonic() + seconds
 
     def observe_limit(self, advertised: int) -> None:
         """The server's answer states its limit for this budget: pace at it (see the module).
@@ -171,7 +191,25 @@ class RateBudget:
                     return len(self._finished) + self._in_flight
             self._clock.sleep(wait)
 
+    def _recover_locked(self, now: float) -> None:
+        """A guessed limit lowered by a 429 gains one back per period without one."""
+        if self._learns and self.limit < self._guess and now - self._changed_at >= self.period:
+            self._changed_at = now
+            self.limit += 1
+            logger.info(
+                "budget %r: no 429 for %gs; pacing at %d per %gs",
+                self.name,
+                self.period,
+                self.limit,
+                self.period,
+            )
+
     def _wait_time_locked(self, now: float, *, spare: int = 0) -> float:
+        self._recover_locked(now)
+        if self._reset_at is not None and now >= self._reset_at:
+            # The server's window ended: what was sent in it no longer counts there.
+            reset_at, self._reset_at = self._reset_at, None
+            self._finished = deque(stamp for stamp in self._finished if stamp >= reset_at)
         while self._finished and self._finished[0] <= now - self.period:
             self._finished.popleft()
         wait = max(0.0, self._hold_until - now)
@@ -183,8 +221,11 @@ class RateBudget:
         used = len(self._finished) + self._in_flight
         if used >= limit:
             if len(self._finished) > used - limit:
-                # The slot frees when enough finished requests age out of the period.
+                # The slot frees when enough finished requests age out of the period,
+                # or when the server's window resets, if it said so and that is sooner.
                 frees_at = self._finished[used - limit] + self.period
+                if self._reset_at is not None:
+                    frees_at = min(frees_at, self._reset_at)
                 wait = max(wait, frees_at - now)
             else:
                 # Every slot is taken by requests still running: check back shortly.

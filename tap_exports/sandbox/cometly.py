@@ -212,7 +212,8 @@ class CometlyEmulator:
             )
         if self.faults.take("rate_limit_storms"):
             self._limiters[(space.api_key, family)].hold(seconds=1)
-            storm = rate_headers | {"Retry-After": "1"}
+            # As a refusing server says it: nothing remains, come back in a second.
+            storm = rate_headers | {"Retry-After": "1", "X-RateLimit-Remaining": "0"}
             return self.error_reply(429, "Too Many Attempts.").with_headers(storm)
         if self.faults.take("server_errors"):
             return self.error_reply(503, "Service Unavailable").with_headers(rate_headers)
