@@ -109,3 +109,13 @@ def test_a_reset_the_server_announces_bounds_the_wait():
     send(budget, clock, 2)
     budget.observe_reset(5)  # the server's window ends in 5 s, not 60
     assert send(budget, clock, 2) == [5, 5]
+
+
+def test_a_refused_request_takes_no_slot_for_the_period():
+    clock = ManualClock()
+    budget = RateBudget("create", limit=2, period=60, clock=clock)
+    send(budget, clock, 1)
+    with budget.slot() as used:
+        budget.hold_for(1)  # answered 429, Retry-After 1
+        budget.refused(used)
+    assert send(budget, clock, 1) == [1]  # the hold, not the period: one slot was left

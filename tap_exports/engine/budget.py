@@ -76,6 +76,8 @@ class RateBudget:
         # When the limit last went down (a 429) or up (a clean period): AIMD's clock.
         self._changed_at = float("-inf")
         self._reset_at: float | None = None
+        # The request in flight was answered 429 (one request at a time: see `_acquire`).
+        self._refused_in_flight = False
         self._fixed = fixed
         # Whether a limit the server advertised is in force (see `observe_limit`).
         self._advertised = False
@@ -95,7 +97,10 @@ class RateBudget:
         finally:
             with self._lock:
                 self._in_flight -= 1
-                self._finished.append(self._clock.monotonic())
+                if self._refused_in_flight:
+                    self._refused_in_flight = False  # refused: not served, not counted
+                else:
+                    self._finished.append(self._clock.monotonic())
 
     def wait_time(self, *, spare: int = 0) -> float:
         """Seconds until a request could start while leaving `spare` slots for others.
@@ -119,6 +124,9 @@ class RateBudget:
         client, or a penalty), and a documented limit is kept.
         """
         with self._lock:
+            # What was refused was not served: its slot is not taken for a period (the
+            # server's Retry-After, held by `hold_for`, prices it).
+            self._refused_in_flight = self._in_flight > 0
             now = self._clock.monotonic()
             if not self._learns or used <= 1 or now - self._changed_at < self.period:
                 return
