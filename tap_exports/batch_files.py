@@ -35,7 +35,7 @@ from singer_sdk.helpers._typing import conform_record_data_types
 from upath import UPath
 
 from tap_exports.engine.bulk import FileCheck, Verdict
-from tap_exports.engine.decode import FileFormats, iter_line_runs, iter_records
+from tap_exports.engine.decode import FileFormats, decode_run, iter_line_runs
 from tap_exports.engine.evolve import lines_with_new_keys, records_in
 
 if TYPE_CHECKING:
@@ -301,14 +301,7 @@ class SliceBatches:
     def _re_encoded(self, name: str, job: ExportJob) -> list[str]:
         """Read the stored file record by record (as RECORD mode does) and batch them."""
         with self._config.storage.open(name, "rb") as source:
-            records = iter_records(
-                cast("BinaryIO", source),
-                source=str(job),
-                formats=self._decoding.formats,
-                columns=self._decoding.columns,
-                check=self._types().check,
-                skip=self._skip,
-            )
+            records = self._record_runs(cast("BinaryIO", source), str(job))
             delivered = map(self._delivered, self._record_path(records, job.slice))
             kept = (record for record in delivered if record is not None)
             return [
@@ -316,6 +309,19 @@ class SliceBatches:
                 for manifest in record_batches(self._tap_name, self._stream, self._config, kept)
                 for url in manifest
             ]
+
+    def _record_runs(self, source: BinaryIO, label: str) -> Iterator[Record]:
+        """The stored file's records, a run at a time: each run's new fields declared first."""
+        decoding = self._decoding
+        for run in iter_line_runs(
+            source, source=label, formats=decoding.formats, columns=decoding.columns
+        ):
+            records = list(
+                decode_run(run, source=label, check=self._types().check, skip=self._skip)
+            )
+            if self._evolve is not None:
+                self._evolve(records)
+            yield from records
 
     def _file_name(self, export_id: str, part: str) -> str:
         prefix = self._config.storage.prefix or ""

@@ -50,11 +50,6 @@ class StreamFields:
         self._ledger: FieldLedger | None = None
         self.types = self._record_types()
 
-    @property
-    def evolving(self) -> bool:
-        """Whether this sync may change the schema (set up by `start`)."""
-        return self._ledger is not None
-
     def evolver(self) -> Callable[[Iterable[Record]], bool] | None:
         """`evolve` for the record paths, or None when nothing can change."""
         return self.evolve if self._ledger is not None else None

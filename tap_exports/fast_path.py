@@ -180,11 +180,12 @@ class Forwarder:
         self._sorter = None if again else (types, job, sorter)
         return sorter
 
-    def _write_parsed(self, record: Record) -> None:
-        """With orjson if conformance would only drop keys, else through the SDK."""
-        if self._evolve is not None:
-            self._evolve((record,))
-        as_is, unknown = self._types().unchanged(record)
+    def _write_parsed(self, record: Record, types: RecordTypes) -> None:
+        """With orjson if conformance would only drop keys, else through the SDK.
+
+        What the record needs declared was declared when its run was sorted (`_sort`).
+        """
+        as_is, unknown = types.unchanged(record)
         if not as_is:
             self._stream._write_record_message(record)
             return
@@ -207,6 +208,7 @@ class Forwarder:
             self._between_runs()
             run = sourced.run
             plan = self._sort(run.lines, job)
+            types = self._types()  # as the sort left them
             if plan is run.lines or (isinstance(plan, list) and int not in map(type, plan)):
                 # Every line forwarded as it is, or encoded again without undeclared keys.
                 yield writer.write_lines(cast("list[bytes]", plan))
@@ -223,10 +225,10 @@ class Forwarder:
                     run.lines[item],
                     run.first_line + item,
                     source=sourced.source,
-                    check=self._types().check,
+                    check=types.check,
                     skip=self._skip,
                 )
                 if record is not None and self._keep(record, job):
-                    self._write_parsed(record)
+                    self._write_parsed(record, types)
                     written += 1
             yield written + writer.write_lines(forward)

@@ -449,12 +449,9 @@ class ExportStream(SliceCheckpoints):
     def in_slice(self, records: Iterable[Record], piece: Slice) -> Iterator[Record]:
         """Keep the records inside `piece`, with the replication key made canonical."""
         outside = 0
-        evolving = self._fields.evolving
         for record in records:
             self._run.drain_notices()
             if self._keep(record, piece):
-                if evolving:
-                    self._fields.evolve((record,))
                 yield record
             else:
                 outside += 1

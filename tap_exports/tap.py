@@ -343,7 +343,7 @@ class TapExports(Tap):
         """`--test`: the key, the plan and the account, checked by calls that cost nothing.
 
         singer-sdk's own test syncs a record per stream: here that would create an
-        export (Cornect charges for it; a Userpilot job would hold the token). The
+        export (which may cost credits, or hold a one-job-per-token API busy). The
         provider's free calls say instead (`Provider.check_connection`); what they find
         wrong is raised with its advice (one line, exit 1).
         """

@@ -23,7 +23,6 @@ from tap_exports.engine.validate import RecordCheck, record_check, unchanged_by_
 class RecordTypes:
     """A stream schema's checks and row types (see the module)."""
 
-    schema: Mapping[str, Any]
     # Per record: primary and replication keys present, top-level types allowed. Fields
     # that may widen (`evolve`) pass with any type: a new type widens them instead.
     check: RecordCheck
@@ -72,7 +71,6 @@ class RecordTypes:
 
         exact, dropping = row(exact=True), row(exact=True, drop_unknown=True)
         return cls(
-            schema=target,
             check=record_check(checked, primary_keys=primary_keys, replication_key=replication_key),
             file_row=row(exact=False),
             exact_rows=(exact, dropping) if exact and dropping else None,
