@@ -8,9 +8,9 @@ message is written and no state changes: the plan reads, it does not sync.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 
+from tap_exports.engine.budget import least_seconds
 from tap_exports.engine.eta import duration
 from tap_exports.engine.slices import Partition, Slice, Window
 from tap_exports.providers.base import Provider, RateLimit
@@ -83,8 +83,7 @@ def _floor(exports: int, limit: RateLimit, max_running: int | None) -> str:
     """The least wall time the create limit allows for `exports` creates."""
     if exports == 0:
         return "nothing to export: a sync would only write STATE"
-    periods = max(0, math.ceil(exports / limit.requests) - 1)
-    least = duration(periods * limit.per_seconds)
+    least = duration(least_seconds(exports, limit=limit.requests, period=limit.per_seconds))
     floor = (
         f"{exports} export(s) in all; at {limit.requests} creates per "
         f"{limit.per_seconds:g} s the creates alone take at least {least}"

@@ -22,11 +22,29 @@ def test_never_more_than_limit_in_any_period():
         assert times[index + 5] - times[index] >= 60
 
 
-def test_first_requests_go_out_without_waiting():
+def test_half_a_period_goes_at_once_and_the_rest_is_spread_over_it():
     clock = ManualClock()
     budget = RateBudget("status", limit=30, period=60, clock=clock)
-    send(budget, clock, 30)
-    assert clock.sleeps == []
+    times = send(budget, clock, 90)
+    assert times[:15] == [0] * 15  # a small sync waits for nothing
+    assert times[15:30] == [2.0 * step for step in range(1, 16)]  # then one per 60 s / 30
+    # Never more than the limit in a period, and the limit's pace in the long run: each
+    # period starts with a burst of 15 (the first ones age out) and spreads the rest.
+    assert all(times[index + 30] - times[index] >= 60 for index in range(len(times) - 30))
+    assert times[30:45] == [60] * 15 and times[45:60] == [60 + 2.0 * s for s in range(1, 16)]
+    assert times[-1] == 150
+
+
+def test_a_lowered_limit_paces_at_its_own_rate_and_a_raised_one_bursts_at_once():
+    clock = ManualClock()
+    lowered = RateBudget("api", limit=8, period=60.0, clock=clock)
+    lowered.observe_limit(4)  # the server advertises 4 per minute
+    assert send(lowered, clock, 4) == [0, 0, 15, 30]  # a burst of 2, then one per 15 s
+    clock = ManualClock()
+    raised = RateBudget("create", limit=4, period=60.0, clock=clock)
+    send(raised, clock, 2)
+    raised.observe_limit(40)  # the server advertises 40: a burst of 20 is there at once
+    assert send(raised, clock, 18) == [0] * 18
 
 
 def test_retry_after_holds_the_whole_budget():
@@ -48,12 +66,12 @@ def test_our_own_request_aging_out_before_the_answer_is_not_taken_for_a_stranger
     """The server counted 5 of ours (one sent 59.9 s ago included); by the time the
     answer is read that one has aged out here. Still no stranger: nothing is booked."""
     clock = ManualClock()
-    budget = RateBudget("create", limit=5, period=60, clock=clock)
+    budget = RateBudget("create", limit=10, period=60, clock=clock)
     send(budget, clock, 4)
     clock.sleep(59.9)
     with budget.slot() as used:
         clock.sleep(0.2)  # the answer comes back after the first request aged out
-    budget.observe_remaining(0, used=used)
+    budget.observe_remaining(5, used=used)
     assert used == 5
     now = clock.monotonic()
     assert send(budget, clock, 4) == [now] * 4  # the four first have aged out: no wait
@@ -97,7 +115,7 @@ def test_a_guessed_limit_climbs_back_one_per_clean_period_up_to_the_guess():
 def test_a_429s_retry_after_is_the_hold_and_its_remaining_zero_holds_no_period():
     """A 429 with `Retry-After: 2` and `Remaining: 0` costs 2 s, not the period."""
     clock = ManualClock()
-    budget = RateBudget("create", limit=5, period=60, clock=clock)
+    budget = RateBudget("create", limit=10, period=60, clock=clock)
     send(budget, clock, 1)
     budget.hold_for(2)  # the 429's Retry-After; its Remaining is not booked (api.py)
     assert send(budget, clock, 3) == [2, 2, 2]
@@ -106,16 +124,18 @@ def test_a_429s_retry_after_is_the_hold_and_its_remaining_zero_holds_no_period()
 def test_a_reset_the_server_announces_bounds_the_wait():
     clock = ManualClock()
     budget = RateBudget("create", limit=2, period=60, clock=clock)
-    send(budget, clock, 2)
-    budget.observe_reset(5)  # the server's window ends in 5 s, not 60
-    assert send(budget, clock, 2) == [5, 5]
+    assert send(budget, clock, 2) == [0, 30]  # a burst of one, then one per 30 s
+    budget.observe_reset(5)  # the server's window ends in 5 s, not 30 s later
+    # At the reset nothing before it counts and the pace starts afresh.
+    assert send(budget, clock, 2) == [35, 65]
 
 
 def test_a_refused_request_takes_no_slot_for_the_period():
     clock = ManualClock()
     budget = RateBudget("create", limit=2, period=60, clock=clock)
     send(budget, clock, 1)
-    with budget.slot() as used:
+    with budget.slot() as used:  # paced: one per 30 s
         budget.hold_for(1)  # answered 429, Retry-After 1
         budget.refused(used)
-    assert send(budget, clock, 1) == [1]  # the hold, not the period: one slot was left
+    # The hold and no more: the refused request took neither its slot nor its turn.
+    assert send(budget, clock, 1) == [31]

@@ -8,6 +8,14 @@ a sliding window, and therefore a fixed one too (and a token bucket that holds
 stamping completion rather than sending time absorbs network latency (the server
 counted the request no later than we saw its answer).
 
+Within that, requests are spread over the period rather than sent all at its start
+and followed by a long wait: a bucket of `burst` tokens (half the limit, rounded up)
+refills at `limit` per `period`, and each request takes one. The first half of a
+period's requests go at once (a small sync waits for nothing), the rest one every
+`period / limit` seconds. A server whose own bucket is smaller than its documented
+per-minute count then refuses nothing, its load is even, and the long-run pace is the
+same `limit` per `period`.
+
 A budget whose limit is a guess (the API documents none) adapts both ways, as TCP and
 the AWS SDKs' adaptive retry mode do: a 429 halves it (once per period however many
 429s the burst holds, never below one request), and each period without a 429 adds one
@@ -31,10 +39,12 @@ to a request in flight may be a 429 whose hold a request sent meanwhile would br
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 from tap_exports.engine.clock import Clock
 
@@ -42,6 +52,15 @@ logger = logging.getLogger(__name__)
 
 # How soon a caller looks again while another caller's request is in flight.
 _BUSY_RECHECK_SECONDS = 0.002
+# The share of a period's requests that may go at once (see the module).
+BURST_SHARE = 0.5
+# Refilling is float arithmetic: a caller that waited exactly as told must get its token.
+_EPSILON = 1e-9
+
+
+def burst_of(limit: int) -> int:
+    """How many requests of a `limit` per period may go at once (at least one)."""
+    return max(1, math.ceil(limit * BURST_SHARE))
 
 
 class RateBudget:
@@ -81,6 +100,9 @@ class RateBudget:
         self._fixed = fixed
         # Whether a limit the server advertised is in force (see `observe_limit`).
         self._advertised = False
+        # The pacing bucket (see the module): full at first, refilled as time passes.
+        self._tokens = float(burst_of(limit))
+        self._filled_at = clock.monotonic()
         self._lock = threading.Lock()
 
     @contextmanager
@@ -98,7 +120,9 @@ class RateBudget:
             with self._lock:
                 self._in_flight -= 1
                 if self._refused_in_flight:
-                    self._refused_in_flight = False  # refused: not served, not counted
+                    # Refused: not served, so neither counted nor paced.
+                    self._refused_in_flight = False
+                    self._tokens = min(float(burst_of(self.limit)), self._tokens + 1)
                 else:
                     self._finished.append(self._clock.monotonic())
 
@@ -145,7 +169,7 @@ class RateBudget:
                 self.period,
                 self.name,
             )
-            self.limit = halved
+            self._set_limit_locked(halved)
 
     def observe_reset(self, seconds: float) -> None:
         """The server's window ends in `seconds`: requests before then stop counting."""
@@ -174,7 +198,7 @@ class RateBudget:
                 self.limit,
                 self.period,
             )
-            self.limit = advertised
+            self._set_limit_locked(advertised)
 
     def observe_remaining(self, remaining: int, *, used: int) -> None:
         """Count requests the server saw but this budget did not (another client's).
@@ -196,14 +220,27 @@ class RateBudget:
                 wait = self._wait_time_locked(now)
                 if wait <= 0:
                     self._in_flight += 1
+                    self._tokens = max(0.0, self._tokens - 1)
                     return len(self._finished) + self._in_flight
             self._clock.sleep(wait)
+
+    def _set_limit_locked(self, limit: int) -> None:
+        """Pace at `limit` from now: a larger burst is there at once, a smaller one caps."""
+        grown = burst_of(limit) - burst_of(self.limit)
+        self.limit = limit
+        self._tokens = min(float(burst_of(limit)), self._tokens + max(grown, 0))
+
+    def _refill_locked(self, now: float) -> None:
+        burst = burst_of(self.limit)
+        elapsed = now - self._filled_at
+        self._tokens = min(float(burst), self._tokens + elapsed * self.limit / self.period)
+        self._filled_at = now
 
     def _recover_locked(self, now: float) -> None:
         """A guessed limit lowered by a 429 gains one back per period without one."""
         if self._learns and self.limit < self._guess and now - self._changed_at >= self.period:
             self._changed_at = now
-            self.limit += 1
+            self._set_limit_locked(self.limit + 1)
             logger.info(
                 "budget %r: no 429 for %gs; pacing at %d per %gs",
                 self.name,
@@ -218,6 +255,8 @@ class RateBudget:
             # The server's window ended: what was sent in it no longer counts there.
             reset_at, self._reset_at = self._reset_at, None
             self._finished = deque(stamp for stamp in self._finished if stamp >= reset_at)
+            self._tokens = float(burst_of(self.limit))
+        self._refill_locked(now)
         while self._finished and self._finished[0] <= now - self.period:
             self._finished.popleft()
         wait = max(0.0, self._hold_until - now)
@@ -225,6 +264,13 @@ class RateBudget:
             # One request at a time: the answer to the one in flight may be a 429 whose
             # hold a request sent meanwhile would break.
             wait = max(wait, _BUSY_RECHECK_SECONDS)
+        # The pacing bucket: wait for a token, and for `spare` more if asked (see `wait_time`).
+        needed = 1 + min(spare, burst_of(self.limit) - 1)
+        if self._tokens < needed - _EPSILON:
+            refilled_at = now + (needed - self._tokens) * self.period / self.limit
+            if self._reset_at is not None:
+                refilled_at = min(refilled_at, self._reset_at)  # a reset fills it
+            wait = max(wait, refilled_at - now)
         limit = self.limit - min(spare, self.limit - 1)
         used = len(self._finished) + self._in_flight
         if used >= limit:
@@ -239,3 +285,37 @@ class RateBudget:
                 # Every slot is taken by requests still running: check back shortly.
                 wait = max(wait, min(self.period / self.limit, 0.05))
         return wait
+
+
+def least_seconds(requests: int, *, limit: int, period: float) -> float:
+    """When the last of `requests` can start at the soonest, on a fresh budget.
+
+    What a plan quotes as the floor a rate limit puts under the wall time: the budget
+    itself is replayed on a clock that only moves when it waits, so the figure follows
+    the pacing rules above and cannot drift from them.
+    """
+    clock = _Replay()
+    budget = RateBudget("replay", limit=limit, period=period, clock=clock)
+    for _ in range(requests):
+        with budget.slot():
+            pass
+    return clock.monotonic()
+
+
+class _Replay:
+    """A clock whose time passes only when waited on (see `least_seconds`)."""
+
+    def __init__(self) -> None:
+        self._elapsed = 0.0
+
+    def monotonic(self) -> float:
+        return self._elapsed
+
+    def now(self) -> datetime:
+        return datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=self._elapsed)
+
+    def sleep(self, seconds: float) -> None:
+        self._elapsed += max(seconds, 0.0)
+
+    def wait(self, condition: threading.Condition, seconds: float) -> None:
+        self.sleep(seconds)

@@ -211,7 +211,7 @@ class CometlyEmulator:
                 rate_headers | retry_after
             )
         if self.faults.take("rate_limit_storms"):
-            self._limiters[(space.api_key, family)].hold(seconds=1)
+            self._limiters[(space.api_key, family)].refuse_admitted(seconds=1)
             # As a refusing server says it: nothing remains, come back in a second.
             storm = rate_headers | {"Retry-After": "1", "X-RateLimit-Remaining": "0"}
             return self.error_reply(429, "Too Many Attempts.").with_headers(storm)

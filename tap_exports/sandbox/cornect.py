@@ -209,7 +209,7 @@ class CornectEmulator:
             retry_after = {"Retry-After": str(decision.retry_after)}
             return self.error_reply(429, "Rate limit exceeded.").with_headers(retry_after)
         if self.faults.take("rate_limit_storms"):
-            limiter.hold(seconds=1)
+            limiter.refuse_admitted(seconds=1)
             return self.error_reply(429, "Rate limit exceeded.").with_headers({"Retry-After": "1"})
         if self.faults.take("server_errors"):
             return self.error_reply(503, "Service Unavailable")

@@ -41,9 +41,15 @@ class Limiter:
         self._hold_until = 0.0
         self._lock = threading.Lock()
 
-    def hold(self, *, seconds: float) -> None:
-        """Tell clients to hold for `seconds` (a 429 sent for another reason)."""
+    def refuse_admitted(self, *, seconds: float) -> None:
+        """Refuse the request just admitted after all, holding clients for `seconds`.
+
+        A 429 sent for another reason (a storm of the server's): like every refusal it
+        does not count against the limit, and its `Retry-After` is the hold. Not counted
+        in `refusals`, which are the client's overruns.
+        """
         with self._lock:
+            self._give_back()
             self._hold_until = max(self._hold_until, time.monotonic() + seconds)
 
     def decide(self) -> Decision:
@@ -60,6 +66,10 @@ class Limiter:
 
     def _admit(self, now: float) -> Decision:
         """The decision for a request arriving at `now` (the lock is held)."""
+        raise NotImplementedError
+
+    def _give_back(self) -> None:
+        """Uncount the last request admitted (the lock is held)."""
         raise NotImplementedError
 
 
@@ -79,3 +89,6 @@ class SlidingWindowLimiter(Limiter):
             return Decision(True, self.limit, self.limit - len(self._times), 0)
         wait = self._times[0] + self.period - now
         return Decision(False, self.limit, 0, max(1, math.ceil(wait)))
+
+    def _give_back(self) -> None:
+        self._times.pop()

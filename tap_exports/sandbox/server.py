@@ -15,6 +15,8 @@ import logging
 import re
 import socket
 import threading
+import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import ClassVar, Self
@@ -30,6 +32,16 @@ logger = logging.getLogger(__name__)
 
 # Where the storage host keeps every file: `/exports/{name}`, as a bucket's key prefix.
 _FILES_PREFIX = "/exports/"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer of the API: when (`time.monotonic`), to what, with which status."""
+
+    at: float
+    method: str
+    path: str
+    status: int
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -84,6 +96,7 @@ class _ApiHandler(_Handler):
         else:
             headers = {name.lower(): value for name, value in self.headers.items()}
             reply = emulator.handle(self.command, path[len(emulator.api_prefix) :], headers, body)
+        self.sandbox._record_answer(Answer(time.monotonic(), self.command, path, reply.status))
         self._send(reply.status, orjson.dumps(reply.body), "application/json", dict(reply.headers))
 
 
@@ -187,10 +200,11 @@ class Sandbox:
         for server in (self._api, self._storage):
             server.daemon_threads = True
         self._threads: list[threading.Thread] = []
-        # (status, Range header) of each file served, for tests and demos; handler threads
-        # append concurrently, so under the lock.
+        # (status, Range header) of each file served, and each API answer, for tests and
+        # demos; handler threads append concurrently, so under the lock.
         self._downloads: list[tuple[int, str | None]] = []
-        self._downloads_lock = threading.Lock()
+        self._answers: list[Answer] = []
+        self._journal_lock = threading.Lock()
 
     @property
     def api_url(self) -> str:
@@ -207,13 +221,24 @@ class Sandbox:
     @property
     def downloads(self) -> list[tuple[int, str | None]]:
         """(status, Range header) of each file served so far, oldest first (a snapshot)."""
-        with self._downloads_lock:
+        with self._journal_lock:
             return list(self._downloads)
 
     def _record_download(self, status: int, range_header: str | None) -> None:
         """Note one file served (called by the storage host's handler threads)."""
-        with self._downloads_lock:
+        with self._journal_lock:
             self._downloads.append((status, range_header))
+
+    @property
+    def api_answers(self) -> list[Answer]:
+        """Every answer of the API so far, oldest first (a snapshot)."""
+        with self._journal_lock:
+            return list(self._answers)
+
+    def _record_answer(self, answer: Answer) -> None:
+        """Note one API answer (called by the API host's handler threads)."""
+        with self._journal_lock:
+            self._answers.append(answer)
 
     def start(self) -> Self:
         """Serve both listeners on background threads."""

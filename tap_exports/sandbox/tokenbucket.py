@@ -44,3 +44,6 @@ class TokenBucketLimiter(Limiter):
             return Decision(True, self.limit, int(self._tokens + _EPSILON), 0)
         wait = (1 - self._tokens) / self._rate
         return Decision(False, self.limit, 0, max(1, math.ceil(wait - _EPSILON)))
+
+    def _give_back(self) -> None:
+        self._tokens = min(float(self.limit), self._tokens + 1)
