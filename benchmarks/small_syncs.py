@@ -108,8 +108,8 @@ def main() -> None:
             documented.append(week_sync(workdir, own_limit=5))
     median = statistics.median
     print(f"1. one local day, 3 exports of {args.export_seconds:g} s, poll_interval 5 s:")
-    print(f"   polling soon, then backing off   {median(now):6.2f} s")
-    print(f"   a whole interval (code before)   {median(before):6.2f} s")
+    print(f"   this checkout                    {median(now):6.2f} s")
+    print(f"   --baseline-tree                  {median(before):6.2f} s")
     print(f"   ratio                            {median(now) / median(before):6.2f}")
     print("2. a week of events, the server advertising 30 creates per 60 s (documented 5):")
     print(f"   advertised limit adopted         {median(adopted):6.2f} s")

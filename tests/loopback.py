@@ -23,6 +23,8 @@ class Script:
 
     files: dict[str, bytes] = field(default_factory=dict)
     answers: dict[str, tuple[int, object]] = field(default_factory=dict)
+    # path -> answers (status, JSON body, headers) sent once each, in order, before `answers`.
+    queued: dict[str, list[tuple[int, object, dict[str, str]]]] = field(default_factory=dict)
     # path -> how many of its next downloads send half the body, then hang up.
     drops: dict[str, int] = field(default_factory=dict)
     # path -> how many of its next downloads answer 403 (an expired URL).
@@ -58,6 +60,11 @@ class _Handler(BaseHTTPRequestHandler):
         script = self.script
         with script.lock:
             script.requests.append((path, self.headers.get("Range")))
+            queued = script.queued.get(path)
+            once = queued.pop(0) if queued else None
+        if once is not None:
+            status, body, headers = once
+            return self._send(status, orjson.dumps(body), headers)
         if path in script.answers:
             status, body = script.answers[path]
             return self._send(status, orjson.dumps(body), {})

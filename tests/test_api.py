@@ -17,6 +17,7 @@ from tap_exports.engine.api import (
 )
 from tap_exports.engine.budget import RateBudget
 from tests.fakes import ManualClock
+from tests.loopback import Script, serving
 
 
 def response(status: int, body: bytes = b"", **headers: str) -> requests.Response:
@@ -27,17 +28,38 @@ def response(status: int, body: bytes = b"", **headers: str) -> requests.Respons
     return answer
 
 
+NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
+
+
 def test_retry_after_in_seconds():
-    assert _retry_after_seconds(response(429, **{"Retry-After": "7"}), default=1) == 7
+    assert _retry_after_seconds(response(429, **{"Retry-After": "7"}), default=1, now=NOW) == 7
 
 
-def test_retry_after_as_an_http_date():
-    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= _retry_after_seconds(response(429, **{"Retry-After": later}), default=1) <= 30
+def test_retry_after_as_an_http_date_read_on_the_clock():
+    later = format_datetime(NOW + timedelta(seconds=30), usegmt=True)
+    assert _retry_after_seconds(response(429, **{"Retry-After": later}), default=1, now=NOW) == 30
 
 
 def test_missing_retry_after_falls_back_to_the_default():
-    assert _retry_after_seconds(response(429), default=12) == 12
+    assert _retry_after_seconds(response(429), default=12, now=NOW) == 12
+
+
+def test_a_503_that_says_when_to_come_back_is_retried_then_and_not_at_a_guess():
+    clock = ManualClock()
+    script = Script(queued={"/jobs": [(503, {}, {"Retry-After": "3"}), (503, {}, {})]})
+    script.answers["/jobs"] = (200, {"ok": True})
+    with serving(script) as url:
+        client = ApiClient(
+            base_url=url,
+            headers={},
+            budgets={"api": RateBudget("api", limit=30, period=60, clock=clock)},
+            timeout_seconds=5,
+            retry=RetryPolicy(base_delay_seconds=100.0),
+            clock=clock,
+        )
+        assert client.get_json("/jobs", budget="api") == {"ok": True}
+    assert clock.sleeps[0] == 3  # as asked; the second 503 said nothing: our backoff
+    assert 0 <= clock.sleeps[1] <= 60 and len(clock.sleeps) == 2
 
 
 def test_error_messages_from_each_providers_envelope():

@@ -5,7 +5,8 @@ Every request to a provider's API goes through `ApiClient.request_json`, which
   after, so limits are respected by construction;
 - on 429 waits exactly the `Retry-After` the server asked for (holding the whole
   budget, not just this request) and sends again;
-- retries 5xx, connection errors and read timeouts with jittered exponential backoff,
+- retries 5xx, connection errors and read timeouts with jittered exponential backoff (a
+  5xx that carries `Retry-After` is retried after that long instead),
   bounded both by attempts and by total time (`RetryPolicy`);
 - turns what cannot succeed (401, 403, 404, 422, other 4xx) into one-line errors that
   carry the API's own message and never the request's headers or query string. Which
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, cast
 
@@ -159,6 +160,7 @@ class ApiClient:
         while True:
             raise_if_cancelled()
             problem: str
+            asked = None  # a transient answer's Retry-After
             try:
                 with rate.slot() as used:
                     response = self._session.request(
@@ -190,6 +192,7 @@ class ApiClient:
                     continue
                 if response.status_code in _TRANSIENT_STATUSES:
                     problem = f"{response.status_code} {response.reason}"
+                    asked = response.headers.get("Retry-After")
                 else:
                     return _json_or_raise(response, what, self._error_rules, expect)
             if once:
@@ -199,6 +202,9 @@ class ApiClient:
                 )
             failures += 1
             delay = next(delays)
+            if asked is not None:
+                # A 503 that says when to come back: that long, not our guess.
+                delay = _retry_after_seconds(response, default=delay, now=self._clock.now())
             elapsed = self._clock.monotonic() - started
             if (
                 failures >= self._retry.max_attempts
@@ -226,7 +232,9 @@ class ApiClient:
             if remaining is not None and remaining.strip().isdigit():
                 rate.observe_remaining(int(remaining), used=used)
             return None
-        wait = _retry_after_seconds(response, default=rate.period / rate.limit)
+        wait = _retry_after_seconds(
+            response, default=rate.period / rate.limit, now=self._clock.now()
+        )
         rate.hold_for(wait)
         rate.refused(used)
         return wait
@@ -254,8 +262,8 @@ def _reset_seconds(response: requests.Response, *, epoch_now: float) -> float | 
     return max(0.0, seconds)
 
 
-def _retry_after_seconds(response: requests.Response, *, default: float) -> float:
-    """Read `Retry-After` (seconds or an HTTP date); else one slot's worth of the budget."""
+def _retry_after_seconds(response: requests.Response, *, default: float, now: datetime) -> float:
+    """Read `Retry-After` (seconds, or an HTTP date read against `now`); else `default`."""
     value = response.headers.get("Retry-After", "").strip()
     try:
         return max(0.0, float(value))
@@ -265,7 +273,7 @@ def _retry_after_seconds(response: requests.Response, *, default: float) -> floa
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return default
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+    return max(0.0, (moment - now).total_seconds())
 
 
 def _json_or_raise(
