@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from tap_exports.engine.jobs import LifecyclePolicy
+from tap_exports.engine.exports.jobs import LifecyclePolicy
 from tap_exports.sandbox import DEMO_KEY, DataSpec, Limits, Sandbox, SandboxConfig, Space, Timing
 
 TIMEZONE = "America/New_York"

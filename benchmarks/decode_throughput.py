@@ -18,7 +18,7 @@ import io
 import orjson
 from measure import median_rate
 
-from tap_exports.engine.decode import FORMATS, FileFormats, iter_records
+from tap_exports.engine.files.decode import FORMATS, FileFormats, iter_records
 
 ANY_FORMAT = FileFormats(formats=frozenset(FORMATS))
 COLUMNS = {"id": ("integer",), "amount": ("number",), "profile_id": ("integer",)}

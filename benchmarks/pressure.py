@@ -32,7 +32,7 @@ from typing import Any
 
 from small_syncs import wall
 
-from tap_exports.engine.budget import least_seconds
+from tap_exports.engine.http.budget import least_seconds
 from tap_exports.sandbox import (
     DEMO_KEY,
     USERPILOT_DEMO_TOKEN,

@@ -39,7 +39,7 @@ from singer_sdk import Stream, Tap
 
 from tap_exports.providers.cometly import EVENTS
 from tap_exports.sandbox import DEMO_KEY
-from tap_exports.tap import TapExports
+from tap_exports.sdk.tap import TapExports
 
 DAY = date(2025, 3, 4)
 START, END = "2025-03-04T05:00:00Z", "2025-03-05T05:00:00Z"

@@ -1,6 +1,6 @@
 """Generate the tap's Meltano Hub extractor definition, and meltano.yml's copy of its settings.
 
-Why this exists: the tap's settings live in code (the common ones in `tap.py`, each
+Why this exists: the tap's settings live in code (the common ones in `sdk/tap.py`, each
 provider's own in `providers/`), while Meltano only knows the settings a plugin definition
 declares: their kinds (so a value from the environment reaches the tap typed), labels,
 defaults, which are secret, and which combinations are required. Written by hand, that
@@ -68,7 +68,7 @@ PROVIDER_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
 WITHHELD_CAPABILITIES: dict[str, str] = {
     # With it declared, Meltano runs the tap with singer-sdk's StructuredFormatter, which
     # writes each logged exception's message and chain from the exception object itself:
-    # the tap's log redaction (engine/redact.py) scrubs the message and the formatted
+    # the tap's log redaction (engine/http/redact.py) scrubs the message and the formatted
     # traceback only, so an API key or presigned URL in an error would reach the log.
     "structured-logging": "its log format bypasses the tap's redaction of exceptions",
 }

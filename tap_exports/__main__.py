@@ -6,12 +6,12 @@ import logging
 import sys
 
 from tap_exports.engine.errors import TapExportsError
-from tap_exports.tap import TapExports
+from tap_exports.sdk.tap import TapExports
 
 
 def main() -> None:
     """Run the tap; an expected failure is one log line and exit status 1."""
-    # Log redaction is installed by the tap itself, once its config is read (tap.py).
+    # Log redaction is installed by the tap itself, once its config is read (sdk/tap.py).
     try:
         TapExports.cli()
     except TapExportsError as exc:

@@ -1,6 +1,6 @@
 """Turn the raw config mapping into typed settings, or one error naming the setting.
 
-The JSON schema in `tap.py` already checks types and required keys; this adds what a
+The JSON schema in `sdk/tap.py` already checks types and required keys; this adds what a
 schema cannot say: that a timezone exists, that the end comes after the start, that
 a provider's options fit together. It runs when the tap starts, so a bad value
 fails in the first second with the setting's name instead of an hour into a backfill.
@@ -16,10 +16,10 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
-from tap_exports.engine.api import RetryPolicy
 from tap_exports.engine.errors import ConfigError
-from tap_exports.engine.jobs import LifecyclePolicy
-from tap_exports.engine.redact import is_loopback_url
+from tap_exports.engine.exports.jobs import LifecyclePolicy
+from tap_exports.engine.http.api import RetryPolicy
+from tap_exports.engine.http.redact import is_loopback_url
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit
 

@@ -30,7 +30,7 @@ from tap_exports.sandbox import (
     SandboxConfig,
     Timing,
 )
-from tap_exports.tap import TapExports
+from tap_exports.sdk.tap import TapExports
 
 STREAMS = ("companies", "contacts", "events")
 REPLICATION_KEYS = {"companies": "created_at", "contacts": "created_at", "events": "event_time_utc"}

@@ -8,14 +8,14 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from tap_exports.engine.api import (
+from tap_exports.engine.http.api import (
     ApiClient,
     RetryPolicy,
     _reset_seconds,
     _retry_after_seconds,
     api_error_message,
 )
-from tap_exports.engine.budget import RateBudget
+from tap_exports.engine.http.budget import RateBudget
 from tests.fakes import ManualClock
 from tests.loopback import Script, serving
 

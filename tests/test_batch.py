@@ -19,7 +19,7 @@ import requests
 
 from tap_exports.engine.errors import DecodeError
 from tap_exports.sandbox import DEMO_KEY, DataSpec, Faults, Sandbox, Space
-from tap_exports.tap import TapExports
+from tap_exports.sdk.tap import TapExports
 from tests.conftest import (
     END,
     REPLICATION_KEYS,

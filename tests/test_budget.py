@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tap_exports.engine.budget import RateBudget
+from tap_exports.engine.http.budget import RateBudget
 from tests.fakes import ManualClock
 
 

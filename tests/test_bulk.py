@@ -9,10 +9,10 @@ import msgspec
 import orjson
 import pytest
 
-from tap_exports.engine.bulk import FileCheck, LineSorter, Verdict
 from tap_exports.engine.errors import DownloadError
-from tap_exports.engine.rows import row_type
-from tap_exports.engine.slices import Window
+from tap_exports.engine.planning.slices import Window
+from tap_exports.engine.records.bulk import FileCheck, LineSorter, Verdict
+from tap_exports.engine.records.rows import row_type
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.providers.cometly import COMETLY
 

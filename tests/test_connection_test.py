@@ -20,7 +20,7 @@ import pytest
 
 from tap_exports.sandbox import USERPILOT_NO_EXPORT_TOKEN, Sandbox, SandboxConfig
 from tap_exports.sandbox.cornect_config import CORNECT_READ_TOKEN
-from tap_exports.tap import TapExports
+from tap_exports.sdk.tap import TapExports
 from tests import conftest, test_cornect, test_userpilot
 
 Config = Callable[..., dict[str, Any]]

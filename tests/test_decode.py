@@ -8,14 +8,14 @@ import io
 import pytest
 import urllib3
 
-from tap_exports.engine.decode import (
+from tap_exports.engine.errors import DecodeError, DownloadError
+from tap_exports.engine.files.decode import (
     FORMATS,
     FileFormats,
     column_types,
     iter_line_runs,
     iter_records,
 )
-from tap_exports.engine.errors import DecodeError, DownloadError
 
 LINES = b'{"id":1,"name":"Zo\xc3\xab"}\n{"id":2,"name":null}\n'
 ANY_FORMAT = FileFormats(formats=frozenset(FORMATS))

@@ -12,8 +12,8 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_exports.sandbox import DEMO_KEY, Sandbox
+from tap_exports.sdk.tap import TapExports
 from tap_exports.settings import read_text_values
-from tap_exports.tap import TapExports
 from tests.conftest import END, START, expected, ids
 from tests.test_cornect import TOKEN as CORNECT_TOKEN
 from tests.test_cornect import sandbox_config as cornect_sandbox_config

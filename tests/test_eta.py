@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from tap_exports.engine.eta import ProgressLog, duration
+from tap_exports.engine.planning.eta import ProgressLog, duration
 from tests.fakes import ManualClock
 
 

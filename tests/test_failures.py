@@ -10,7 +10,7 @@ import requests
 
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
 from tap_exports.sandbox import DEMO_KEY, INACTIVE_KEY, Faults, Limits, Sandbox
-from tap_exports.tap import TapExports
+from tap_exports.sdk.tap import TapExports
 from tests.conftest import (
     STREAMS,
     expected,

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tap_exports.sandbox import Sandbox
-from tap_exports.streams import ExportStream
-from tap_exports.tap import TapExports
+from tap_exports.sdk.streams import ExportStream
+from tap_exports.sdk.tap import TapExports
 from tests.conftest import STREAMS, expected, ids, sync, tap_config
 
 

@@ -10,8 +10,8 @@ import itertools
 import orjson
 import pytest
 
-from tap_exports.engine.decode import FileFormats, iter_line_runs, iter_records
 from tap_exports.engine.errors import DecodeError, DownloadError
+from tap_exports.engine.files.decode import FileFormats, iter_line_runs, iter_records
 
 CSV = FileFormats(formats=frozenset({"csv"}))
 COLUMNS = {

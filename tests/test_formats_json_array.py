@@ -10,9 +10,9 @@ import random
 import orjson
 import pytest
 
-from tap_exports.engine.decode import FileFormats, iter_line_runs, iter_records
 from tap_exports.engine.errors import DecodeError, DownloadError
-from tap_exports.engine.json_array import iter_elements
+from tap_exports.engine.files.decode import FileFormats, iter_line_runs, iter_records
+from tap_exports.engine.files.json_array import iter_elements
 
 JSON = FileFormats(formats=frozenset({"json"}))
 

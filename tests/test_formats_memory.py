@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tap_exports.engine.decode import FORMATS, FileFormats, iter_line_runs
+from tap_exports.engine.files.decode import FORMATS, FileFormats, iter_line_runs
 
 ANY_FORMAT = FileFormats(formats=frozenset(FORMATS))
 RECORDS = [

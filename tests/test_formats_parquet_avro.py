@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tap_exports.engine.decode import FileFormats, iter_line_runs, iter_records
 from tap_exports.engine.errors import DecodeError, DownloadError
-from tap_exports.engine.parquet_avro import import_extra
+from tap_exports.engine.files.decode import FileFormats, iter_line_runs, iter_records
+from tap_exports.engine.files.parquet_avro import import_extra
 
 PARQUET = FileFormats(formats=frozenset({"parquet"}))
 AVRO = FileFormats(formats=frozenset({"avro"}))

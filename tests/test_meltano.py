@@ -17,8 +17,8 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from tap_exports.sdk.tap import TapExports
 from tap_exports.settings import parse_settings, read_text_values
-from tap_exports.tap import TapExports
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"

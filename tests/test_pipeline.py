@@ -118,7 +118,7 @@ def test_a_raised_limit_the_server_advertises_is_used_and_a_users_is_never_raise
     with Sandbox(sandbox_config(limits=raised)) as sandbox:
         config = tap_config(sandbox, window_days=1)
         del config["create_rate_limit"], config["status_rate_limit"]  # the documented 5, 30
-        with caplog.at_level(logging.INFO, logger="tap_exports.engine.budget"):
+        with caplog.at_level(logging.INFO, logger="tap_exports.engine.http.budget"):
             sync(config)
         adopted = [r.getMessage() for r in caplog.records if "advertises" in r.getMessage()]
         assert sorted(adopted) == [  # once each, whichever budget answered first
@@ -131,7 +131,7 @@ def test_a_raised_limit_the_server_advertises_is_used_and_a_users_is_never_raise
             limiter = sandbox.emulator.limiter(DEMO_KEY, family)
             assert (limiter.refusals, limiter.violations) == (0, 0), family
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="tap_exports.engine.budget"):
+        with caplog.at_level(logging.INFO, logger="tap_exports.engine.http.budget"):
             few_days = {"end_date": "2025-03-03T05:00:00Z", "create_rate_limit": 3}
             sync(tap_config(sandbox, window_days=1, **few_days))  # 3: the user's
         raised_lines = [r.getMessage() for r in caplog.records if "'create'" in r.getMessage()]

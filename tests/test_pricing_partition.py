@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
+from tap_exports.engine.costs.exported import ExportedKeys
+from tap_exports.engine.costs.pricing import NewRecordPricing
+from tap_exports.engine.costs.spending import SpendingGuard
 from tap_exports.engine.errors import ConfigError
-from tap_exports.engine.exported import ExportedKeys
-from tap_exports.engine.infer import infer_schema, widened
-from tap_exports.engine.partition import Dimension, PartPlanner, Uncoverable
-from tap_exports.engine.pricing import NewRecordPricing
-from tap_exports.engine.slices import Partition
-from tap_exports.engine.spending import SpendingGuard
+from tap_exports.engine.planning.partition import Dimension, PartPlanner, Uncoverable
+from tap_exports.engine.planning.slices import Partition
+from tap_exports.engine.records.infer import infer_schema, widened
 
 EMPLOYEES = Dimension("employee_count", "employee_count_min", "employee_count_max", 0, 2**31 - 1)
 FOUNDED = Dimension("founded_year", "founded_year_min", "founded_year_max", 0, 9999)
@@ -556,7 +556,7 @@ def test_a_list_source_is_worth_the_cap_per_part():
 def test_a_plan_over_the_balance_but_within_the_limit_is_only_a_warning(caplog):
     fake = FakeParts({"a": list(range(900))})
     pricing = pricing_for(fake, limit=1_000, balance=500)
-    with caplog.at_level(logging.WARNING, logger="tap_exports.engine.pricing"):
+    with caplog.at_level(logging.WARNING, logger="tap_exports.engine.costs.pricing"):
         pricing.check_plan([part("a")])
     assert "the balance is 500" in caplog.text
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tap_exports.engine.progress import IN_FLIGHT, SPLIT, Progress
-from tap_exports.engine.slices import Window
+from tap_exports.engine.planning.slices import Window
+from tap_exports.engine.state.progress import IN_FLIGHT, SPLIT, Progress
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -12,10 +12,7 @@ from datetime import UTC
 
 import pytest
 
-from tap_exports.engine.api import ApiClient, ErrorRule, RetryPolicy
-from tap_exports.engine.budget import RateBudget
 from tap_exports.engine.clock import SystemClock
-from tap_exports.engine.decode import FileFormats
 from tap_exports.engine.errors import (
     ApiError,
     AuthenticationError,
@@ -24,12 +21,15 @@ from tap_exports.engine.errors import (
     OutOfCreditsError,
     RequestRejectedError,
 )
-from tap_exports.engine.jobs import JobStatus, StatusWords
+from tap_exports.engine.exports.jobs import JobStatus, StatusWords
+from tap_exports.engine.files.decode import FileFormats
+from tap_exports.engine.http.api import ApiClient, ErrorRule, RetryPolicy
+from tap_exports.engine.http.budget import RateBudget
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit, Setting, StreamSpec
 from tap_exports.providers.cometly import API_URL, COMETLY
+from tap_exports.sdk.tap import TapExports
 from tap_exports.settings import parse_settings
-from tap_exports.tap import TapExports
 from tests.loopback import Script, serving
 
 OTHER = Provider(

@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from tap_exports.engine.api import RetryPolicy
 from tap_exports.engine.clock import SystemClock
-from tap_exports.engine.decode import FileFormats
-from tap_exports.engine.download import Downloader
 from tap_exports.engine.errors import DownloadError, NotFoundError
-from tap_exports.engine.jobs import ExportFile, ExportJob, JobStatus, StatusReport
-from tap_exports.engine.reader import ExportReader, FileDecoding
-from tap_exports.engine.slices import Partition, Slice
+from tap_exports.engine.exports.jobs import ExportFile, ExportJob, JobStatus, StatusReport
+from tap_exports.engine.files.decode import FileFormats
+from tap_exports.engine.files.download import Downloader
+from tap_exports.engine.files.reader import ExportReader, FileDecoding
+from tap_exports.engine.http.api import RetryPolicy
+from tap_exports.engine.planning.slices import Partition, Slice
 from tests.loopback import Script, serving
 
 PART = Partition("all")

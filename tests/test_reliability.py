@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tap_exports.engine.download import Downloader
 from tap_exports.engine.errors import DecodeError, DownloadError
-from tap_exports.engine.progress import IN_FLIGHT, SPLIT
+from tap_exports.engine.files.download import Downloader
+from tap_exports.engine.state.progress import IN_FLIGHT, SPLIT
 from tap_exports.engine.timestamps import format_utc
 from tap_exports.sandbox import DEMO_KEY, Faults, Sandbox, Timing
 from tests.conftest import (

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from tap_exports.engine.derive import DerivedRows, LatestRows, join_lines
-from tap_exports.engine.rowkey import RowKeys
-from tap_exports.engine.slices import Window
+from tap_exports.engine.planning.slices import Window
+from tap_exports.engine.records.derive import DerivedRows, LatestRows, join_lines
+from tap_exports.engine.records.rowkey import RowKeys
 
 ROW = b'{"inserted_at":"2025-03-01T10:00:00.000001Z","user_id":"u1","n":1}'
 OTHER = b'{"inserted_at":"2025-03-01T10:00:00.000001Z","user_id":"u2","n":1}'

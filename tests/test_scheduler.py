@@ -13,17 +13,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tap_exports.engine.budget import RateBudget
 from tap_exports.engine.errors import (
     AuthenticationError,
     ExportFailedError,
     ExportTimeoutError,
     NotFoundError,
 )
-from tap_exports.engine.jobs import ExportFile, ExportJob, JobStatus, LifecyclePolicy, StatusReport
-from tap_exports.engine.scheduler import ExportScheduler
-from tap_exports.engine.slices import Window
-from tap_exports.engine.tickets import Ticket
+from tap_exports.engine.exports.jobs import (
+    ExportFile,
+    ExportJob,
+    JobStatus,
+    LifecyclePolicy,
+    StatusReport,
+)
+from tap_exports.engine.exports.scheduler import ExportScheduler
+from tap_exports.engine.exports.tickets import Ticket
+from tap_exports.engine.http.budget import RateBudget
+from tap_exports.engine.planning.slices import Window
 from tests.fakes import ScaledClock
 
 # A provider's real intervals, on a clock a thousand times faster than real time: waits

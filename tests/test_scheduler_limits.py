@@ -16,15 +16,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tap_exports.engine.errors import BusyError, ExportTimeoutError, OutOfCreditsError
-from tap_exports.engine.jobs import (
+from tap_exports.engine.exports.jobs import (
     ExportFile,
     JobStatus,
     LifecyclePolicy,
     StatusReport,
     completed_files,
 )
-from tap_exports.engine.scheduler import ExportScheduler
-from tap_exports.engine.slices import Slice, Window
+from tap_exports.engine.exports.scheduler import ExportScheduler
+from tap_exports.engine.planning.slices import Slice, Window
 from tests.fakes import ScaledClock
 
 POLICY = LifecyclePolicy(

@@ -18,12 +18,12 @@ from jsonschema import Draft7Validator
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._typing import _warn_unmapped_properties
 
-from tap_exports.engine.bulk import LineSorter
-from tap_exports.engine.evolve import FieldLedger, lines_with_new_keys, remember, remembered
-from tap_exports.engine.rows import row_type
+from tap_exports.engine.records.bulk import LineSorter
+from tap_exports.engine.records.evolve import FieldLedger, lines_with_new_keys, remember, remembered
+from tap_exports.engine.records.rows import row_type
 from tap_exports.providers.cometly import EVENTS
 from tap_exports.sandbox import Sandbox
-from tap_exports.tap import TapExports
+from tap_exports.sdk.tap import TapExports
 from tests import conftest, test_cornect, test_userpilot
 from tests.conftest import SyncResult, sync, tap_config
 

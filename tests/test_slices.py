@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tap_exports.engine.progress import IN_FLIGHT, SNAPSHOT, Progress
-from tap_exports.engine.slices import IntRange, Partition, Window
+from tap_exports.engine.planning.slices import IntRange, Partition, Window
+from tap_exports.engine.state.progress import IN_FLIGHT, SNAPSHOT, Progress
 
 WINDOW = Window(datetime(2025, 5, 11, tzinfo=UTC), datetime(2025, 5, 12, tzinfo=UTC))
 

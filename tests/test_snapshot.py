@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import pytest
 
-from tap_exports.engine.decode import FileFormats
 from tap_exports.engine.errors import OutOfCreditsError
-from tap_exports.engine.jobs import ExportFile, JobStatus, StatusReport, StatusWords
-from tap_exports.engine.slices import Partition, Slice
+from tap_exports.engine.exports.jobs import ExportFile, JobStatus, StatusReport, StatusWords
+from tap_exports.engine.files.decode import FileFormats
+from tap_exports.engine.planning.slices import Partition, Slice
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit, StreamSpec, object_schema
 from tests.conftest import sync_until_stopped

@@ -16,7 +16,7 @@ import io
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_exports.sandbox import Sandbox, SandboxConfig
-from tap_exports.tap import TapExports
+from tap_exports.sdk.tap import TapExports
 from tests import test_cornect, test_userpilot
 from tests.conftest import parse_messages, sandbox_config, tap_config
 

@@ -8,7 +8,7 @@ import pytest
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_exports.engine.validate import record_check, unchanged_by_conformance
+from tap_exports.engine.records.validate import record_check, unchanged_by_conformance
 from tap_exports.providers.cometly import CONTACTS, EVENTS
 
 EVENT = {

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tap_exports.engine.slices import Window
-from tap_exports.engine.windows import (
+from tap_exports.engine.planning.slices import Window
+from tap_exports.engine.planning.windows import (
     is_unambiguous_wall_clock,
     plan_fixed_windows,
     plan_windows,
@@ -18,7 +18,7 @@ from tap_exports.engine.windows import (
     wall_clock_at_or_after,
     wall_clock_at_or_before,
 )
-from tap_exports.engine.zones import offsets_shown
+from tap_exports.engine.planning.zones import offsets_shown
 
 NEW_YORK = ZoneInfo("America/New_York")
 

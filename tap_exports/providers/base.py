@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 
-from tap_exports.engine.api import ApiClient, ErrorRule
-from tap_exports.engine.decode import FileFormats
-from tap_exports.engine.derive import DerivedRows
-from tap_exports.engine.jobs import ExportPort, StatusWords
+from tap_exports.engine.exports.jobs import ExportPort, StatusWords
+from tap_exports.engine.files.decode import FileFormats
+from tap_exports.engine.http.api import ApiClient, ErrorRule
+from tap_exports.engine.records.derive import DerivedRows
 
 JsonSchema = dict[str, Any]
 
@@ -53,9 +53,9 @@ class StreamSpec:
     # For rows without an id: the field the engine adds a content key in (`rowkey`).
     row_key: str | None = None
     # Exports charge for records never exported before: state keeps which were (by
-    # primary key, see `engine/exported.py`) so estimates can leave them out.
+    # primary key, see `engine/costs/exported.py`) so estimates can leave them out.
     remember_exported: bool = False
-    # Fields whose schema was inferred from a sample, not documented (`engine/infer.py`):
+    # Fields whose schema was inferred from a sample, not documented (`engine/records/infer.py`):
     # a value of another type widens them instead of being a bad record.
     inferred: frozenset[str] = frozenset()
 
@@ -152,7 +152,7 @@ class Provider:
     # The `rate_limits` entry creates use (a plan's floor of the wall time comes from it).
     create_budget: str = "create"
     # For records the API does not document: a stream's schema from a free sample, at
-    # discovery (`engine/infer.py`); None keeps each StreamSpec's schema.
+    # discovery (`engine/records/infer.py`); None keeps each StreamSpec's schema.
     discover_schema: SchemaProbe | None = None
 
     def stream(self, name: str) -> StreamSpec:

@@ -23,11 +23,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tap_exports.engine.api import ApiClient, ErrorRule
-from tap_exports.engine.coverage import Coverage
-from tap_exports.engine.decode import FileFormats
 from tap_exports.engine.errors import ApiError, ConfigError, NotFoundError, PermissionDeniedError
-from tap_exports.engine.jobs import (
+from tap_exports.engine.exports.jobs import (
     ExportFile,
     ExportPort,
     JobStatus,
@@ -35,10 +32,13 @@ from tap_exports.engine.jobs import (
     StatusWords,
     completed_files,
 )
-from tap_exports.engine.slices import Slice, StampBounds, Window
+from tap_exports.engine.files.decode import FileFormats
+from tap_exports.engine.http.api import ApiClient, ErrorRule
+from tap_exports.engine.planning.coverage import Coverage
+from tap_exports.engine.planning.slices import Slice, StampBounds, Window
+from tap_exports.engine.planning.windows import wall_clock_at_or_after, wall_clock_at_or_before
+from tap_exports.engine.planning.zones import hours, offsets_shown, shift_shown
 from tap_exports.engine.timestamps import format_utc, parse_utc
-from tap_exports.engine.windows import wall_clock_at_or_after, wall_clock_at_or_before
-from tap_exports.engine.zones import hours, offsets_shown, shift_shown
 from tap_exports.providers.base import (
     ID,
     OPTIONAL_ID,

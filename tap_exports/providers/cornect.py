@@ -10,8 +10,8 @@ Facts this module relies on (see shared/docs/providers.md, section 3):
 - Creating one charges 1 credit per company the workspace never exported before; it
   holds at most 10,000 companies (`capped_at_10k`: the rest silently absent). So a
   search is sized first with the free search `total` and cut into parts of at most
-  10,000 by narrowing `employee_count`, then `founded_year` (`engine/partition.py`),
-  and every create is held to `max_credits` (`engine/spending.py`): its worst case is
+  10,000 by narrowing `employee_count`, then `founded_year` (`engine/planning/partition.py`),
+  and every create is held to `max_credits` (`engine/costs/spending.py`): its worst case is
   the part's size now, every company taken as new.
 - A short balance is documented both as 402 (no job) and as a partial export
   (`would_skip`): the first stops the run; so does the second, without reading the
@@ -33,9 +33,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from tap_exports.engine.api import ApiClient, ErrorRule
-from tap_exports.engine.coverage import Coverage
-from tap_exports.engine.decode import FileFormats
+from tap_exports.engine.costs.exported import ExportedKeys
+from tap_exports.engine.costs.pricing import NewRecordPricing
+from tap_exports.engine.costs.spending import SpendingGuard
 from tap_exports.engine.errors import (
     ApiError,
     AuthenticationError,
@@ -50,13 +50,19 @@ from tap_exports.engine.errors import (
     SliceTooLargeError,
     UncertainRequestError,
 )
-from tap_exports.engine.exported import ExportedKeys
-from tap_exports.engine.infer import infer_schema
-from tap_exports.engine.jobs import ExportFile, ExportPort, JobStatus, StatusReport, StatusWords
-from tap_exports.engine.partition import Dimension, PartPlanner, Uncoverable
-from tap_exports.engine.pricing import NewRecordPricing
-from tap_exports.engine.slices import Partition, Slice
-from tap_exports.engine.spending import SpendingGuard
+from tap_exports.engine.exports.jobs import (
+    ExportFile,
+    ExportPort,
+    JobStatus,
+    StatusReport,
+    StatusWords,
+)
+from tap_exports.engine.files.decode import FileFormats
+from tap_exports.engine.http.api import ApiClient, ErrorRule
+from tap_exports.engine.planning.coverage import Coverage
+from tap_exports.engine.planning.partition import Dimension, PartPlanner, Uncoverable
+from tap_exports.engine.planning.slices import Partition, Slice
+from tap_exports.engine.records.infer import infer_schema
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.providers.base import (
     ID,

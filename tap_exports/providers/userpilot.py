@@ -15,7 +15,7 @@ Facts this module relies on (see shared/docs/providers.md, section 2):
   job is created again).
 - A job hands out several files (`presigned_urls: [{filename, url}]`) in one of four
   formats, gzip or not (undocumented: the decoder sniffs both).
-- Rows have no id: the engine adds `_row_key` (see `engine/rowkey.py`). Users and
+- Rows have no id: the engine adds `_row_key` (see `engine/records/rowkey.py`). Users and
   companies have no export of their own: they are the newest `identify_user` /
   `identify_company` row of each id in each window of the events export.
 - Request-rate limits are undocumented: one polite budget for every call, overridable
@@ -28,12 +28,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from tap_exports.engine.api import ApiClient, ErrorRule
-from tap_exports.engine.coverage import Coverage
-from tap_exports.engine.decode import FileFormats
-from tap_exports.engine.derive import DerivedRows
 from tap_exports.engine.errors import ApiError, AuthenticationError, BusyError, ConfigError
-from tap_exports.engine.jobs import (
+from tap_exports.engine.exports.jobs import (
     ExportFile,
     ExportPort,
     JobStatus,
@@ -41,7 +37,11 @@ from tap_exports.engine.jobs import (
     StatusWords,
     completed_files,
 )
-from tap_exports.engine.slices import Slice, Window
+from tap_exports.engine.files.decode import FileFormats
+from tap_exports.engine.http.api import ApiClient, ErrorRule
+from tap_exports.engine.planning.coverage import Coverage
+from tap_exports.engine.planning.slices import Slice, Window
+from tap_exports.engine.records.derive import DerivedRows
 from tap_exports.engine.timestamps import format_utc
 from tap_exports.providers.base import (
     DerivedSpec,
@@ -90,7 +90,7 @@ _PROPERTIES = {"type": ["object", "null"], "additionalProperties": True}
 EVENTS = StreamSpec(
     name="events",
     replication_key="inserted_at",
-    # No documented id: a content key, paired with the instant (see engine/rowkey.py).
+    # No documented id: a content key, paired with the instant (see engine/records/rowkey.py).
     primary_keys=("inserted_at", ROW_KEY),
     row_key=ROW_KEY,
     schema=object_schema(

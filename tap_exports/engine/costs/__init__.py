@@ -1,0 +1,1 @@
+"""Costs: what exports charge, the spending limit, and what earlier exports already held."""

@@ -1,0 +1,1 @@
+"""Files: downloading an export's files and decoding each format into lines."""

@@ -1,0 +1,193 @@
+"""Read a CSV export (a header row, then one row per record) into JSON lines.
+
+CSV has no types: every cell is text, and an empty cell is all it has for null. The
+stream's schema says what each column holds, so each cell is read as the first of its
+column's types that fits, in this order:
+
+- an empty cell is null; except in a column that allows a string but not null, where
+  it is the empty string (the one thing it can be there);
+- "integer": an optional sign and ASCII digits, within 64 bits;
+- "number": an integer as above, else a decimal number (`1.5`, `-.5`, `2e10`; not
+  `nan`, `inf` or anything Python alone would accept, such as `1_000`);
+- "boolean": true/false/1/0, in any case;
+- "object" / "array": JSON text of that kind (nested properties and lists, which CSV
+  exports write as JSON text in a cell);
+- "string": the text.
+
+A cell that fits none of its types stays text, so that the record check downstream
+names the record and the field rather than this module guessing. Columns the schema
+does not declare stay text (empty: null).
+
+The `csv` module does the splitting (quoted cells with commas, quotes and line breaks)
+in strict mode, so a stray quote is an error, not a silently merged cell, and a file
+ending inside a quoted cell is a truncated one. A row with more cells than the header
+is an error; missing trailing cells read as empty ones, as some writers leave them
+out. Record N in errors is the Nth data row (blank lines are skipped); the physical
+line is given too, since quoted line breaks make the two differ.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
+
+import orjson
+
+from tap_exports.engine.errors import DecodeError, DownloadError
+from tap_exports.engine.files.render import RenderedLines
+
+ColumnTypes = Mapping[str, tuple[str, ...]]  # JSON-schema type names per column
+
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_INT_RANGE = range(-(2**63), 2**64)  # what orjson can write
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+_MISSING = object()  # a parser's "the cell is not of my type"
+_TRUNCATED = "unexpected end of data"  # the csv module's words for an unclosed quote
+
+Parser = Callable[[str], Any]
+
+
+def column_types(schema: Mapping[str, Any]) -> ColumnTypes:
+    """The JSON types a stream's schema allows for each top-level property.
+
+    `type` may be one name or a list; a property without one is left out (read as text).
+    """
+    types: dict[str, tuple[str, ...]] = {}
+    for name, spec in schema.get("properties", {}).items():
+        declared = spec.get("type", ())
+        if declared:
+            types[name] = (declared,) if isinstance(declared, str) else tuple(declared)
+    return types
+
+
+def iter_csv_records(
+    stream: IO[bytes], *, source: str, columns: ColumnTypes | None, run_bytes: int
+) -> Iterator[list[bytes]]:
+    """Yield the data rows of a UTF-8 CSV file as JSON lines, about `run_bytes` at a time.
+
+    A row with fewer cells than the header reads the missing ones as empty (some writers
+    leave trailing empty cells out), except the file's last row: a file cut short ends
+    in one, so it is a failed download, not a record.
+
+    Raises:
+        DecodeError: a row has more cells than the header, is not valid CSV, or is not UTF-8.
+        DownloadError: the file ends inside a quoted cell, or in a short row (truncated).
+    """
+    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""), strict=True)
+    number = 0  # data rows read
+    lines = RenderedLines(source)
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        known = columns or {}
+        converters = [_converter(known.get(name, ())) for name in header]
+        width = len(header)
+        short: list[str] | None = None  # a short row, held until another row follows
+        for row in reader:
+            if not row:  # a blank line
+                continue
+            if short is not None:
+                lines.add(_record(header, converters, short + [""] * (width - len(short))), number)
+                short = None
+            number += 1
+            if len(row) > width:
+                raise DecodeError(
+                    f"{source}, record {number} (line {reader.line_num}): {len(row)} cells, "
+                    f"but the header names {width} columns"
+                )
+            if len(row) < width:
+                short = row
+                continue
+            lines.add(_record(header, converters, row), number)
+            if len(lines) >= run_bytes:
+                yield lines.take()
+        if short is not None:
+            raise DownloadError(
+                f"{source}: the last record ({number}) has {len(short)} of {width} cells: "
+                "the file was cut short"
+            )
+        if lines:
+            yield lines.take()
+    except csv.Error as exc:
+        if str(exc) == _TRUNCATED:
+            raise DownloadError(
+                f"{source}: the file ends inside a quoted cell after record {number} "
+                "(truncated download)"
+            ) from None
+        raise DecodeError(
+            f"{source}, record {number + 1} (line {reader.line_num}): not valid CSV ({exc})"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"{source}, record {number + 1}: not UTF-8 text ({exc})") from None
+
+
+def _record(header: list[str], converters: list[Parser], row: list[str]) -> dict[str, Any]:
+    return {
+        name: convert(cell) for name, convert, cell in zip(header, converters, row, strict=True)
+    }
+
+
+def _converter(types: tuple[str, ...]) -> Parser:
+    """How to read a cell of a column allowing `types` (built once per column)."""
+    empty = "" if "string" in types and "null" not in types else None
+    parsers = tuple(parse for name, parse in _PARSERS if name in types)
+    if not parsers:
+        return lambda cell: cell if cell else empty
+
+    def convert(cell: str) -> Any:
+        if not cell:
+            return empty
+        for parse in parsers:
+            value = parse(cell)
+            if value is not _MISSING:
+                return value
+        return cell
+
+    return convert
+
+
+def _integer(cell: str) -> Any:
+    if _INTEGER.fullmatch(cell):
+        value = int(cell)
+        if value in _INT_RANGE:
+            return value
+    return _MISSING
+
+
+def _number(cell: str) -> Any:
+    value = _integer(cell)
+    if value is _MISSING and _NUMBER.fullmatch(cell):
+        value = float(cell)
+        return value if math.isfinite(value) else _MISSING
+    return value
+
+
+def _boolean(cell: str) -> Any:
+    return _BOOLEANS.get(cell.lower(), _MISSING)
+
+
+def _json_of(kind: type) -> Parser:
+    def parse(cell: str) -> Any:
+        try:
+            value = orjson.loads(cell)
+        except orjson.JSONDecodeError:
+            return _MISSING
+        return value if type(value) is kind else _MISSING
+
+    return parse
+
+
+# Tried in this order; "string" is what is left when none fits.
+_PARSERS: tuple[tuple[str, Parser], ...] = (
+    ("integer", _integer),
+    ("number", _number),
+    ("boolean", _boolean),
+    ("object", _json_of(dict)),
+    ("array", _json_of(list)),
+)

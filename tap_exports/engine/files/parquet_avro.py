@@ -1,0 +1,140 @@
+"""Read Parquet and Avro exports (binary, typed, self-describing) into JSON lines.
+
+Their libraries are large and most providers never send these formats, so they are
+optional extras, imported only when a file turns out to need one.
+
+Values are rendered as `render` says. Two things are particular to these formats:
+nanosecond timestamps and times (Parquet) are cut to microseconds, the engine's
+precision; Parquet maps come out as arrays of `[key, value]` pairs, as Arrow lists
+them (their keys need not be strings, nor unique). Record N in errors is the Nth
+record of the file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from types import ModuleType
+from typing import IO, Any
+
+from tap_exports.engine.errors import DecodeError, DownloadError
+from tap_exports.engine.files.render import RenderedLines
+
+_BATCH_ROWS = 1024  # Parquet rows made Python objects at a time
+_SPOOL_BYTES = 1 << 20  # copied to the temporary file at a time
+_COLUMN_BUFFER_BYTES = 1 << 16  # read of each column's data at a time
+
+
+def import_extra(module: str, *, extra: str, kind: str, source: str) -> ModuleType:
+    """Import `module`, or say which extra to install for a file of `kind`.
+
+    Raises:
+        DecodeError: the module is not installed.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise DecodeError(
+            f"{source}: the file is {kind}; install the extra: pip install 'tap-exports[{extra}]'"
+        ) from None
+
+
+def iter_parquet_records(
+    stream: IO[bytes], *, source: str, run_bytes: int, json_columns: frozenset[str] = frozenset()
+) -> Iterator[list[bytes]]:
+    """Yield the records of a Parquet file as JSON lines, about `run_bytes` at a time.
+
+    Parquet's index is in a footer at the end, so the stream is first copied to an
+    anonymous temporary file: disk, not memory, holds the file. `json_columns` hold JSON
+    text (see `render`). Memory then holds a
+    read buffer per column, the pages being decoded, one batch of records and one run.
+
+    Raises:
+        DownloadError: the file is not a whole, valid Parquet file (cut short, corrupt).
+        DecodeError: pyarrow is not installed, or a value cannot be converted or rendered
+            (a nanosecond timestamp nested in a list or struct, a duration).
+    """
+    pyarrow = import_extra("pyarrow", extra="parquet", kind="Parquet", source=source)
+    parquet = import_extra("pyarrow.parquet", extra="parquet", kind="Parquet", source=source)
+    number = 0
+    lines = RenderedLines(source, json_columns)
+    with tempfile.TemporaryFile() as spool:
+        shutil.copyfileobj(stream, spool, _SPOOL_BYTES)
+        spool.seek(0)
+        try:
+            # Column chunks are read a buffer at a time as batches need them; pyarrow's
+            # default (pre_buffer) reads every row group's bytes in a single read.
+            file = parquet.ParquetFile(spool, pre_buffer=False, buffer_size=_COLUMN_BUFFER_BYTES)
+            schema = file.schema_arrow
+            wanted = _microsecond_timestamps(pyarrow, schema)
+            for batch in file.iter_batches(batch_size=_BATCH_ROWS):
+                table = pyarrow.Table.from_batches([batch])
+                if wanted != schema:
+                    table = table.cast(wanted, safe=False)
+                for record in table.to_pylist():
+                    number += 1
+                    lines.add(record, number)
+                    if len(lines) >= run_bytes:
+                        yield lines.take()
+        except pyarrow.ArrowException as exc:
+            raise DownloadError(
+                f"{source}: not a whole Parquet file after record {number}; "
+                f"truncated download? ({exc})"
+            ) from None
+        except ValueError as exc:  # pyarrow's words for a value Python cannot hold
+            raise DecodeError(
+                f"{source}: a value after record {number} has no Python equivalent ({exc})"
+            ) from None
+    if lines:
+        yield lines.take()
+
+
+def iter_avro_records(
+    stream: IO[bytes], *, source: str, run_bytes: int, json_columns: frozenset[str] = frozenset()
+) -> Iterator[list[bytes]]:
+    """Yield the records of an Avro object container file as JSON lines, a run at a time.
+
+    fastavro reads the stream block by block, so memory holds one Avro block and one
+    run of about `run_bytes`. `json_columns` hold JSON text (see `render`).
+
+    Raises:
+        DownloadError: the file is cut short or corrupt (a block or sync marker missing).
+        DecodeError: fastavro is not installed, or a value cannot be rendered.
+    """
+    fastavro = import_extra("fastavro", extra="avro", kind="Avro", source=source)
+    number = 0
+    lines = RenderedLines(source, json_columns)
+    try:
+        for record in fastavro.reader(stream):
+            number += 1
+            lines.add(record, number)
+            if len(lines) >= run_bytes:
+                yield lines.take()
+    except (EOFError, ValueError) as exc:
+        # fastavro's words for a cut or damaged file (a short block, no sync marker).
+        raise DownloadError(
+            f"{source}: the Avro file ends early or is corrupt after record {number}; "
+            f"truncated download? ({exc})"
+        ) from None
+    if lines:
+        yield lines.take()
+
+
+def _microsecond_timestamps(pyarrow: ModuleType, schema: Any) -> Any:
+    """`schema` with its nanosecond timestamps and times made microsecond ones.
+
+    Python's datetime and time stop at microseconds: pyarrow refuses to convert
+    nanosecond values to them (without pandas), so they are cut first.
+    """
+    types = pyarrow.types
+    fields = []
+    for field in schema:
+        kind = field.type
+        if types.is_timestamp(kind) and kind.unit == "ns":
+            field = field.with_type(pyarrow.timestamp("us", tz=kind.tz))  # noqa: PLW2901
+        elif types.is_time64(kind) and kind.unit == "ns":
+            field = field.with_type(pyarrow.time64("us"))  # noqa: PLW2901
+        fields.append(field)
+    return pyarrow.schema(fields, metadata=schema.metadata)
