@@ -66,7 +66,7 @@ import orjson
 
 from tap_exports.providers.cornect import CAP, CORNECT
 from tap_exports.sandbox import Sandbox, SandboxConfig
-from tap_exports.sandbox.cornect_config import (
+from tap_exports.sandbox.cornect.config import (
     CORNECT_DEMO_TOKEN,
     CornectConfig,
     CornectData,

@@ -48,7 +48,7 @@ from tap_exports.sandbox import (
     UserpilotEnvironment,
     UserpilotTiming,
 )
-from tap_exports.sandbox.cornect_config import (
+from tap_exports.sandbox.cornect.config import (
     CORNECT_DEMO_TOKEN,
     CornectConfig,
     CornectData,

@@ -64,7 +64,7 @@ from tap_exports.sandbox import (
     UserpilotEnvironment,
     UserpilotTiming,
 )
-from tap_exports.sandbox.userpilot_data import Record
+from tap_exports.sandbox.userpilot.data import Record
 
 START = date(2025, 3, 1)
 COMETLY_DAY, COMETLY_EDGES = date(2025, 3, 4), ("2025-03-04T05:00:00Z", "2025-03-05T05:00:00Z")

@@ -13,10 +13,10 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from tap_exports.sandbox import USERPILOT_DEMO_TOKEN, UserpilotData
-from tap_exports.sandbox.cornect_config import CornectData
-from tap_exports.sandbox.data import DataSpec, generate
-from tap_exports.sandbox.userpilot_config import default_environments
-from tap_exports.sandbox.userpilot_data import generate as generate_userpilot
+from tap_exports.sandbox.cometly.data import DataSpec, generate
+from tap_exports.sandbox.cornect.config import CornectData
+from tap_exports.sandbox.userpilot.config import default_environments
+from tap_exports.sandbox.userpilot.data import generate as generate_userpilot
 
 
 def cometly() -> dict[str, int]:

@@ -36,7 +36,7 @@ from tests.conftest import (
 # Files the tap hands over as they are, or cut from one: named after the export.
 _EXPORT_FILE = re.compile(r"tap-exports--(\w+)-(\d+)-(export|part\d+)-")
 
-# The field some sandbox records carry that no schema declares (sandbox/data.py).
+# The field some sandbox records carry that no schema declares (sandbox/cometly/data.py).
 EXTRA_FIELD = "x_legacy_score"
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tap_exports.sandbox import USERPILOT_NO_EXPORT_TOKEN, Sandbox, SandboxConfig
-from tap_exports.sandbox.cornect_config import CORNECT_READ_TOKEN
+from tap_exports.sandbox.cornect.config import CORNECT_READ_TOKEN
 from tap_exports.sdk.tap import TapExports
 from tests import conftest, test_cornect, test_userpilot
 

@@ -20,7 +20,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_exports.engine.errors import ConfigError, OutOfCreditsError, PermissionDeniedError
 from tap_exports.sandbox import Faults, Sandbox, SandboxConfig
-from tap_exports.sandbox.cornect_config import (
+from tap_exports.sandbox.cornect.config import (
     CORNECT_DEMO_LIST,
     CORNECT_DEMO_TOKEN,
     CORNECT_EMPTY_LIST,
@@ -34,7 +34,7 @@ from tap_exports.sandbox.cornect_config import (
     CornectToken,
     default_tokens,
 )
-from tap_exports.sandbox.cornect_data import SCORE_FIELD
+from tap_exports.sandbox.cornect.data import SCORE_FIELD
 from tests.conftest import discover, run_and_signal, run_cli, sync, sync_until_stopped
 
 TOKEN = CORNECT_DEMO_TOKEN

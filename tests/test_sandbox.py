@@ -27,7 +27,7 @@ from tap_exports.sandbox import (
     Space,
     Timing,
 )
-from tap_exports.sandbox.cometly import CometlyEmulator
+from tap_exports.sandbox.cometly.emulator import CometlyEmulator
 from tap_exports.sandbox.registry import EMULATORS
 from tests.conftest import sandbox_config
 

@@ -40,10 +40,10 @@ from tap_exports.sandbox import (
     Sandbox,
     SandboxConfig,
 )
-from tap_exports.sandbox.cornect import CornectEmulator
-from tap_exports.sandbox.cornect_config import default_tokens
-from tap_exports.sandbox.cornect_data import FIELDS, generate
-from tap_exports.sandbox.cornect_requests import Invalid
+from tap_exports.sandbox.cornect.config import default_tokens
+from tap_exports.sandbox.cornect.data import FIELDS, generate
+from tap_exports.sandbox.cornect.emulator import CornectEmulator
+from tap_exports.sandbox.cornect.requests import Invalid
 from tap_exports.sandbox.registry import EMULATORS
 from tap_exports.sandbox.tokenbucket import TokenBucketLimiter
 

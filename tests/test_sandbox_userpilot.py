@@ -36,9 +36,9 @@ from tap_exports.sandbox import (
     UserpilotTiming,
 )
 from tap_exports.sandbox.registry import EMULATORS
-from tap_exports.sandbox.userpilot import UserpilotEmulator
-from tap_exports.sandbox.userpilot_data import COLUMNS, EXTRA_FIELD
-from tap_exports.sandbox.userpilot_requests import Rejected
+from tap_exports.sandbox.userpilot.data import COLUMNS, EXTRA_FIELD
+from tap_exports.sandbox.userpilot.emulator import UserpilotEmulator
+from tap_exports.sandbox.userpilot.requests import Rejected
 
 TOKEN = USERPILOT_DEMO_TOKEN
 EXPORTS = "/api/v1/analytics/exports"

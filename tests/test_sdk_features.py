@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 from tap_exports.sandbox import Sandbox, SandboxConfig
-from tap_exports.sandbox.cornect_data import SCORE_FIELD
-from tap_exports.sandbox.userpilot_data import EXTRA_FIELD
+from tap_exports.sandbox.cornect.data import SCORE_FIELD
+from tap_exports.sandbox.userpilot.data import EXTRA_FIELD
 from tests import conftest, test_cornect, test_userpilot
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,7 +32,7 @@ from tap_exports.sandbox import (
     UserpilotTiming,
 )
 from tap_exports.sandbox.faults import DATA_FAULTS, KINDS
-from tap_exports.sandbox.userpilot_data import EXTRA_FIELD
+from tap_exports.sandbox.userpilot.data import EXTRA_FIELD
 from tap_exports.sdk.tap import TapExports
 from tests.conftest import run_and_signal, run_cli, sync, sync_until_stopped
 from tests.test_batch import batch_config, batch_files, file_lines

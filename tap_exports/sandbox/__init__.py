@@ -10,9 +10,10 @@ Userpilot, `SandboxConfig(provider="userpilot", userpilot=UserpilotConfig(...))`
 for Cornect, `SandboxConfig(provider="cornect", cornect=CornectConfig(...))`.
 """
 
-from tap_exports.sandbox.cometly import DEMO_KEY, INACTIVE_KEY, Limits, Space, Timing
+from tap_exports.sandbox.cometly.data import DataSpec
+from tap_exports.sandbox.cometly.emulator import DEMO_KEY, INACTIVE_KEY, Limits, Space, Timing
 from tap_exports.sandbox.config import SandboxConfig
-from tap_exports.sandbox.cornect_config import (
+from tap_exports.sandbox.cornect.config import (
     CORNECT_DEMO_LIST,
     CORNECT_DEMO_TOKEN,
     CORNECT_DEMO_WORKSPACE,
@@ -26,17 +27,16 @@ from tap_exports.sandbox.cornect_config import (
     CornectTiming,
     CornectToken,
 )
-from tap_exports.sandbox.data import DataSpec
 from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.server import Sandbox
-from tap_exports.sandbox.userpilot_config import (
+from tap_exports.sandbox.userpilot.config import (
     USERPILOT_DEMO_TOKEN,
     USERPILOT_NO_EXPORT_TOKEN,
     UserpilotConfig,
     UserpilotEnvironment,
     UserpilotTiming,
 )
-from tap_exports.sandbox.userpilot_data import UserpilotData
+from tap_exports.sandbox.userpilot.data import UserpilotData
 
 __all__ = [
     "CORNECT_DEMO_LIST",

@@ -34,10 +34,10 @@ from tap_exports.sandbox import (
     UserpilotData,
     UserpilotTiming,
 )
-from tap_exports.sandbox.cornect_config import JSON_LAYOUTS, SHORT_BALANCE_MODES
+from tap_exports.sandbox.cornect.config import JSON_LAYOUTS, SHORT_BALANCE_MODES
 from tap_exports.sandbox.faults import KINDS
 from tap_exports.sandbox.registry import EMULATORS
-from tap_exports.sandbox.userpilot_config import default_environments
+from tap_exports.sandbox.userpilot.config import default_environments
 
 _CONFIG_DEFAULTS = SandboxConfig()
 _DATA_DEFAULTS = DataSpec()

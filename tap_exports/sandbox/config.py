@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tap_exports.sandbox.cometly import Limits, Space, Timing, default_spaces
-from tap_exports.sandbox.cornect_config import CornectConfig
+from tap_exports.sandbox.cometly.emulator import Limits, Space, Timing, default_spaces
+from tap_exports.sandbox.cornect.config import CornectConfig
 from tap_exports.sandbox.faults import Faults
-from tap_exports.sandbox.userpilot_config import UserpilotConfig
+from tap_exports.sandbox.userpilot.config import UserpilotConfig
 
 
 @dataclass

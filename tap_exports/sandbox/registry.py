@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from tap_exports.sandbox.cometly import CometlyEmulator
+from tap_exports.sandbox.cometly.emulator import CometlyEmulator
 from tap_exports.sandbox.config import SandboxConfig
-from tap_exports.sandbox.cornect import CornectEmulator
+from tap_exports.sandbox.cornect.emulator import CornectEmulator
 from tap_exports.sandbox.emulator import Emulator, SignUrl
-from tap_exports.sandbox.userpilot import UserpilotEmulator
+from tap_exports.sandbox.userpilot.emulator import UserpilotEmulator
 
 # Builds a provider's emulator from a run's config and the server's URL signer.
 EmulatorFactory = Callable[[SandboxConfig, SignUrl], Emulator]

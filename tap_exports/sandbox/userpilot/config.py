@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tap_exports.sandbox.userpilot_data import UserpilotData
-from tap_exports.sandbox.userpilot_jobs import TERMINAL_STATUSES
+from tap_exports.sandbox.userpilot.data import UserpilotData
+from tap_exports.sandbox.userpilot.jobs import TERMINAL_STATUSES
 
 USERPILOT_DEMO_TOKEN = "NX-DEMO-TOKEN"
 # A plan without the export add-on: every call answers 401.

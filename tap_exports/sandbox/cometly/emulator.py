@@ -29,14 +29,14 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from tap_exports.sandbox.cometly_requests import (
+from tap_exports.sandbox.cometly.data import Dataset, DataSpec, generate, utc_text
+from tap_exports.sandbox.cometly.requests import (
     Rejected,
     Selection,
     event_selection,
     json_object,
     range_selection,
 )
-from tap_exports.sandbox.data import Dataset, DataSpec, generate, utc_text
 from tap_exports.sandbox.emulator import Reply, SignUrl, StoredFile
 from tap_exports.sandbox.faults import DATA_FAULTS, Faults
 from tap_exports.sandbox.ratelimit import SlidingWindowLimiter

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tap_exports.sandbox.emulator import json_object_body
-from tap_exports.sandbox.userpilot_data import EVENT_TYPES, Record, utc_micros
+from tap_exports.sandbox.userpilot.data import EVENT_TYPES, Record, utc_micros
 
 FORMATS = ("avro", "csv", "ndjson", "parquet")
 DEFAULT_FORMAT = "csv"

@@ -39,9 +39,10 @@ from typing import Any
 
 import orjson
 
-from tap_exports.sandbox.cornect_config import RATE_LIMITS, CornectConfig, CornectToken
-from tap_exports.sandbox.cornect_credits import ShortBalance, Workspace
-from tap_exports.sandbox.cornect_data import (
+from tap_exports.sandbox.cometly.data import utc_text
+from tap_exports.sandbox.cornect.config import RATE_LIMITS, CornectConfig, CornectToken
+from tap_exports.sandbox.cornect.credits import ShortBalance, Workspace
+from tap_exports.sandbox.cornect.data import (
     PAGE_SIZE,
     Company,
     Record,
@@ -50,8 +51,8 @@ from tap_exports.sandbox.cornect_data import (
     generate,
     sort_companies,
 )
-from tap_exports.sandbox.cornect_files import Export, file_name, render
-from tap_exports.sandbox.cornect_requests import (
+from tap_exports.sandbox.cornect.files import Export, file_name, render
+from tap_exports.sandbox.cornect.requests import (
     ExportRequest,
     Invalid,
     bearer,
@@ -62,7 +63,6 @@ from tap_exports.sandbox.cornect_requests import (
     parse_search,
     route,
 )
-from tap_exports.sandbox.data import utc_text
 from tap_exports.sandbox.emulator import Reply, SignUrl, StoredFile
 from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.tokenbucket import TokenBucketLimiter

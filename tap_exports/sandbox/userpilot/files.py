@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 from tap_exports.sandbox.emulator import StoredFile
-from tap_exports.sandbox.userpilot_data import COLUMNS, Record
+from tap_exports.sandbox.userpilot.data import COLUMNS, Record
 
 _INTEGERS = frozenset(("screen_width", "screen_height"))
 _LIBRARIES = {"parquet": ("pyarrow", "parquet"), "avro": ("fastavro", "avro")}

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tap_exports.sandbox.data import utc_text
+from tap_exports.sandbox.cometly.data import utc_text
 from tap_exports.sandbox.emulator import StoredFile
-from tap_exports.sandbox.userpilot_data import Record
+from tap_exports.sandbox.userpilot.data import Record
 
 TERMINAL_STATUSES = frozenset(("completed", "failed"))  # the words after which a job is over
 

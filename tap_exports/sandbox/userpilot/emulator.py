@@ -47,20 +47,20 @@ from urllib.parse import unquote
 
 import orjson
 
-from tap_exports.sandbox.data import utc_text
+from tap_exports.sandbox.cometly.data import utc_text
 from tap_exports.sandbox.emulator import Reply, SignUrl, StoredFile
 from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.ratelimit import SlidingWindowLimiter
-from tap_exports.sandbox.userpilot_config import UserpilotConfig, UserpilotEnvironment
-from tap_exports.sandbox.userpilot_data import Record, generate
-from tap_exports.sandbox.userpilot_files import (
+from tap_exports.sandbox.userpilot.config import UserpilotConfig, UserpilotEnvironment
+from tap_exports.sandbox.userpilot.data import Record, generate
+from tap_exports.sandbox.userpilot.files import (
     gzipped_by_default,
     missing_library,
     part_name,
     render,
 )
-from tap_exports.sandbox.userpilot_jobs import Job, Part
-from tap_exports.sandbox.userpilot_requests import Rejected, parse_create
+from tap_exports.sandbox.userpilot.jobs import Job, Part
+from tap_exports.sandbox.userpilot.requests import Rejected, parse_create
 
 API_PATH = "/api/v1/analytics/exports"
 _ROOT = tuple(API_PATH.strip("/").split("/"))

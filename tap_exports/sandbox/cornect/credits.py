@@ -16,8 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tap_exports.sandbox.cornect_data import Company, Record
-from tap_exports.sandbox.data import utc_text
+from tap_exports.sandbox.cometly.data import utc_text
+from tap_exports.sandbox.cornect.data import Company, Record
 
 _RECENT = 20  # transactions `GET /credits` shows, newest first
 

@@ -36,9 +36,9 @@ from typing import Any
 
 import orjson
 
-from tap_exports.sandbox.cornect_config import CornectTiming
-from tap_exports.sandbox.cornect_data import FILE_FIELDS, Company, Record
-from tap_exports.sandbox.data import utc_text
+from tap_exports.sandbox.cometly.data import utc_text
+from tap_exports.sandbox.cornect.config import CornectTiming
+from tap_exports.sandbox.cornect.data import FILE_FIELDS, Company, Record
 from tap_exports.sandbox.emulator import StoredFile
 
 _CONTENT_TYPES = {

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from tap_exports.sandbox.cornect_data import (
+from tap_exports.sandbox.cornect.data import (
     BOUND_FILTERS,
     CATEGORIES,
     CONNECTION_KEYS,

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tap_exports.sandbox.data import Dataset, Record
+from tap_exports.sandbox.cometly.data import Dataset, Record
 from tap_exports.sandbox.emulator import json_object_body
 
 WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from tap_exports.sandbox.cornect_config import CORNECT_DEMO_LIST, CORNECT_EMPTY_LIST, CornectData
+from tap_exports.sandbox.cornect.config import CORNECT_DEMO_LIST, CORNECT_EMPTY_LIST, CornectData
 
 Record = dict[str, Any]
 
