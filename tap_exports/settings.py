@@ -25,7 +25,8 @@ from tap_exports.providers.base import Provider, RateLimit
 
 # A decimal number as people write it (not `nan`, `inf` or `1_000`, which float() takes).
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-DEFAULT_PROVIDER = "cometly"
+# The first provider registered (`providers/__init__.py`), for configs that name none.
+DEFAULT_PROVIDER = next(iter(PROVIDERS))
 DEFAULT_SETTLE_LAG_MINUTES = 15
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
 DEFAULT_MIN_WINDOW_MINUTES = 60

@@ -17,13 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from singer_sdk.helpers.types import Context, Record
 from typing_extensions import override
 
-from tap_exports.engine.errors import (
-    DownloadError,
-    ExportFailedError,
-    ExportTimeoutError,
-    NothingToExportError,
-    SliceTooLargeError,
-)
+from tap_exports.engine.errors import NothingToExportError
+from tap_exports.engine.exports.failing import SLICE_FAILURES, GiveUp, after_failure
 from tap_exports.engine.files.decode import column_types
 from tap_exports.engine.files.reader import FileDecoding
 from tap_exports.engine.planning.coverage import Coverage
@@ -343,38 +338,30 @@ class ExportStream(SliceCheckpoints):
             raise
         except NothingToExportError as exc:
             self.logger.info("%s", exc)
-        except SliceTooLargeError as exc:
-            parts = [part for part in exc.parts if isinstance(part, type(piece))]
-            self.logger.warning("%s; exporting it in %d part(s)", exc, len(parts))
-            self._progress_log.planned(len(parts) - 1)
+        except SLICE_FAILURES as exc:
+            step = after_failure(
+                exc,
+                piece,
+                stream=self.name,
+                fetched_again=fetched_again,
+                splittable=self._spec.splittable,
+                smallest=self._services.settings.min_window,
+            )
+            # Given up on or replaced: the next run must not re-attach this export.
             progress.forget_export(piece)
-            progress.split_part_into(piece, parts)
-            self.write_progress()  # the new plan before any of its exports exists
-            for part in scheduler.replace(ticket, parts):
-                yield from self._deliver(context, progress, part, read)
-            return
-        except (ExportFailedError, ExportTimeoutError, DownloadError) as exc:
-            # Given up on: the next run must create a new export, not re-attach this one.
-            progress.forget_export(piece)
-            if isinstance(exc, DownloadError) and not fetched_again:
-                self.logger.warning("%s; creating the export again", exc)
-                self.write_progress()
-                (again,) = scheduler.replace(ticket, [piece])
-                yield from self._deliver(context, progress, again, read, fetched_again=True)
-                return
-            halves = None
-            if isinstance(exc, ExportFailedError) and self._spec.splittable:
-                halves = piece.split(self._services.settings.min_window)
-            if halves is None:
+            if isinstance(step, GiveUp):
                 scheduler.release(ticket)
                 self.write_progress()
                 raise
-            self.logger.warning("%s %s keeps failing: splitting it in two", self.name, piece)
-            self._progress_log.planned(len(halves) - 1)
-            progress.split_part_into(piece, halves)
+            self.logger.warning("%s", step.message)
+            if step.split:
+                self._progress_log.planned(len(step.parts) - 1)
+                progress.split_part_into(piece, step.parts)
             self.write_progress()  # one STATE for both changes: a kill cannot split them
-            for half in scheduler.replace(ticket, halves):
-                yield from self._deliver(context, progress, half, read)
+            for part in scheduler.replace(ticket, step.parts):
+                yield from self._deliver(
+                    context, progress, part, read, fetched_again=step.recreated
+                )
             return
         self._slice_read(context, progress, ticket, readers)
 
