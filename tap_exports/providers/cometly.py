@@ -1,6 +1,6 @@
 """Cometly's export API (docs.cometly.com), for companies, contacts and events.
 
-Facts this module relies on (see shared/docs/providers.md, section 1):
+Facts this module relies on (see docs/providers/cometly.md):
 - Bearer key per space. Every date *sent* is read in the space's timezone, which the
   REST API cannot report, so the tap takes it from the `timezone` setting. Timestamps
   *received* are UTC with a `Z`.

@@ -1,6 +1,6 @@
 """Cornect's company exports (cornect.io/docs/api): a search or a saved list, paid in credits.
 
-Facts this module relies on (see shared/docs/providers.md, section 3):
+Facts this module relies on (see docs/providers/cornect.md):
 - `Authorization: Bearer cornect_…` on `https://api.cornect.io/api/v1`; a `read` token
   can search, poll and download, only a `read_write` one can create exports (403
   `INSUFFICIENT_SCOPE`). Errors come as `{"detail": {"code", "message"}}` (some as a

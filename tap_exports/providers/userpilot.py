@@ -1,6 +1,6 @@
 """Userpilot's bulk data export API (docs.userpilot.com), for events, users and companies.
 
-Facts this module relies on (see shared/docs/providers.md, section 2):
+Facts this module relies on (see docs/providers/userpilot.md):
 - `Authorization: Token <key>` on `https://appex.userpilot.io` (the tap's `api_url` is the
   host; paths start at `/api/v1/analytics/exports`).
 - One export job per application token at a time: a second create answers 409 while

@@ -3,7 +3,7 @@
 Everything the sandbox knows about Cometly lives here and in `cometly_requests.py`: this
 module has the path prefix, the error envelope, the demo keys, the budgets and the file
 format; that one has the request vocabulary, its validation and the record selection.
-Behaviour follows the documented API (shared/docs/providers.md, section 1); where the
+Behaviour follows the documented API (docs/providers/cometly.md); where the
 docs are silent the emulator picks the strict reading and says so:
 - one rate budget per space for all create endpoints and one for all status endpoints;
 - request bodies are read strictly too (see `cometly_requests.py`).

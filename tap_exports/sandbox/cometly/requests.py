@@ -5,7 +5,7 @@ against Cometly's documented vocabulary (event names, sources, attribution model
 windows, fields, query modes), raises `Rejected` with Cometly's 422 message when it does
 not fit, and otherwise returns the selection, the function that picks and shapes the
 export's records from a space's dataset. Behaviour follows the documented API
-(shared/docs/providers.md, section 1); where the docs are silent it picks the strict
+(docs/providers/cometly.md); where the docs are silent it picks the strict
 reading and says so:
 - wall-clock bounds are read like PHP does, an ambiguous local time as its first
   occurrence, and both bounds are inclusive to the second;

@@ -1,6 +1,6 @@
 """Cornect's credits: a workspace's balance, its ledger, and the companies it has unlocked.
 
-Documented (shared/docs/providers.md §3.1, §3.5): only creating an export charges, one
+Documented (docs/providers/cornect.md): only creating an export charges, one
 credit per company the workspace has not exported before; companies it has are free.
 The docs disagree on a short balance, so both readings are here: "reject" refuses the
 export (402, nothing created, nothing charged), "partial" charges what is left and keeps

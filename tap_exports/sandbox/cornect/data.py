@@ -1,6 +1,6 @@
 """Cornect's company database, emulated: deterministic companies and what filters match.
 
-The record schema is undocumented (shared/docs/providers.md §3.3 guesses it from the
+The record schema is undocumented (docs/providers/cornect.md: a guess from the
 filter names); the sandbox makes that guess concrete, with what a tap can get wrong:
 - `country` and `state` are full names ("United States", "Ontario"), `state` null
   outside the United States and Canada; cities repeat across countries (London is in

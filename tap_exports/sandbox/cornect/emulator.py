@@ -5,7 +5,7 @@ answers requests and keeps workspaces and exports; `cornect_requests` reads rout
 tokens, bodies and cursors, `cornect_data` makes the companies and matches filters,
 `cornect_credits` keeps balances, `cornect_files` says what an export looks like over
 time and renders its file, and `cornect_config` holds the knobs. Behaviour follows the
-documented API (shared/docs/providers.md, section 3); where the docs are silent the
+documented API (docs/providers/cornect.md); where the docs are silent the
 emulator picks a reading and says so:
 - errors use the documented envelope `{"detail": {"code", "message", "details"?}}`
   where the docs give a code; where they give none (404, 429, 5xx) `detail` is a plain

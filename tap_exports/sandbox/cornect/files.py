@@ -8,8 +8,8 @@ so a failed export says why in `error_message`, a field only failed exports have
 `processed_records` grows through processing; `file_size_bytes` and `completed_at` are
 null until completed.
 
-One file per export, CSV or JSON. The file layout is undocumented (providers.md §3.1:
-"the CSV columns and whether the JSON is an array or NDJSON are NOT FOUND"), so each
+One file per export, CSV or JSON. The file layout is undocumented (neither the CSV
+columns nor whether the JSON is an array or NDJSON; docs/providers/cornect.md), so each
 format gets its most common shape, and the sandbox can switch what a tap must not
 assume:
 - CSV: a header row, then every field as a column in a fixed order (`FILE_FIELDS`),

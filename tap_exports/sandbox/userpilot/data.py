@@ -1,6 +1,6 @@
 """Deterministic Userpilot event rows: the ground truth the sandbox's exports are cut from.
 
-Rows follow the documented "Userpilot Event Data Schema" (shared/docs/providers.md, §2.4):
+Rows follow the documented "Userpilot Event Data Schema" (docs/providers/userpilot.md):
 every event type, `inserted_at` in UTC to the microsecond, auto-captured fields only on
 `web-client` rows (null on backend sources), and `metadata` shaped by the event type:
 user properties on `identify_user`, company properties on `identify_company`, event

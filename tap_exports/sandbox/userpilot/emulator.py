@@ -4,7 +4,7 @@ Everything the sandbox knows about Userpilot lives in the `userpilot*` modules: 
 answers requests and keeps the jobs; `userpilot_requests` reads a create body,
 `userpilot_jobs` says what a job looks like over time, `userpilot_files` renders its
 parts, `userpilot_data` makes the rows and `userpilot_config` holds the knobs. Behaviour
-follows the documented API (shared/docs/providers.md, section 2); where the docs are
+follows the documented API (docs/providers/userpilot.md); where the docs are
 silent the emulator picks a reading and says so:
 - the API lives at the host's root (`api_prefix` is empty), so the tap's `api_url` is
   the bare host, as the real default `https://appex.userpilot.io`;

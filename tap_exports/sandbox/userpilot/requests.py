@@ -1,6 +1,6 @@
 """Userpilot's trigger request, emulated: what a create body may say and what it selects.
 
-The OpenAPI (shared/seeds/003_6c0d858d14beb8a8.txt) lists the body's fields and their
+The OpenAPI (see docs/providers/userpilot.md) lists the body's fields and their
 types but marks none required and says nothing of their semantics; where it is silent
 this module picks the strict reading, so a tap that passes here relies on nothing a
 lenient server might forgive:
