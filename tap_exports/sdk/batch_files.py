@@ -43,11 +43,9 @@ if TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
     from tap_exports.engine.exports.jobs import ExportFile, ExportJob, ExportPort, StatusReport
-    from tap_exports.engine.files.reader import ExportReader, FileDecoding
-    from tap_exports.engine.planning.coverage import Coverage
     from tap_exports.engine.planning.slices import Slice, StampBounds
-    from tap_exports.engine.records.record_types import RecordTypes
     from tap_exports.engine.records.rows import RowTypes
+    from tap_exports.sdk.record_path import RecordPath
 
 logger = logging.getLogger(__name__)
 
@@ -127,33 +125,20 @@ class SliceBatches:
         tap_name: str,
         stream_name: str,
         batch_config: BatchConfig,
-        reader: ExportReader,
-        decoding: FileDecoding,
-        types: Callable[[], RecordTypes],
-        evolve: Callable[[Iterable[Record]], bool] | None,
-        coverage: Callable[[], Coverage | None],
-        replication_key: str | None,
+        path: RecordPath,
         record_path: Callable[[Iterable[Record], Slice], Iterable[Record]],
         delivered: Callable[[Record], Record | None],
-        skip: Callable[[str], None] | None,
     ) -> None:
-        """`record_path` keeps a slice's records, canonical, as RECORD mode does.
+        """Wire the stream's parts: how it reads records, and its RECORD-mode path.
 
-        `types` gives the stream's current record types; `evolve` declares the fields
-        a file's records bring (True if the schema changed), or None to leave them out.
+        `record_path` keeps a slice's records, canonical, as RECORD mode does.
         """
         self._tap_name = tap_name
         self._stream = stream_name
         self._config = batch_config
-        self._reader = reader
-        self._decoding = decoding
-        self._types = types
-        self._evolve = evolve
-        self._coverage = coverage
-        self._key = replication_key
+        self._path = path
         self._record_path = record_path
         self._delivered = delivered
-        self._skip = skip
 
     def __call__(
         self,
@@ -168,7 +153,7 @@ class SliceBatches:
         files through only when it has none.
         """
         assert observe is None, "no observer when passing files through"
-        for file in self._reader.files(port, job, report):
+        for file in self._path.reader.files(port, job, report):
             yield from self._file_batches(port, job, file)
 
     def _file_batches(
@@ -177,7 +162,7 @@ class SliceBatches:
         storage = self._config.storage
         name = self._file_name(job.export_id, "export")
         bounds = job.slice.bounds
-        verdict = self._reader.save(
+        verdict = self._path.reader.save(
             port,
             job,
             file,
@@ -217,15 +202,15 @@ class SliceBatches:
             self._remove(name)
 
     def _check_file(self, bounds: StampBounds | None, *, seen: bool = False) -> FileCheck:
-        types = self._types()
+        types = self._path.types()
         return FileCheck(
             types.file_row,
-            self._key,
+            self._path.replication_key,
             bounds,
             exact=types.exact_rows,
             # The lines outside the slice were shown to the coverage on the first check.
-            coverage=None if seen else self._coverage(),
-            learn=self._learn if self._evolve is not None else None,
+            coverage=None if seen else self._path.coverage(),
+            learn=self._learn if self._path.evolve is not None else None,
         )
 
     def _learn(self, lines: list[bytes]) -> RowTypes | None:
@@ -233,20 +218,20 @@ class SliceBatches:
 
         The common case: the file then goes as it is, with no second look at it.
         """
-        assert self._evolve is not None
-        types = self._types()
-        if not self._evolve(records_in(lines_with_new_keys(lines, types.known))):
+        assert self._path.evolve is not None
+        types = self._path.types()
+        if not self._path.evolve(records_in(lines_with_new_keys(lines, types.known))):
             return None
-        return self._types().exact_rows
+        return self._path.types().exact_rows
 
     def _declared_fields_of(self, name: str) -> bool:
         """Declare the fields the stored file's records bring; True if the schema changed."""
-        if self._evolve is None:
+        if self._path.evolve is None:
             return False
-        known = self._types().known
+        known = self._path.types().known
         with self._config.storage.open(name, "rb") as source:
             runs = iter_line_runs(cast("BinaryIO", source), source=name, formats=_GZIP_NDJSON)
-            return self._evolve(
+            return self._path.evolve(
                 record
                 for run in runs
                 for record in records_in(lines_with_new_keys(run.lines, known))
@@ -312,15 +297,15 @@ class SliceBatches:
 
     def _record_runs(self, source: BinaryIO, label: str) -> Iterator[Record]:
         """The stored file's records, a run at a time: each run's new fields declared first."""
-        decoding = self._decoding
+        decoding = self._path.decoding
         for run in iter_line_runs(
             source, source=label, formats=decoding.formats, columns=decoding.columns
         ):
             records = list(
-                decode_run(run, source=label, check=self._types().check, skip=self._skip)
+                decode_run(run, source=label, check=self._path.types().check, skip=self._path.skip)
             )
-            if self._evolve is not None:
-                self._evolve(records)
+            if self._path.evolve is not None:
+                self._path.evolve(records)
             yield from records
 
     def _file_name(self, export_id: str, part: str) -> str:

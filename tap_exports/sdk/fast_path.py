@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -25,11 +25,10 @@ from singer_sdk.mapper import SameRecordTransform
 
 from tap_exports.engine.exports.jobs import ExportJob, ExportPort, StatusReport
 from tap_exports.engine.files.decode import decode_line
-from tap_exports.engine.files.reader import ExportReader, FileDecoding
-from tap_exports.engine.planning.coverage import Coverage
 from tap_exports.engine.records.bulk import LineSorter
 from tap_exports.engine.records.evolve import lines_with_new_keys, records_in
 from tap_exports.engine.records.record_types import RecordTypes
+from tap_exports.sdk.record_path import RecordPath
 
 Record = dict[str, Any]
 
@@ -95,35 +94,20 @@ class Forwarder:
         self,
         *,
         stream: Stream,
-        reader: ExportReader,
-        decoding: FileDecoding,
-        types: Callable[[], RecordTypes],
-        evolve: Callable[[Iterable[Record]], bool] | None,
-        replication_key: str | None,
-        skip: Callable[[str], None] | None,
+        path: RecordPath,
         keep: Callable[[Record, ExportJob], bool],
-        coverage: Callable[[], Coverage | None],
         between_runs: Callable[[], None],
     ) -> None:
-        """Wire the stream's parts: its current record types, record path.
+        """Wire the stream's parts: how it reads records (`path`), and what it keeps.
 
-        `types` is asked at every run of lines (the schema may have gained a field);
-        without row types every line is parsed. `evolve` declares the fields records
-        need before they are written (`engine/records/evolve.py`), True if the schema changed;
-        None leaves undeclared keys out. `keep` is the record path's membership test (it
-        also makes the key canonical); `between_runs` runs after every run of lines
-        (the stream puts new export ids into STATE there).
+        Without row types every line is parsed. `keep` is the record path's membership
+        test (it also makes the key canonical); `between_runs` runs after every run of
+        lines (the stream puts new export ids into STATE there).
         """
         self._stream = stream
-        self._reader = reader
-        self._decoding = decoding
+        self._path = path
         self._writer = RecordWriter(stream.name)
-        self._types = types
-        self._evolve = evolve
-        self._key = replication_key
-        self._skip = skip
         self._keep = keep
-        self._coverage = coverage
         self._between_runs = between_runs
         self._sorter: tuple[RecordTypes, ExportJob, LineSorter] | None = None
         self._unknown: tuple[str, ...] = ()
@@ -144,19 +128,19 @@ class Forwarder:
         `again` with the schema that declares it. Keys still undeclared (inside objects,
         or only ever null) are left out with the SDK's warning.
         """
-        types = self._types()
+        types = self._path.types()
         if types.exact_rows is None:  # every line is parsed: look at them all first
-            if self._evolve is not None:
-                self._evolve(records_in(lines))
+            if self._path.evolve is not None:
+                self._path.evolve(records_in(lines))
             return range(len(lines))
         sorter = self._sorter_for(types, job, again=again)
         self._unknown = ()
         plan = sorter.sort(lines)
-        if self._evolve is not None and (sorter.dropped or plan is not lines):
+        if self._path.evolve is not None and (sorter.dropped or plan is not lines):
             looked_at = [lines[i] for i in plan if isinstance(i, int)]
             if sorter.dropped:
                 looked_at += lines_with_new_keys(lines, types.known)
-            if looked_at and self._evolve(records_in(looked_at)):
+            if looked_at and self._path.evolve(records_in(looked_at)):
                 return self._sort(lines, job, again=True)
         if self._unknown:
             self._warn(self._unknown)
@@ -172,10 +156,10 @@ class Forwarder:
         assert types.exact_rows is not None, "only called with row types"
         sorter = LineSorter(
             types.exact_rows,
-            self._key,
+            self._path.replication_key,
             job.slice.bounds,
             on_unknown=self._heard_unknown,
-            coverage=None if again else self._coverage(),
+            coverage=None if again else self._path.coverage(),
         )
         self._sorter = None if again else (types, job, sorter)
         return sorter
@@ -204,11 +188,13 @@ class Forwarder:
     ) -> Iterator[int]:
         """Write `job`'s records; yield how many after each run of lines (`observe` sees it)."""
         writer = self._writer
-        for sourced in self._reader.line_runs(port, job, report, self._decoding, observe=observe):
+        for sourced in self._path.reader.line_runs(
+            port, job, report, self._path.decoding, observe=observe
+        ):
             self._between_runs()
             run = sourced.run
             plan = self._sort(run.lines, job)
-            types = self._types()  # as the sort left them
+            types = self._path.types()  # as the sort left them
             if plan is run.lines or (isinstance(plan, list) and int not in map(type, plan)):
                 # Every line forwarded as it is, or encoded again without undeclared keys.
                 yield writer.write_lines(cast("list[bytes]", plan))
@@ -226,7 +212,7 @@ class Forwarder:
                     run.first_line + item,
                     source=sourced.source,
                     check=types.check,
-                    skip=self._skip,
+                    skip=self._path.skip,
                 )
                 if record is not None and self._keep(record, job):
                     self._write_parsed(record, types)

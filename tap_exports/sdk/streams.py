@@ -37,6 +37,7 @@ from tap_exports.sdk.checkpoints import SliceCheckpoints
 from tap_exports.sdk.declared import StreamFields
 from tap_exports.sdk.derived import Consumers, DerivedStream, SliceReaders
 from tap_exports.sdk.fast_path import Forwarder, sdk_path_is_a_no_op
+from tap_exports.sdk.record_path import RecordPath
 from tap_exports.sdk.snapshots import SnapshotParts
 
 if TYPE_CHECKING:
@@ -164,15 +165,21 @@ class ExportStream(SliceCheckpoints):
     def _forwarder(self) -> Forwarder:
         return Forwarder(
             stream=self,
+            path=self._record_path(),
+            keep=lambda record, job: self._keep(record, job.slice),
+            between_runs=self._run.drain_notices,
+        )
+
+    def _record_path(self) -> RecordPath:
+        """How this stream reads records, for the path that writes them (`record_path`)."""
+        return RecordPath(
             reader=self._services.reader,
             decoding=self._decoding,
             types=lambda: self._fields.types,
             evolve=self._fields.evolver(),
             replication_key=self._spec.replication_key,
             skip=self._skip_policy(),
-            keep=lambda record, job: self._keep(record, job.slice),
             coverage=lambda: self.coverage,
-            between_runs=self._run.drain_notices,
         )
 
     # -- planning ---------------------------------------------------------------------------
@@ -507,13 +514,7 @@ class ExportStream(SliceCheckpoints):
             tap_name=self.tap_name,
             stream_name=self.name,
             batch_config=batch_config,
-            reader=self._services.reader,
-            decoding=self._decoding,
-            types=lambda: self._fields.types,
-            evolve=self._fields.evolver(),
-            coverage=lambda: self.coverage,
-            replication_key=self._spec.replication_key,
+            path=self._record_path(),
             record_path=self.in_slice,
             delivered=as_delivered(self),
-            skip=self._skip_policy(),
         )
