@@ -22,7 +22,6 @@ from typing_extensions import override
 
 from tap_exports.engine.planning.slices import Slice, Window
 from tap_exports.engine.state.progress import Progress
-from tap_exports.engine.timestamps import parse_utc
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -86,7 +85,7 @@ class SliceCheckpoints(Stream):
         """
         state = self.get_context_state(context)
         if isinstance(piece, Window):
-            self._when_delivered(functools.partial(self._set_bookmark, state, piece.end_text))
+            self._when_delivered(functools.partial(self._set_bookmark, state, piece))
         else:
             self._when_delivered(functools.partial(Progress(state).part_done, piece))
 
@@ -114,11 +113,11 @@ class SliceCheckpoints(Stream):
 
         self._pending = both
 
-    def _set_bookmark(self, state: dict[str, Any], value: str) -> None:
+    def _set_bookmark(self, state: dict[str, Any], window: Window) -> None:
         """Move the bookmark to a window's end; forget what it has passed."""
         state["replication_key"] = self.replication_key
-        state["replication_key_value"] = value
-        Progress(state).passed(parse_utc(value))
+        state["replication_key_value"] = window.end_text
+        Progress(state).passed(window.end)
 
     def _apply_pending(self) -> None:
         """Apply the changes waiting for a batch: it has just been announced."""
