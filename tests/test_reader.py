@@ -15,7 +15,13 @@ import pytest
 
 from tap_exports.engine.clock import SystemClock
 from tap_exports.engine.errors import DownloadError, NotFoundError
-from tap_exports.engine.exports.jobs import ExportFile, ExportJob, JobStatus, StatusReport
+from tap_exports.engine.exports.jobs import (
+    CompletedExport,
+    ExportFile,
+    ExportJob,
+    JobStatus,
+    StatusReport,
+)
 from tap_exports.engine.files.decode import FileFormats
 from tap_exports.engine.files.download import Downloader
 from tap_exports.engine.files.reader import ExportReader, FileDecoding
@@ -59,7 +65,8 @@ class ListingPort:
 
 
 def records(reader: ExportReader, port, job, report) -> list[dict]:
-    return [record for run in reader.record_runs(port, job, report, NDJSON) for record in run]
+    export = CompletedExport(port, job, report)
+    return [record for run in reader.record_runs(export, NDJSON) for record in run]
 
 
 def reader() -> ExportReader:

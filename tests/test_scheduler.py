@@ -96,9 +96,9 @@ def windows(count: int) -> list[tuple[Window, str | None]]:
 def take_all(tickets: list[Ticket], sched: ExportScheduler) -> list[ExportJob]:
     jobs = []
     for ticket in tickets:
-        job, report = sched.take(ticket, lambda job: None)
-        assert report.status is JobStatus.COMPLETED
-        jobs.append(job)
+        export = sched.take(ticket, lambda job: None)
+        assert export.report.status is JobStatus.COMPLETED and export.port is ticket.port
+        jobs.append(export.job)
         sched.release(ticket)
     return jobs
 

@@ -87,8 +87,7 @@ def take_all(sched: ExportScheduler, port: OneJobPort, count: int) -> list[str]:
     tickets = sched.submit("events", port, windows(count))
     taken = []
     for ticket in tickets:
-        job, _ = sched.take(ticket, lambda job: None)
-        taken.append(job.export_id)
+        taken.append(sched.take(ticket, lambda job: None).job.export_id)
         sched.release(ticket)
     sched.close()
     return taken

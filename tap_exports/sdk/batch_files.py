@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.streams import Stream
 
-    from tap_exports.engine.exports.jobs import ExportFile, ExportJob, ExportPort, StatusReport
+    from tap_exports.engine.exports.jobs import CompletedExport, ExportFile, ExportJob
     from tap_exports.engine.planning.slices import Slice, StampBounds
     from tap_exports.engine.records.rows import RowTypes
     from tap_exports.sdk.record_path import RecordPath
@@ -142,29 +142,25 @@ class SliceBatches:
 
     def __call__(
         self,
-        port: ExportPort,
-        job: ExportJob,
-        report: StatusReport,
+        export: CompletedExport,
         observe: Callable[[list[bytes]], None] | None = None,
     ) -> Iterator[Manifest]:
-        """Download each of `job`'s files into storage; yield their batch files' manifests.
+        """Download each of the export's files into storage; yield their batch manifests.
 
         Files copied as they are show no lines to an `observe`r: the stream passes
         files through only when it has none.
         """
         assert observe is None, "no observer when passing files through"
-        for file in self._path.reader.files(port, job, report):
-            yield from self._file_batches(port, job, file)
+        for file in self._path.reader.files(export):
+            yield from self._file_batches(export, file)
 
-    def _file_batches(
-        self, port: ExportPort, job: ExportJob, file: ExportFile
-    ) -> Iterator[Manifest]:
+    def _file_batches(self, export: CompletedExport, file: ExportFile) -> Iterator[Manifest]:
+        job = export.job
         storage = self._config.storage
         name = self._file_name(job.export_id, "export")
         bounds = job.slice.bounds
         verdict = self._path.reader.save(
-            port,
-            job,
+            export,
             file,
             open_sink=lambda: storage.open(name, "wb"),
             check=lambda: self._check_file(bounds),

@@ -23,7 +23,7 @@ from singer_sdk.helpers._typing import _warn_unmapped_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
-from tap_exports.engine.exports.jobs import ExportJob, ExportPort, StatusReport
+from tap_exports.engine.exports.jobs import CompletedExport, ExportJob
 from tap_exports.engine.files.decode import decode_line
 from tap_exports.engine.records.bulk import LineSorter
 from tap_exports.engine.records.evolve import lines_with_new_keys, records_in
@@ -181,16 +181,13 @@ class Forwarder:
 
     def __call__(
         self,
-        port: ExportPort,
-        job: ExportJob,
-        report: StatusReport,
+        export: CompletedExport,
         observe: Callable[[list[bytes]], None] | None = None,
     ) -> Iterator[int]:
-        """Write `job`'s records; yield how many after each run of lines (`observe` sees it)."""
+        """Write the export's records; yield how many after each run (`observe` sees it)."""
         writer = self._writer
-        for sourced in self._path.reader.line_runs(
-            port, job, report, self._path.decoding, observe=observe
-        ):
+        job = export.job
+        for sourced in self._path.reader.line_runs(export, self._path.decoding, observe=observe):
             self._between_runs()
             run = sourced.run
             plan = self._sort(run.lines, job)

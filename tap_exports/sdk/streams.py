@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
 
-    from tap_exports.engine.exports.jobs import ExportJob, ExportPort, SnapshotPort, StatusReport
+    from tap_exports.engine.exports.jobs import CompletedExport, SnapshotPort
     from tap_exports.engine.exports.tickets import Ticket
     from tap_exports.providers.base import StreamSpec
     from tap_exports.sdk.run import ExportRun, SyncServices
@@ -57,9 +57,7 @@ _T = TypeVar("_T")
 # Reads one slice's completed export: its records, or its BATCH manifests; each run of
 # lines is shown to the observer, if any (see `derived`).
 _Observer = Callable[[list[bytes]], None]
-_SliceReader = Callable[
-    ["ExportPort", "ExportJob", "StatusReport", "_Observer | None"], Iterable[_T]
-]
+_SliceReader = Callable[["CompletedExport", "_Observer | None"], Iterable[_T]]
 
 
 class ExportStream(SliceCheckpoints):
@@ -331,11 +329,11 @@ class ExportStream(SliceCheckpoints):
         observe = self._snapshot.observer(readers.observe)
         self.coverage = ticket.port.covers(piece)
         try:
-            job, report = scheduler.take(ticket, self._run.remember)
+            export = scheduler.take(ticket, self._run.remember)
             if self._consumers.source_wants(piece):
-                yield from read(ticket.port, job, report, observe)
+                yield from read(export, observe)
             else:
-                self._read_for_derived(ticket.port, job, report, observe)
+                self._read_for_derived(export, observe)
         except GeneratorExit:
             # Stopped by a record limit (`--test`, the SDK's dry runs) or by a failure
             # downstream. Under a limit the derived streams get the rows read so far,
@@ -397,16 +395,10 @@ class ExportStream(SliceCheckpoints):
             self.write_progress()  # and their bookmarks
 
     def _read_for_derived(
-        self,
-        port: ExportPort,
-        job: ExportJob,
-        report: StatusReport,
-        observe: Callable[[list[bytes]], None] | None,
+        self, export: CompletedExport, observe: Callable[[list[bytes]], None] | None
     ) -> None:
         """Read an export only for the streams derived from this one."""
-        for _ in self._services.reader.line_runs(
-            port, job, report, self._decoding, observe=observe
-        ):
+        for _ in self._services.reader.line_runs(export, self._decoding, observe=observe):
             self._run.drain_notices()
 
     def _skip_policy(self) -> Callable[[str], None] | None:
@@ -416,11 +408,7 @@ class ExportStream(SliceCheckpoints):
         self._skipped[problem] = None
 
     def _slice_records(
-        self,
-        port: ExportPort,
-        job: ExportJob,
-        report: StatusReport,
-        observe: Callable[[list[bytes]], None] | None,
+        self, export: CompletedExport, observe: Callable[[list[bytes]], None] | None
     ) -> Iterator[Record]:
         """Read the export's records inside its slice, with the replication key canonical.
 
@@ -429,16 +417,14 @@ class ExportStream(SliceCheckpoints):
         change of columns halfway through it).
         """
         for records in self._services.reader.record_runs(
-            port,
-            job,
-            report,
+            export,
             self._decoding,
             check=self._fields.types.check,
             skip=self._skip_policy(),
             observe=observe,
         ):
             self._fields.evolve(records)
-            yield from self.in_slice(records, job.slice)
+            yield from self.in_slice(records, export.job.slice)
 
     def in_slice(self, records: Iterable[Record], piece: Slice) -> Iterator[Record]:
         """Keep the records inside `piece`, with the replication key made canonical."""

@@ -117,6 +117,23 @@ class ExportJob:
         return f"{self.stream} export {self.export_id} for {self.slice}"
 
 
+@dataclass(frozen=True, slots=True)
+class CompletedExport:
+    """A completed export as the scheduler hands it back: what reading it needs.
+
+    The port (to fetch fresh URLs), the job (what it covers, how errors name it) and
+    its last status report (the files, when the status carries them).
+    """
+
+    port: ExportPort
+    job: ExportJob
+    report: StatusReport
+
+    def __str__(self) -> str:
+        """Name the export as its job does."""
+        return str(self.job)
+
+
 class ExportPort(Protocol):
     """What the lifecycle needs from a provider, for one stream."""
 

@@ -53,7 +53,12 @@ from tap_exports.engine.errors import (
     TapExportsError,
     naming,
 )
-from tap_exports.engine.exports.jobs import ExportJob, ExportPort, LifecyclePolicy, StatusReport
+from tap_exports.engine.exports.jobs import (
+    CompletedExport,
+    ExportJob,
+    ExportPort,
+    LifecyclePolicy,
+)
 from tap_exports.engine.exports.lifecycle import Lifecycle
 from tap_exports.engine.exports.tickets import IDLE_SECONDS, Phase, Ticket, TicketBook
 
@@ -144,10 +149,8 @@ class ExportScheduler:
             self._changed.notify_all()
         return tickets
 
-    def take(
-        self, ticket: Ticket, on_notice: Callable[[ExportJob], None]
-    ) -> tuple[ExportJob, StatusReport]:
-        """Wait until `ticket`'s export has completed; return it with its report.
+    def take(self, ticket: Ticket, on_notice: Callable[[ExportJob], None]) -> CompletedExport:
+        """Wait until `ticket`'s export has completed; return it, ready to read.
 
         Notices are handed to `on_notice` while waiting. The ticket keeps its place
         until `release`.
@@ -166,7 +169,7 @@ class ExportScheduler:
                 with self._changed:
                     if ticket.phase is Phase.COMPLETED:
                         assert ticket.job is not None and ticket.report is not None
-                        return ticket.job, ticket.report
+                        return CompletedExport(ticket.port, ticket.job, ticket.report)
                     if ticket.phase is Phase.GAVE_UP:
                         assert ticket.error is not None
                         raise ticket.error

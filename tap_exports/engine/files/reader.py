@@ -29,7 +29,12 @@ from typing import IO, Any
 
 from tap_exports.engine.clock import Clock
 from tap_exports.engine.errors import DownloadError, NotFoundError, naming
-from tap_exports.engine.exports.jobs import ExportFile, ExportJob, ExportPort, StatusReport
+from tap_exports.engine.exports.jobs import (
+    CompletedExport,
+    ExportFile,
+    ExportJob,
+    ExportPort,
+)
 from tap_exports.engine.files.decode import (
     ColumnTypes,
     FileFormats,
@@ -92,13 +97,16 @@ class ExportReader:
         self._refreshes = max_url_refreshes
         self._attempts_per_file = max_download_attempts
 
-    def files(self, port: ExportPort, job: ExportJob, report: StatusReport) -> list[ExportFile]:
-        """The job's files in the order they are read (by name).
+    def files(self, export: CompletedExport) -> list[ExportFile]:
+        """The export's files in the order they are read (by name).
 
-        `report` is the completed status; a provider whose status does not carry the
-        URLs is asked for them (`ExportPort.files`).
+        From its completed status; a provider whose status does not carry the URLs is
+        asked for them (`ExportPort.files`).
         """
-        files = sorted(report.files or _fetch_files(port, job), key=lambda file: file.name)
+        job = export.job
+        files = sorted(
+            export.report.files or _fetch_files(export.port, job), key=lambda file: file.name
+        )
         # A refreshed URL is found by name: two files of one name would be mixed up.
         for earlier, later in itertools.pairwise(files):
             if earlier.name == later.name:
@@ -107,9 +115,7 @@ class ExportReader:
 
     def record_runs(
         self,
-        port: ExportPort,
-        job: ExportJob,
-        report: StatusReport,
+        export: CompletedExport,
         decoding: FileDecoding,
         *,
         check: RecordCheck | None = None,
@@ -125,14 +131,12 @@ class ExportReader:
         Raises:
             DownloadError, DecodeError: a file could not be read completely.
         """
-        for sourced in self.line_runs(port, job, report, decoding, observe=observe):
+        for sourced in self.line_runs(export, decoding, observe=observe):
             yield list(decode_run(sourced.run, source=sourced.source, check=check, skip=skip))
 
     def line_runs(
         self,
-        port: ExportPort,
-        job: ExportJob,
-        report: StatusReport,
+        export: CompletedExport,
         decoding: FileDecoding,
         *,
         observe: Callable[[list[bytes]], None] | None = None,
@@ -147,11 +151,12 @@ class ExportReader:
             DownloadError: a file could not be read completely.
         """
         keys = RowKeys(decoding.row_key) if decoding.row_key else None
-        files = self.files(port, job, report)
+        job, report = export.job, export.report
+        files = self.files(export)
         lines = 0
         for file in files:
             source = _source(job, file, several=len(files) > 1)
-            for run in self._file_runs(port, job, file, source, decoding):
+            for run in self._file_runs(export, file, source, decoding):
                 if keys is not None:
                     run = LineRun(run.first_line, keys.add(run.lines))  # noqa: PLW2901
                 if observe is not None:
@@ -166,15 +171,14 @@ class ExportReader:
 
     def _file_runs(
         self,
-        port: ExportPort,
-        job: ExportJob,
+        export: CompletedExport,
         file: ExportFile,
         source: str,
         decoding: FileDecoding,
     ) -> Iterator[LineRun]:
         """The runs of one file; lines handed on before a failed attempt are skipped."""
         delivered = 0
-        for attempt in self._attempts(port, job, file, source):
+        for attempt in self._attempts(export, file, source):
             try:
                 with attempt.open() as raw:
                     runs = iter_line_runs(
@@ -194,8 +198,7 @@ class ExportReader:
 
     def save(
         self,
-        port: ExportPort,
-        job: ExportJob,
+        export: CompletedExport,
         file: ExportFile,
         *,
         open_sink: Callable[[], AbstractContextManager[IO[Any]]],
@@ -208,7 +211,8 @@ class ExportReader:
         Raises:
             DownloadError: the file could not be fetched whole, or is not valid gzip.
         """
-        for attempt in self._attempts(port, job, file, _source(job, file, several=True)):
+        source = _source(export.job, file, several=True)
+        for attempt in self._attempts(export, file, source):
             try:
                 with attempt.open() as raw, open_sink() as sink:
                     file_check = check()
@@ -221,13 +225,13 @@ class ExportReader:
         raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
 
     def _attempts(
-        self, port: ExportPort, job: ExportJob, file: ExportFile, source: str
+        self, export: CompletedExport, file: ExportFile, source: str
     ) -> Iterator[_DownloadAttempt]:
         """Download attempts of one file with backoff between them, each with fresh refreshes."""
         urls = _FileUrls(
             source,
             file,
-            fetch=lambda: _fetch_files(port, job),
+            fetch=lambda: _fetch_files(export.port, export.job),
             expiring=self._url_expiring,
             refreshes=self._refreshes,
         )
