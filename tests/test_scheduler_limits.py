@@ -46,6 +46,10 @@ def windows(count: int) -> list[tuple[Slice, str | None]]:
 class OneJobPort:
     """A provider that lets one job run per key: another create answers busy (409)."""
 
+    def covers(self, slice: Slice) -> None:
+        """Records beyond a slice mean nothing to fix here."""
+        return None
+
     def __init__(self, clock: ScaledClock, *, processing: float, foreign_until: float = 0.0):
         self.clock = clock
         self.processing = processing

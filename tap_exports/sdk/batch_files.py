@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.streams import Stream
 
-    from tap_exports.engine.exports.jobs import CompletedExport, ExportFile, ExportJob
-    from tap_exports.engine.planning.slices import Slice, StampBounds
+    from tap_exports.engine.exports.jobs import CompletedExport, ExportFile
+    from tap_exports.engine.planning.coverage import Coverage
+    from tap_exports.engine.planning.slices import StampBounds
     from tap_exports.engine.records.rows import RowTypes
     from tap_exports.sdk.record_path import RecordPath
 
@@ -126,7 +127,7 @@ class SliceBatches:
         stream_name: str,
         batch_config: BatchConfig,
         path: RecordPath,
-        record_path: Callable[[Iterable[Record], Slice], Iterable[Record]],
+        record_path: Callable[[Iterable[Record], CompletedExport], Iterable[Record]],
         delivered: Callable[[Record], Record | None],
     ) -> None:
         """Wire the stream's parts: how it reads records, and its RECORD-mode path.
@@ -163,7 +164,7 @@ class SliceBatches:
             export,
             file,
             open_sink=lambda: storage.open(name, "wb"),
-            check=lambda: self._check_file(bounds),
+            check=lambda: self._check_file(bounds, export.coverage),
         )
         if verdict.undeclared and verdict.lines_usable and self._declared_fields_of(name):
             verdict = self._check_stored(name, bounds)
@@ -185,27 +186,26 @@ class SliceBatches:
                     verdict.outside,
                     ", undeclared keys left out" if verdict.undeclared else "",
                 )
-                checker = self._check_file(bounds)
+                checker = self._check_file(bounds, export.coverage)
                 keep = checker.inside if verdict.outside else None
                 strip = checker.without_undeclared if verdict.undeclared else None
                 parts = self._regrouped(name, job.export_id, limit, keep, strip)
             else:
                 logger.info("%s: records re-encoded (%s)", job, verdict.refusal)
-                parts = self._re_encoded(name, job)
+                parts = self._re_encoded(name, export)
             if parts:
                 yield self._config.encoding, parts
         finally:
             self._remove(name)
 
-    def _check_file(self, bounds: StampBounds | None, *, seen: bool = False) -> FileCheck:
+    def _check_file(self, bounds: StampBounds | None, coverage: Coverage | None) -> FileCheck:
         types = self._path.types()
         return FileCheck(
             types.file_row,
             self._path.replication_key,
             bounds,
             exact=types.exact_rows,
-            # The lines outside the slice were shown to the coverage on the first check.
-            coverage=None if seen else self._path.coverage(),
+            coverage=coverage,
             learn=self._learn if self._path.evolve is not None else None,
         )
 
@@ -235,7 +235,8 @@ class SliceBatches:
 
     def _check_stored(self, name: str, bounds: StampBounds | None) -> Verdict:
         """Check the stored file again, against the schema as it is now."""
-        checker = self._check_file(bounds, seen=True)
+        # The lines outside the slice were shown to the coverage on the first check.
+        checker = self._check_file(bounds, None)
         with self._config.storage.open(name, "rb") as source:
             while chunk := source.read(_CHUNK):
                 checker.feed(chunk)
@@ -279,11 +280,11 @@ class SliceBatches:
             sink.write(gzip.compress(body, compresslevel=_CUT_LEVEL, mtime=0))
         return storage.get_url(name)
 
-    def _re_encoded(self, name: str, job: ExportJob) -> list[str]:
+    def _re_encoded(self, name: str, export: CompletedExport) -> list[str]:
         """Read the stored file record by record (as RECORD mode does) and batch them."""
         with self._config.storage.open(name, "rb") as source:
-            records = self._record_runs(cast("BinaryIO", source), str(job))
-            delivered = map(self._delivered, self._record_path(records, job.slice))
+            records = self._record_runs(cast("BinaryIO", source), str(export))
+            delivered = map(self._delivered, self._record_path(records, export))
             kept = (record for record in delivered if record is not None)
             return [
                 url

@@ -95,7 +95,7 @@ class Forwarder:
         *,
         stream: Stream,
         path: RecordPath,
-        keep: Callable[[Record, ExportJob], bool],
+        keep: Callable[[Record, CompletedExport], bool],
         between_runs: Callable[[], None],
     ) -> None:
         """Wire the stream's parts: how it reads records (`path`), and what it keeps.
@@ -119,7 +119,7 @@ class Forwarder:
         self._unknown = unknown
 
     def _sort(
-        self, lines: list[bytes], job: ExportJob, *, again: bool = False
+        self, lines: list[bytes], export: CompletedExport, *, again: bool = False
     ) -> Sequence[bytes | int]:
         """Sort a run of lines (`bulk.LineSorter`), declaring the fields it brings first.
 
@@ -133,7 +133,7 @@ class Forwarder:
             if self._path.evolve is not None:
                 self._path.evolve(records_in(lines))
             return range(len(lines))
-        sorter = self._sorter_for(types, job, again=again)
+        sorter = self._sorter_for(types, export, again=again)
         self._unknown = ()
         plan = sorter.sort(lines)
         if self._path.evolve is not None and (sorter.dropped or plan is not lines):
@@ -141,16 +141,19 @@ class Forwarder:
             if sorter.dropped:
                 looked_at += lines_with_new_keys(lines, types.known)
             if looked_at and self._path.evolve(records_in(looked_at)):
-                return self._sort(lines, job, again=True)
+                return self._sort(lines, export, again=True)
         if self._unknown:
             self._warn(self._unknown)
         return plan
 
-    def _sorter_for(self, types: RecordTypes, job: ExportJob, *, again: bool) -> LineSorter:
-        """The sorter of `job`'s lines with `types`.
+    def _sorter_for(
+        self, types: RecordTypes, export: CompletedExport, *, again: bool
+    ) -> LineSorter:
+        """The sorter of the export's lines with `types`.
 
         A run sorted `again` shows no coverage what the first sort showed it.
         """
+        job = export.job
         if self._sorter is not None and self._sorter[0] is types and self._sorter[1] is job:
             return self._sorter[2]
         assert types.exact_rows is not None, "only called with row types"
@@ -159,7 +162,7 @@ class Forwarder:
             self._path.replication_key,
             job.slice.bounds,
             on_unknown=self._heard_unknown,
-            coverage=None if again else self._path.coverage(),
+            coverage=None if again else export.coverage,
         )
         self._sorter = None if again else (types, job, sorter)
         return sorter
@@ -186,11 +189,10 @@ class Forwarder:
     ) -> Iterator[int]:
         """Write the export's records; yield how many after each run (`observe` sees it)."""
         writer = self._writer
-        job = export.job
         for sourced in self._path.reader.line_runs(export, self._path.decoding, observe=observe):
             self._between_runs()
             run = sourced.run
-            plan = self._sort(run.lines, job)
+            plan = self._sort(run.lines, export)
             types = self._path.types()  # as the sort left them
             if plan is run.lines or (isinstance(plan, list) and int not in map(type, plan)):
                 # Every line forwarded as it is, or encoded again without undeclared keys.
@@ -211,7 +213,7 @@ class Forwarder:
                     check=types.check,
                     skip=self._path.skip,
                 )
-                if record is not None and self._keep(record, job):
+                if record is not None and self._keep(record, export):
                     self._write_parsed(record, types)
                     written += 1
             yield written + writer.write_lines(forward)

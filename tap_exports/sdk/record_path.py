@@ -3,8 +3,8 @@
 The SDK path (`streams`), the fast path (`fast_path.Forwarder`) and BATCH
 (`batch_files.SliceBatches`) read a slice's export the same way: the same reader and
 decoding, the stream's current record types, the same way of declaring new fields,
-the same bad-line policy and the same coverage check. Built once per stream, so the
-three cannot drift apart.
+and the same bad-line policy. Built once per stream, so the three cannot drift apart;
+what belongs to one export (its coverage) comes with it (`CompletedExport`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from singer_sdk.helpers.types import Record
 
 from tap_exports.engine.files.reader import ExportReader, FileDecoding
-from tap_exports.engine.planning.coverage import Coverage
 from tap_exports.engine.records.record_types import RecordTypes
 
 
@@ -34,5 +33,3 @@ class RecordPath:
     replication_key: str | None
     # Notes a bad line and goes on (`bad_record_policy: skip`); None: a bad line stops.
     skip: Callable[[str], None] | None
-    # What the slice being read was asked for (`engine/planning/coverage.py`).
-    coverage: Callable[[], Coverage | None]

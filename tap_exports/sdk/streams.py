@@ -94,8 +94,6 @@ class ExportStream(SliceCheckpoints):
         self.derived: list[DerivedStream] = []
         self._consumers = Consumers(source_from=None, derived=[])
         self._has_run = False
-        # What the slice being read was asked for (see `engine/planning/coverage.py`).
-        self.coverage: Coverage | None = None
         self._snapshot = SnapshotParts(
             spec, lambda: cast("SnapshotPort", self._services.port(spec)), self.logger
         )
@@ -164,7 +162,7 @@ class ExportStream(SliceCheckpoints):
         return Forwarder(
             stream=self,
             path=self._record_path(),
-            keep=lambda record, job: self._keep(record, job.slice),
+            keep=self._keep,
             between_runs=self._run.drain_notices,
         )
 
@@ -177,7 +175,6 @@ class ExportStream(SliceCheckpoints):
             evolve=self._fields.evolver(),
             replication_key=self._spec.replication_key,
             skip=self._skip_policy(),
-            coverage=lambda: self.coverage,
         )
 
     # -- planning ---------------------------------------------------------------------------
@@ -327,9 +324,10 @@ class ExportStream(SliceCheckpoints):
         piece = ticket.slice
         readers = self._consumers.readers(piece, self._spec.replication_key)
         observe = self._snapshot.observer(readers.observe)
-        self.coverage = ticket.port.covers(piece)
+        coverage = None  # what the export was asked for (`engine/planning/coverage.py`)
         try:
             export = scheduler.take(ticket, self._run.remember)
+            coverage = export.coverage
             if self._consumers.source_wants(piece):
                 yield from read(export, observe)
             else:
@@ -368,10 +366,15 @@ class ExportStream(SliceCheckpoints):
                     context, progress, part, read, fetched_again=step.recreated
                 )
             return
-        self._slice_read(context, progress, ticket, readers)
+        self._slice_read(context, progress, ticket, readers, coverage)
 
     def _slice_read(
-        self, context: Context | None, progress: Progress, ticket: Ticket, readers: SliceReaders
+        self,
+        context: Context | None,
+        progress: Progress,
+        ticket: Ticket,
+        readers: SliceReaders,
+        coverage: Coverage | None,
     ) -> None:
         """A slice's export was read: deliver what depends on it, then move its state.
 
@@ -379,11 +382,11 @@ class ExportStream(SliceCheckpoints):
         with the provider's explanation, and nothing of the slice moves.
         """
         piece = ticket.slice
-        if self.coverage is not None and self.coverage.beyond:
+        if coverage is not None and coverage.beyond:
             # Every export made so far was asked for in the same wrong terms: none may be
             # re-attached once the setting is fixed.
             self._run.forget_exports()
-            self.coverage.check()
+            coverage.check()
         self._services.scheduler.release(ticket)
         readers.deliver()
         self._snapshot.delivered(progress)
@@ -424,34 +427,35 @@ class ExportStream(SliceCheckpoints):
             observe=observe,
         ):
             self._fields.evolve(records)
-            yield from self.in_slice(records, export.job.slice)
+            yield from self.in_slice(records, export)
 
-    def in_slice(self, records: Iterable[Record], piece: Slice) -> Iterator[Record]:
-        """Keep the records inside `piece`, with the replication key made canonical."""
+    def in_slice(self, records: Iterable[Record], export: CompletedExport) -> Iterator[Record]:
+        """Keep the records inside the export's slice, with the replication key canonical."""
+        piece = export.job.slice
         outside = 0
         for record in records:
             self._run.drain_notices()
-            if self._keep(record, piece):
+            if self._keep(record, export):
                 yield record
             else:
                 outside += 1
         if outside:
             self.logger.debug("%s %s: %d record(s) outside it", self.name, piece, outside)
 
-    def _keep(self, record: Record, piece: Slice) -> bool:
-        """Tell whether `record` is inside `piece`; if so, make its key canonical.
+    def _keep(self, record: Record, export: CompletedExport) -> bool:
+        """Tell whether `record` is inside the export's slice; if so, make its key canonical.
 
-        A record outside is shown to the slice's coverage (`engine/planning/coverage.py`).
+        A record outside is shown to the export's coverage (`engine/planning/coverage.py`).
 
         The decoder's check has made sure the key is present and a timestamp.
         """
         key = self._spec.replication_key
         if key is None:
             return True
-        placed = piece.place(record[key])
+        placed = export.job.slice.place(record[key])
         if placed is None:
-            if self.coverage is not None:
-                self.coverage.see_outside([canonical_utc(record[key])])
+            if export.coverage is not None:
+                export.coverage.see_outside([canonical_utc(record[key])])
             return False
         record[key] = placed
         return True

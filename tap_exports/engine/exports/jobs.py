@@ -121,13 +121,15 @@ class ExportJob:
 class CompletedExport:
     """A completed export as the scheduler hands it back: what reading it needs.
 
-    The port (to fetch fresh URLs), the job (what it covers, how errors name it) and
-    its last status report (the files, when the status carries them).
+    The port (to fetch fresh URLs), the job (what it covers, how errors name it), its
+    last status report (the files, when the status carries them), and what it was asked
+    for (`ExportPort.covers`), which the reading shows the records outside its slice.
     """
 
     port: ExportPort
     job: ExportJob
     report: StatusReport
+    coverage: Coverage | None = None
 
     def __str__(self) -> str:
         """Name the export as its job does."""

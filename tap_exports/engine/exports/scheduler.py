@@ -169,7 +169,10 @@ class ExportScheduler:
                 with self._changed:
                     if ticket.phase is Phase.COMPLETED:
                         assert ticket.job is not None and ticket.report is not None
-                        return CompletedExport(ticket.port, ticket.job, ticket.report)
+                        port = ticket.port
+                        return CompletedExport(
+                            port, ticket.job, ticket.report, port.covers(ticket.slice)
+                        )
                     if ticket.phase is Phase.GAVE_UP:
                         assert ticket.error is not None
                         raise ticket.error
