@@ -1,7 +1,7 @@
 """The Singer tap: settings, stream discovery, and routing signals to the run.
 
 Thin on purpose: the config schema is the common settings plus each provider's own
-(`providers/`), discovery declares one `ExportStream` per stream of the chosen
+(`config_schema.py`), discovery declares one `ExportStream` per stream of the chosen
 provider, and everything a sync does lives in the streams and the `ExportRun` they
 share (`sdk/run.py`).
 """
@@ -14,13 +14,11 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 from singer_sdk import Tap
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
@@ -29,16 +27,14 @@ from typing_extensions import override
 from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.http.redact import install_log_redaction
 from tap_exports.providers import PROVIDERS
-from tap_exports.providers.base import Provider, Setting, StreamSpec
+from tap_exports.providers.base import Provider, StreamSpec
+from tap_exports.sdk.config_schema import CONFIG_SCHEMA
 from tap_exports.sdk.derived import DerivedStream
 from tap_exports.sdk.plan import describe_plan
 from tap_exports.sdk.run import ExportRun
 from tap_exports.sdk.streams import ExportStream
 from tap_exports.settings import (
-    DEFAULT_PROGRESS_INTERVAL_SECONDS,
     DEFAULT_PROVIDER,
-    DEFAULT_REQUEST_TIMEOUT_SECONDS,
-    DEFAULT_SETTLE_LAG_MINUTES,
     parse_settings,
     read_text_values,
 )
@@ -53,77 +49,6 @@ if TYPE_CHECKING:
 _LATE_EXPORT_SECONDS = 5.0
 
 
-def _per_provider(describe: Callable[[Provider], object], *, windowed: bool = False) -> str:
-    """Describe a value per provider ("cometly: X; other: Y") for a setting's description.
-
-    `windowed`: only providers with time windows (a stream with a replication key).
-    """
-    return "; ".join(
-        f"{provider.name}: {describe(provider)}"
-        for provider in PROVIDERS.values()
-        if not windowed or any(spec.replication_key for spec in provider.streams)
-    )
-
-
-def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add every provider's own settings, each saying which providers read it.
-
-    A name several providers declare is one property: its allowed values are all of
-    theirs (each provider checks its own), its description each one's, by name.
-    """
-    properties = schema["properties"]
-    common = set(properties)
-    readers: dict[str, list[Setting]] = {}
-    for provider in PROVIDERS.values():
-        for setting in provider.settings:
-            if setting.name in common:
-                raise ValueError(f"{provider.name} redeclares the common '{setting.name}'")
-            readers.setdefault(setting.name, []).append(setting)
-    readers_of = {
-        name: [p.name for p in PROVIDERS.values() if p.setting(name) is not None]
-        for name in readers
-    }
-    for name, settings in readers.items():
-        entry: dict[str, Any] = {**settings[0].schema}
-        if any("enum" in setting.schema for setting in settings):
-            values = [v for setting in settings for v in setting.schema.get("enum", ())]
-            entry["enum"] = [*sorted({v for v in values if v is not None}), None]
-        described = [f"{setting.description}{_default(setting)}" for setting in settings]
-        if len(settings) > 1:
-            described = [
-                f"{who}: {text}" for who, text in zip(readers_of[name], described, strict=True)
-            ]
-        entry["description"] = f"({', '.join(readers_of[name])} only) {' '.join(described)}"
-        if any(setting.secret for setting in settings):
-            entry |= {"secret": True, "writeOnly": True}
-        properties[name] = entry
-    budgets = sorted({name for p in PROVIDERS.values() for name in p.rate_limits})
-    for budget in budgets:
-        owners = [p for p in PROVIDERS.values() if budget in p.rate_limits]
-        defaults = "; ".join(
-            f"{p.name}: {p.rate_limits[budget].requests}"
-            + (
-                " (undocumented: a guess, halved by a 429, regained one per clean period)"
-                if p.rate_limits[budget].guessed
-                else ""
-            )
-            for p in owners
-        )
-        owned_by = ", ".join(p.name for p in owners)
-        properties[f"{budget}_rate_limit"] = {
-            "type": ["integer", "null"],
-            "description": (
-                f"({owned_by} only) Requests of the '{budget}' budget allowed per period. "
-                f"Default: {defaults}."
-            ),
-        }
-    return schema
-
-
-def _default(setting: Setting) -> str:
-    return "" if setting.default is None else f" Default: {json.dumps(setting.default)}."
-
-
 class TapExports(Tap):
     """Singer tap for asynchronous bulk-export APIs."""
 
@@ -134,158 +59,7 @@ class TapExports(Tap):
         TapCapabilities.TEST,
     ]
 
-    config_jsonschema = _with_provider_settings(
-        th.PropertiesList(
-            th.Property(
-                "provider",
-                th.StringType,
-                default=DEFAULT_PROVIDER,
-                allowed_values=sorted(PROVIDERS),
-                description="Which export API to read.",
-            ),
-            th.Property(
-                "api_key",
-                th.StringType,
-                required=True,
-                secret=True,
-                description="The provider's API key (kept out of every log line).",
-            ),
-            th.Property(
-                "api_url",
-                th.StringType,
-                description=(
-                    "Base URL of the API; the key is sent to this host only. Default: the "
-                    f"provider's ({_per_provider(lambda p: p.default_api_url)}). Point it at "
-                    "the sandbox for demos and tests."
-                ),
-            ),
-            th.Property(
-                "start_date",
-                th.DateTimeType,
-                description=(
-                    "Earliest record creation/event time to export (ISO 8601 with offset); "
-                    "required for providers with incremental streams."
-                ),
-            ),
-            th.Property(
-                "end_date",
-                th.DateTimeType,
-                description="Stop before this time (exclusive). Default: now minus the settle lag.",
-            ),
-            th.Property(
-                "window_days",
-                th.IntegerType,
-                description=(
-                    "Days per export where the API does not fix it; a window the API keeps "
-                    "failing is split in halves. Default: "
-                    f"{_per_provider(lambda p: p.default_window_days, windowed=True)}."
-                ),
-            ),
-            th.Property(
-                "settle_lag_minutes",
-                th.IntegerType,
-                default=DEFAULT_SETTLE_LAG_MINUTES,
-                description="Leave the most recent minutes for the next run, so late writes land.",
-            ),
-            th.Property(
-                "poll_interval_seconds",
-                th.NumberType,
-                default=5,
-                description="Seconds between status checks of a running export.",
-            ),
-            th.Property(
-                "export_timeout_seconds",
-                th.NumberType,
-                default=3600,
-                description="Give up on an export that has not completed after this long.",
-            ),
-            th.Property(
-                "max_export_attempts",
-                th.IntegerType,
-                default=3,
-                description="Exports created per slice before a failing slice stops the sync.",
-            ),
-            th.Property(
-                "max_exports_in_flight",
-                th.IntegerType,
-                default=25,
-                description=(
-                    "Exports created ahead of the download, across streams, processing while "
-                    "earlier slices download. To keep the create budget busy it must exceed "
-                    "creations per minute x minutes an export takes."
-                ),
-            ),
-            th.Property(
-                "export_retry_cooldown_seconds",
-                th.NumberType,
-                default=60,
-                description="Wait before creating a failed or stuck export again.",
-            ),
-            th.Property(
-                "min_window_minutes",
-                th.IntegerType,
-                default=60,
-                description=(
-                    "Smallest window a repeatedly failing export is split down to (halving "
-                    "each time)."
-                ),
-            ),
-            th.Property(
-                "bad_record_policy",
-                th.StringType,
-                default="fail",
-                allowed_values=["fail", "skip"],
-                description=(
-                    "fail: stop at a line that is not a valid record (export id and line in the "
-                    "message), bookmark untouched. skip: leave such lines out and report the count."
-                ),
-            ),
-            th.Property(
-                "undeclared_fields",
-                th.StringType,
-                default="evolve",
-                allowed_values=["evolve", "drop"],
-                description=(
-                    "Fields an export carries that the schema does not declare. evolve: "
-                    "declare each in a new SCHEMA message before the first record holding "
-                    "it (typed from its values; remembered in state for later runs), so "
-                    "targets add a column. drop: leave them out, with one warning."
-                ),
-            ),
-            th.Property(
-                "request_max_attempts",
-                th.IntegerType,
-                default=6,
-                description="Tries per API request on 5xx, connection errors and read timeouts.",
-            ),
-            th.Property(
-                "request_retry_max_seconds",
-                th.NumberType,
-                default=300,
-                description="Total time one API request may spend retrying (429 waits included).",
-            ),
-            th.Property(
-                "request_timeout_seconds",
-                th.NumberType,
-                default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
-                description="Connect/read timeout of each HTTP request, downloads included.",
-            ),
-            th.Property(
-                "progress_interval_seconds",
-                th.NumberType,
-                default=DEFAULT_PROGRESS_INTERVAL_SECONDS,
-                description=(
-                    "Seconds between a stream's progress lines (slices done of planned, "
-                    "records, time left); 0 logs one per slice."
-                ),
-            ),
-            th.Property(
-                "rate_limit_period_seconds",
-                th.NumberType,
-                description="Length of a rate-limit period (default 60; the sandbox can use less).",
-            ),
-        ).to_dict()
-    )
+    config_jsonschema = CONFIG_SCHEMA
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create the tap; its one `ExportRun` is shared by the streams discovered."""
