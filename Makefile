@@ -52,8 +52,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check tap_exports tests benchmarks scripts
 	$(VENV)/bin/mypy
 
-## The Meltano Hub definition (hub/extractors/tap-exports.yml) and meltano.yml's tap-exports
-## capabilities and settings, from `tap-exports --about`: run it after changing a setting
+## The Meltano Hub definition (hub/extractors/tap-exports.yml), meltano.yml's tap-exports
+## capabilities and settings, and docs/settings.md's table, from `tap-exports --about`: run it
+## after changing a setting
 ## (tests/test_hub_definition.py fails until then; `--check` only tells).
 hub: $(VENV)/.installed
 	$(VENV)/bin/python scripts/hub_definition.py

@@ -162,29 +162,34 @@ def test_meltano_yml_declares_the_settings_of_the_definition(about, hub, extract
 
 
 def copy_project(tmp_path: Path) -> Path:
-    for path in ("pyproject.toml", "meltano.yml", str(script.HUB_FILE)):
+    for path in ("pyproject.toml", "meltano.yml", str(script.HUB_FILE), str(script.SETTINGS_DOC)):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / path, tmp_path / path)
     return tmp_path
 
 
-@pytest.mark.parametrize("drifted", [str(script.HUB_FILE), "meltano.yml"])
+GENERATED = ("meltano.yml", str(script.HUB_FILE), str(script.SETTINGS_DOC))
+# An edit inside each file's generated part, as a hand would make it.
+HAND_EDITS = {
+    "meltano.yml": ('label: "Provider"', 'label: "Which"'),
+    str(script.HUB_FILE): ("settings:", "hidden: false\nsettings:"),
+    str(script.SETTINGS_DOC): ("| provider | False |", "| provider | True |"),
+}
+
+
+@pytest.mark.parametrize("drifted", GENERATED)
 def test_check_names_the_file_that_drifted_and_writes_nothing(about, tmp_path, capsys, drifted):
     root = copy_project(tmp_path)
     target = root / drifted
-    target.write_text(
-        target.read_text(encoding="utf-8").replace('label: "Provider"', 'label: "Which"')
-        if drifted == "meltano.yml"
-        else target.read_text(encoding="utf-8") + "hidden: false\n",
-        encoding="utf-8",
-    )
-    before = {path: (root / path).read_bytes() for path in ("meltano.yml", str(script.HUB_FILE))}
+    text = target.read_text(encoding="utf-8")
+    assert HAND_EDITS[drifted][0] in text
+    target.write_text(text.replace(*HAND_EDITS[drifted], 1), encoding="utf-8")
+    before = {path: (root / path).read_bytes() for path in GENERATED}
 
     assert script.main(["--check"], root=root, about=about) == 1
     message = capsys.readouterr().err.strip()
     assert message.count("\n") == 0 and drifted in message
-    other = "meltano.yml" if drifted != "meltano.yml" else str(script.HUB_FILE)
-    assert other not in message
+    assert not any(other in message for other in GENERATED if other != drifted)
     assert {path: (root / path).read_bytes() for path in before} == before
 
     assert script.main([], root=root, about=about) == 0
