@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from tap_exports.engine.planning.slices import Window
 from tap_exports.engine.state.progress import IN_FLIGHT, SPLIT, Progress
+from tests.builders import utc
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
 
 
 def test_export_in_flight_at_the_bookmark_is_planned_first_with_its_id():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -30,6 +29,7 @@ from tap_exports.engine.exports.scheduler import ExportScheduler
 from tap_exports.engine.exports.tickets import Ticket
 from tap_exports.engine.http.budget import RateBudget
 from tap_exports.engine.planning.slices import Slice, Window
+from tests.builders import daily_windows
 from tests.fakes import ScaledClock
 
 # A provider's real intervals, on a clock a thousand times faster than real time: waits
@@ -89,14 +89,6 @@ class FakePort:
             )
 
 
-def windows(count: int) -> list[tuple[Window, str | None]]:
-    start = datetime(2025, 3, 1, tzinfo=UTC)
-    return [
-        (Window(start + timedelta(days=i), start + timedelta(days=i + 1)), None)
-        for i in range(count)
-    ]
-
-
 def take_all(tickets: list[Ticket], sched: ExportScheduler) -> list[ExportJob]:
     jobs = []
     for ticket in tickets:
@@ -110,7 +102,7 @@ def take_all(tickets: list[Ticket], sched: ExportScheduler) -> list[ExportJob]:
 def test_exports_are_created_in_submission_order_and_taken_in_order():
     port = FakePort()
     sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=3)
-    planned = windows(7)
+    planned = daily_windows(7)
     jobs = take_all(sched.submit("events", port, planned), sched)
     assert port.created == [window for window, _ in planned]
     assert [job.slice for job in jobs] == [window for window, _ in planned]
@@ -120,7 +112,7 @@ def test_never_more_exports_ahead_than_allowed():
     port = FakePort(reads_to_complete=1)
     clock = ScaledClock()
     sched = ExportScheduler(policy=POLICY, clock=clock, max_in_flight=2)
-    tickets = sched.submit("events", port, windows(6))
+    tickets = sched.submit("events", port, daily_windows(6))
     for index, ticket in enumerate(tickets):
         sched.take(ticket, lambda job: None)
         clock.sleep(60)  # time enough for the creator to run ahead, if it could
@@ -133,7 +125,7 @@ def test_notices_name_every_created_export_and_reach_the_taker():
     port = FakePort()
     sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=5)
     seen: list[str] = []
-    tickets = sched.submit("events", port, windows(5))
+    tickets = sched.submit("events", port, daily_windows(5))
     for ticket in tickets:
         sched.take(ticket, lambda job: seen.append(job.export_id))
         sched.release(ticket)
@@ -144,7 +136,7 @@ def test_notices_name_every_created_export_and_reach_the_taker():
 def test_failed_export_is_created_again_then_gives_up_naming_the_window():
     port = FakePort(failures=3)
     sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=1)
-    (ticket,) = sched.submit("companies", port, windows(1))
+    (ticket,) = sched.submit("companies", port, daily_windows(1))
     with pytest.raises(ExportFailedError, match=r"companies window \[2025-03-01.*failed 3 times"):
         sched.take(ticket, lambda job: None)
     assert len(port.created) == 3
@@ -153,7 +145,7 @@ def test_failed_export_is_created_again_then_gives_up_naming_the_window():
 def test_a_failure_is_retried_while_later_windows_keep_going():
     port = FakePort(failures=1)
     sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=4)
-    jobs = take_all(sched.submit("companies", port, windows(4)), sched)
+    jobs = take_all(sched.submit("companies", port, daily_windows(4)), sched)
     assert jobs[0].export_id not in port.failed  # the failed one was replaced
     assert len(port.created) == 5
 
@@ -162,7 +154,7 @@ def test_still_running_at_the_deadline_times_out():
     port = FakePort(reads_to_complete=10**6)
     policy = replace(POLICY, export_timeout_seconds=60.0, max_export_attempts=2)
     sched = ExportScheduler(policy=policy, clock=ScaledClock(), max_in_flight=1)
-    (ticket,) = sched.submit("companies", port, windows(1))
+    (ticket,) = sched.submit("companies", port, daily_windows(1))
     with pytest.raises(ExportTimeoutError, match=r"still running after 60s"):
         sched.take(ticket, lambda job: None)
     assert len(port.created) == 2
@@ -176,7 +168,7 @@ def test_reattaching_a_vanished_or_failed_export_creates_one_without_spending_an
         clock=ScaledClock(),
         max_in_flight=2,
     )
-    (first, second), ids = windows(2), ["gone", "old-failed"]
+    (first, second), ids = daily_windows(2), ["gone", "old-failed"]
     tickets = sched.submit("companies", port, [(first[0], ids[0]), (second[0], ids[1])])
     jobs = take_all(tickets, sched)
     assert [job.export_id for job in jobs] == ["x1", "x2"]
@@ -186,7 +178,7 @@ def test_reattaching_a_running_export_creates_nothing():
     port = FakePort()
     port.reads["kept"] = 0
     sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=1)
-    ((window, _),) = windows(1)
+    ((window, _),) = daily_windows(1)
     (ticket,) = sched.submit("companies", port, [(window, "kept")])
     (job,) = take_all([ticket], sched)
     assert job.export_id == "kept"
@@ -197,7 +189,7 @@ def test_an_error_of_the_whole_key_fails_every_ticket():
     port = FakePort()
     port.create_error = AuthenticationError("401: check the 'api_key' setting", status=401)
     sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=2)
-    tickets = sched.submit("companies", port, windows(4))
+    tickets = sched.submit("companies", port, daily_windows(4))
     for ticket in tickets:
         with pytest.raises(AuthenticationError, match=r"companies window .*api_key"):
             sched.take(ticket, lambda job: None)
@@ -211,7 +203,7 @@ def test_the_export_waited_for_is_polled_first_when_the_status_budget_is_tight()
     port = BudgetedPort(budget, clock)
     policy = replace(POLICY, poll_interval_seconds=10, max_export_attempts=1)
     sched = ExportScheduler(policy=policy, clock=clock, max_in_flight=10, status_budget=budget)
-    tickets = sched.submit("events", port, windows(10))
+    tickets = sched.submit("events", port, daily_windows(10))
     clock.sleep(30)  # all created, the others being polled with the spare budget
     port.complete_at = clock.monotonic() + 20
     started = clock.monotonic()
@@ -226,7 +218,7 @@ def test_abandon_stops_the_workers():
     port = FakePort(reads_to_complete=10**6)
     clock = ScaledClock()
     sched = ExportScheduler(policy=POLICY, clock=clock, max_in_flight=3)
-    sched.submit("companies", port, windows(3))
+    sched.submit("companies", port, daily_windows(3))
     clock.sleep(30)
     sched.close()  # joins them
     assert not [t for t in threading.enumerate() if t.name.startswith("exports-")]
@@ -256,7 +248,7 @@ def test_the_window_waited_for_is_created_even_when_reattached_exports_fill_ever
     port = FakePort()
     port.reads.update({"later-1": 0, "later-2": 0})
     sched = ExportScheduler(policy=POLICY, clock=ScaledClock(), max_in_flight=1)
-    (first, _), (second, _), (third, _) = windows(3)
+    (first, _), (second, _), (third, _) = daily_windows(3)
     tickets = sched.submit("events", port, [(first, None), (second, "later-1"), (third, "later-2")])
     jobs = take_all(tickets, sched)
     assert [job.export_id for job in jobs] == ["x1", "later-1", "later-2"]
@@ -268,7 +260,7 @@ def test_a_quick_export_is_seen_soon_after_its_create_not_a_poll_interval_later(
     port = FakePort(reads_to_complete=4)
     clock = ScaledClock(factor=100)  # thread wake-ups (a millisecond) stay small beside it
     sched = ExportScheduler(policy=POLICY, clock=clock, max_in_flight=1)
-    (ticket,) = sched.submit("events", port, windows(1))
+    (ticket,) = sched.submit("events", port, daily_windows(1))
     started = clock.monotonic()
     sched.take(ticket, lambda job: None)
     assert clock.monotonic() - started < 5  # three full intervals would be 15 s

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,7 +23,8 @@ from tap_exports.engine.exports.jobs import (
     completed_files,
 )
 from tap_exports.engine.exports.scheduler import ExportScheduler
-from tap_exports.engine.planning.slices import Slice, Window
+from tap_exports.engine.planning.slices import Slice
+from tests.builders import daily_windows
 from tests.fakes import ScaledClock
 
 POLICY = LifecyclePolicy(
@@ -33,14 +33,6 @@ POLICY = LifecyclePolicy(
     max_export_attempts=1,  # a busy answer spending an attempt would fail the test
     retry_cooldown_seconds=60.0,
 )
-
-
-def windows(count: int) -> list[tuple[Slice, str | None]]:
-    start = datetime(2025, 3, 1, tzinfo=UTC)
-    return [
-        (Window(start + timedelta(days=i), start + timedelta(days=i + 1)), None)
-        for i in range(count)
-    ]
 
 
 class OneJobPort:
@@ -88,7 +80,7 @@ class OneJobPort:
 
 
 def take_all(sched: ExportScheduler, port: OneJobPort, count: int) -> list[str]:
-    tickets = sched.submit("events", port, windows(count))
+    tickets = sched.submit("events", port, daily_windows(count))
     taken = []
     for ticket in tickets:
         taken.append(sched.take(ticket, lambda job: None).job.export_id)
@@ -124,7 +116,7 @@ def test_a_provider_busy_for_longer_than_an_export_may_take_gives_up_naming_the_
     port = OneJobPort(clock, processing=10.0, foreign_until=float("inf"))
     policy = replace(POLICY, export_timeout_seconds=600.0)
     sched = ExportScheduler(policy=policy, clock=clock, max_in_flight=1, max_running=1)
-    (ticket,) = sched.submit("events", port, windows(1))
+    (ticket,) = sched.submit("events", port, daily_windows(1))
     with pytest.raises(ExportTimeoutError, match=r"stayed busy for \d+s .*409"):
         sched.take(ticket, lambda job: None)
     sched.close()
@@ -140,7 +132,7 @@ def test_an_error_no_slice_can_do_better_on_stops_every_ticket_at_once():
 
     port.create = out_of_credits  # type: ignore[method-assign]
     sched = ExportScheduler(policy=POLICY, clock=clock, max_in_flight=3)
-    tickets = sched.submit("companies", port, windows(3))
+    tickets = sched.submit("companies", port, daily_windows(3))
     for ticket in tickets:
         with pytest.raises(OutOfCreditsError, match="402"):
             sched.take(ticket, lambda job: None)
@@ -161,7 +153,7 @@ def test_closing_joins_the_workers_and_keeps_an_export_created_meanwhile():
 
     port.create = slow_create  # type: ignore[method-assign]
     sched = ExportScheduler(policy=POLICY, clock=clock, max_in_flight=1)
-    sched.submit("events", port, windows(1))
+    sched.submit("events", port, daily_windows(1))
     threading.Timer(0.05, answer.set).start()
     sched.close()  # returns only once the create came back
     assert not [t for t in threading.enumerate() if t.name.startswith("exports-")]

@@ -19,12 +19,9 @@ from tap_exports.engine.planning.windows import (
     wall_clock_at_or_before,
 )
 from tap_exports.engine.planning.zones import offsets_shown
+from tests.builders import utc
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
 
 
 def test_windows_tile_the_range_without_gap_or_overlap():
