@@ -21,7 +21,9 @@ import pytest
 from tap_exports.sandbox import USERPILOT_NO_EXPORT_TOKEN, Sandbox, SandboxConfig
 from tap_exports.sandbox.cornect.config import CORNECT_READ_TOKEN
 from tap_exports.sdk.tap import TapExports
-from tests import conftest, test_cornect, test_userpilot
+from tests import conftest
+from tests.setups import cornect as cornect_setup
+from tests.setups import userpilot as userpilot_setup
 
 Config = Callable[..., dict[str, Any]]
 
@@ -47,8 +49,8 @@ def nothing_created(sandbox: Sandbox, provider: str) -> bool:
 
 CASES: dict[str, tuple[Callable[[], SandboxConfig], Config, str]] = {
     "cometly": (conftest.sandbox_config, conftest.tap_config, "the key was accepted"),
-    "userpilot": (test_userpilot.sandbox_config, test_userpilot.tap_config, "no job running"),
-    "cornect": (test_cornect.sandbox_config, test_cornect.tap_config, "the filters match"),
+    "userpilot": (userpilot_setup.sandbox_config, userpilot_setup.tap_config, "no job running"),
+    "cornect": (cornect_setup.sandbox_config, cornect_setup.tap_config, "the filters match"),
 }
 
 
@@ -56,14 +58,14 @@ CASES: dict[str, tuple[Callable[[], SandboxConfig], Config, str]] = {
 def test_a_good_key_is_checked_and_nothing_is_created_or_charged(provider: str, tmp_path: Path):
     sandbox_config, tap_config, said = CASES[provider]
     with Sandbox(sandbox_config()) as sandbox:
-        balance = sandbox.emulator.balance(test_cornect.TOKEN) if provider == "cornect" else 0
+        balance = sandbox.emulator.balance(cornect_setup.TOKEN) if provider == "cornect" else 0
         outcome = tap_test(tap_config(sandbox), tmp_path)
         assert outcome.returncode == 0, outcome.stderr[-2000:]
         (line,) = outcome.stdout.splitlines()
         assert line.startswith(f"{provider}: ") and said in line
         assert nothing_created(sandbox, provider)
         if provider == "cornect":
-            assert sandbox.emulator.balance(test_cornect.TOKEN) == balance
+            assert sandbox.emulator.balance(cornect_setup.TOKEN) == balance
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ from tap_exports.sandbox import DEMO_KEY, Sandbox
 from tap_exports.sdk.tap import TapExports
 from tap_exports.settings import read_text_values
 from tests.conftest import END, START, expected, ids
-from tests.test_cornect import TOKEN as CORNECT_TOKEN
-from tests.test_cornect import sandbox_config as cornect_sandbox_config
-from tests.test_cornect import truth
+from tests.setups.cornect import TOKEN as CORNECT_TOKEN
+from tests.setups.cornect import sandbox_config as cornect_sandbox_config
+from tests.setups.cornect import truth
 
 SCHEMA = TapExports.config_jsonschema
 

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from tap_exports.sandbox import Faults, Limits, Sandbox, SandboxConfig
-from tests import conftest, test_cornect, test_userpilot
+from tests import conftest
+from tests.setups import cornect as cornect_setup
+from tests.setups import userpilot as userpilot_setup
 
 PERIOD = 20.0
 STORMS = 3
@@ -37,10 +39,10 @@ def cometly() -> tuple[SandboxConfig, Callable[[Sandbox], dict[str, Any]]]:
 
 
 def userpilot() -> tuple[SandboxConfig, Callable[[Sandbox], dict[str, Any]]]:
-    sandbox = test_userpilot.sandbox_config(rate_limit=60, rate_period_seconds=PERIOD)
+    sandbox = userpilot_setup.sandbox_config(rate_limit=60, rate_period_seconds=PERIOD)
 
     def config(running: Sandbox) -> dict[str, Any]:
-        guessed = test_userpilot.tap_config(running, end_date="2025-03-03T00:00:00Z")
+        guessed = userpilot_setup.tap_config(running, end_date="2025-03-03T00:00:00Z")
         del guessed["api_rate_limit"]  # the guess, which a 429 may lower
         return guessed
 
@@ -48,7 +50,7 @@ def userpilot() -> tuple[SandboxConfig, Callable[[Sandbox], dict[str, Any]]]:
 
 
 def cornect() -> tuple[SandboxConfig, Callable[[Sandbox], dict[str, Any]]]:
-    return test_cornect.sandbox_config(rate_period_seconds=PERIOD), test_cornect.tap_config
+    return cornect_setup.sandbox_config(rate_period_seconds=PERIOD), cornect_setup.tap_config
 
 
 @pytest.mark.parametrize("provider", [cometly, userpilot, cornect])

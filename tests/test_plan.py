@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from tap_exports.sandbox import Sandbox
-from tests import test_cornect, test_userpilot
 from tests.conftest import sandbox_config, tap_config
+from tests.setups import cornect as cornect_setup
+from tests.setups import userpilot as userpilot_setup
 
 END_OF_12TH = "2025-03-13T04:00:00Z"  # local midnight in New York
 
@@ -45,17 +46,17 @@ def test_cometly_plan_lists_windows_from_the_bookmarks_and_the_create_floor(tmp_
 
 
 def test_userpilot_plan_shows_jobs_run_one_at_a_time(tmp_path: Path):
-    with Sandbox(test_userpilot.sandbox_config()) as sandbox:
-        shown = plan(test_userpilot.tap_config(sandbox), tmp_path)
+    with Sandbox(userpilot_setup.sandbox_config()) as sandbox:
+        shown = plan(userpilot_setup.tap_config(sandbox), tmp_path)
         assert "  events: 3 export(s) (read for events, users, companies)" in shown
         assert "runs one job at a time: 3 jobs one after another" in shown
         assert sandbox.emulator.created == []
 
 
 def test_cornect_plan_shows_parts_and_credits_against_the_limit_and_balance(tmp_path: Path):
-    data = test_cornect.CornectData(companies=25_000)
-    with Sandbox(test_cornect.sandbox_config(data=data)) as sandbox:
-        config = test_cornect.tap_config(sandbox, max_credits=1000)
+    data = cornect_setup.CornectData(companies=25_000)
+    with Sandbox(cornect_setup.sandbox_config(data=data)) as sandbox:
+        config = cornect_setup.tap_config(sandbox, max_credits=1000)
         shown = plan(config, tmp_path)
         assert "  companies: 3 export(s)" in shown
         # 2% of the companies have no employee_count: the parts are cut by founded_year.

@@ -24,8 +24,10 @@ from tap_exports.engine.records.rows import row_type
 from tap_exports.providers.cometly import EVENTS
 from tap_exports.sandbox import Sandbox
 from tap_exports.sdk.tap import TapExports
-from tests import conftest, test_cornect, test_userpilot
+from tests import conftest
 from tests.conftest import SyncResult, sync, tap_config
+from tests.setups import cornect as cornect_setup
+from tests.setups import userpilot as userpilot_setup
 
 FIELD = "x_legacy_score"
 
@@ -211,7 +213,7 @@ def objects_are_readable(schema: Any) -> bool:
 
 @pytest.mark.parametrize("provider", ["cometly", "userpilot", "cornect"])
 def test_every_discovered_schema_is_one_every_sdk_path_can_use(provider: str):
-    module = {"cometly": None, "userpilot": test_userpilot, "cornect": test_cornect}[provider]
+    module = {"cometly": None, "userpilot": userpilot_setup, "cornect": cornect_setup}[provider]
     sandbox_config = conftest.sandbox_config if module is None else module.sandbox_config
     config_of = tap_config if module is None else module.tap_config
     with Sandbox(sandbox_config()) as sandbox:
@@ -222,9 +224,9 @@ def test_every_discovered_schema_is_one_every_sdk_path_can_use(provider: str):
 
 
 def test_cornect_discovery_types_instants_and_ids_from_the_sample():
-    with Sandbox(test_cornect.sandbox_config()) as sandbox:
+    with Sandbox(cornect_setup.sandbox_config()) as sandbox:
         catalog = TapExports(
-            config=test_cornect.tap_config(sandbox), parse_env_config=False
+            config=cornect_setup.tap_config(sandbox), parse_env_config=False
         ).catalog_dict
     (entry,) = catalog["streams"]
     properties = entry["schema"]["properties"]

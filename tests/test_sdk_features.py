@@ -30,7 +30,9 @@ import pytest
 from tap_exports.sandbox import Sandbox, SandboxConfig
 from tap_exports.sandbox.cornect.data import SCORE_FIELD
 from tap_exports.sandbox.userpilot.data import EXTRA_FIELD
-from tests import conftest, test_cornect, test_userpilot
+from tests import conftest
+from tests.setups import cornect as cornect_setup
+from tests.setups import userpilot as userpilot_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_CSV = ROOT / ".venv-targets" / "bin" / "target-csv"
@@ -63,16 +65,16 @@ CASES = {
         "x_legacy_score",
     ),
     "userpilot": Case(
-        test_userpilot.sandbox_config,
-        test_userpilot.tap_config,
+        userpilot_setup.sandbox_config,
+        userpilot_setup.tap_config,
         ("events", "users", "companies"),
         "events",
         "browser",
         EXTRA_FIELD,
     ),
     "cornect": Case(
-        test_cornect.sandbox_config,
-        test_cornect.tap_config,
+        cornect_setup.sandbox_config,
+        cornect_setup.tap_config,
         ("companies",),
         "companies",
         "domain",

@@ -17,8 +17,9 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_exports.sandbox import Sandbox, SandboxConfig
 from tap_exports.sdk.tap import TapExports
-from tests import test_cornect, test_userpilot
 from tests.conftest import parse_messages, sandbox_config, tap_config
+from tests.setups import cornect as cornect_setup
+from tests.setups import userpilot as userpilot_setup
 
 
 def _started(config: SandboxConfig) -> Sandbox:
@@ -28,8 +29,8 @@ def _started(config: SandboxConfig) -> Sandbox:
 
 
 _COMETLY = _started(sandbox_config())
-_USERPILOT = _started(test_userpilot.sandbox_config())
-_CORNECT = _started(test_cornect.sandbox_config())
+_USERPILOT = _started(userpilot_setup.sandbox_config())
+_CORNECT = _started(cornect_setup.sandbox_config())
 _SUITE = SuiteConfig(ignore_no_records=False)
 # The suite checks records against a catalog discovered by another tap instance, which
 # cannot hold the fields a sync declares on the way (`undeclared_fields: evolve`, the
@@ -56,21 +57,21 @@ TestCometly = get_tap_test_class(
 
 TestUserpilot = get_tap_test_class(
     TapExports,
-    config=test_userpilot.tap_config(_USERPILOT, **_DROP),
+    config=userpilot_setup.tap_config(_USERPILOT, **_DROP),
     parse_env_config=False,
     suite_config=_SUITE,
 )
 
 TestCornect = get_tap_test_class(
     TapExports,
-    config=test_cornect.tap_config(_CORNECT, search_filters={"countries": ["Germany"]}, **_DROP),
+    config=cornect_setup.tap_config(_CORNECT, search_filters={"countries": ["Germany"]}, **_DROP),
     parse_env_config=False,
     suite_config=_SUITE,
 )
 
 
 def test_derived_streams_deliver_what_was_read_when_a_record_limit_stops_their_source():
-    tap = TapExports(config=test_userpilot.tap_config(_USERPILOT), parse_env_config=False)
+    tap = TapExports(config=userpilot_setup.tap_config(_USERPILOT), parse_env_config=False)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         tap.run_sync_dry_run(dry_run_record_limit=1)
