@@ -144,16 +144,19 @@ def test_closing_joins_the_workers_and_keeps_an_export_created_meanwhile():
     run would pay for (or be blocked by) an export nobody knows of."""
     clock = ScaledClock()
     port = OneJobPort(clock, processing=10.0)
-    answer = threading.Event()
+    sent, answer = threading.Event(), threading.Event()
     create = port.create
 
     def slow_create(slice: Slice) -> str:
+        sent.set()
         answer.wait(5)
         return create(slice)
 
     port.create = slow_create  # type: ignore[method-assign]
     sched = ExportScheduler(policy=POLICY, clock=clock, max_in_flight=1)
     sched.submit("events", port, daily_windows(1))
+    # The run stops while the create is on its way (not before the creator sent it).
+    assert sent.wait(5)
     threading.Timer(0.05, answer.set).start()
     sched.close()  # returns only once the create came back
     assert not [t for t in threading.enumerate() if t.name.startswith("exports-")]
