@@ -6,27 +6,20 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from tap_exports.engine.clock import SystemClock
+from tap_exports.engine.clock import SimulatedClock, SystemClock
 
 
-class ManualClock:
-    """Time moves only when someone sleeps."""
+class ManualClock(SimulatedClock):
+    """Time moves only when someone sleeps; every sleep is kept, for assertions."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.elapsed = 0.0
+        super().__init__(start)
         self.sleeps: list[float] = []
-        self._start = start or datetime(2025, 1, 1, tzinfo=UTC)
-
-    def monotonic(self) -> float:
-        return self.elapsed
-
-    def now(self) -> datetime:
-        return self._start + timedelta(seconds=self.elapsed)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             self.sleeps.append(seconds)
-            self.elapsed += seconds
+        super().sleep(seconds)
 
 
 class ScaledClock(SystemClock):

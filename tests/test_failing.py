@@ -37,13 +37,13 @@ def test_a_slice_too_large_is_exported_in_the_parts_the_provider_named():
 def test_files_that_cannot_be_fetched_get_the_export_created_once_more():
     step = decide(DownloadError("URL expired"))
     assert isinstance(step, Replace) and step.parts == (DAY,)
-    assert step.recreated and not step.split
+    assert step.recreated
     assert decide(DownloadError("URL expired"), fetched_again=True) == GiveUp()
 
 
 def test_an_export_that_keeps_failing_is_halved_down_to_the_smallest_slice():
     step = decide(ExportFailedError("failed"))
-    assert isinstance(step, Replace) and step.split and not step.recreated
+    assert isinstance(step, Replace) and not step.recreated
     assert step.parts == DAY.split(timedelta(hours=1))
     assert step.message == f"events {DAY} keeps failing: splitting it in two"
     hour = Window(DAY.start, DAY.start + timedelta(hours=1))

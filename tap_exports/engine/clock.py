@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -61,6 +61,36 @@ class SystemClock:
     def wait(self, condition: threading.Condition, seconds: float) -> None:
         """Wait on the condition for at most `seconds` of real time."""
         condition.wait(max(seconds, 0.0))
+
+
+class SimulatedClock:
+    """Time that passes only when someone waits: for replaying pacing without waiting.
+
+    A plan's wall-time floor replays a rate budget on one (`budget.least_seconds`), and
+    unit tests drive engine parts with one.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        """Start at `start` (wall time), zero on the monotonic clock."""
+        self.elapsed = 0.0
+        self._start = start or datetime(2025, 1, 1, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        """Seconds waited so far."""
+        return self.elapsed
+
+    def now(self) -> datetime:
+        """The start plus the seconds waited."""
+        return self._start + timedelta(seconds=self.elapsed)
+
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass at once (nothing for zero or less)."""
+        if seconds > 0:
+            self.elapsed += seconds
+
+    def wait(self, condition: threading.Condition, seconds: float) -> None:
+        """Let `seconds` pass: nobody else can notify a simulated wait."""
+        self.sleep(seconds)
 
 
 class Cancelled(Exception):

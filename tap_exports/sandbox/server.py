@@ -16,6 +16,7 @@ import re
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # Where the storage host keeps every file: `/exports/{name}`, as a bucket's key prefix.
 _FILES_PREFIX = "/exports/"
+# How many downloads and API answers the sandbox remembers (see `Sandbox.api_answers`).
+_JOURNAL_LENGTH = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +205,9 @@ class Sandbox:
         self._threads: list[threading.Thread] = []
         # (status, Range header) of each file served, and each API answer, for tests and
         # demos; handler threads append concurrently, so under the lock.
-        self._downloads: list[tuple[int, str | None]] = []
-        self._answers: list[Answer] = []
+        # The latest `_JOURNAL_LENGTH` of each: a sandbox left serving for days stays small.
+        self._downloads: deque[tuple[int, str | None]] = deque(maxlen=_JOURNAL_LENGTH)
+        self._answers: deque[Answer] = deque(maxlen=_JOURNAL_LENGTH)
         self._journal_lock = threading.Lock()
 
     @property

@@ -23,7 +23,7 @@ from tap_exports.settings import (
 
 
 def _per_provider(describe: Callable[[Provider], object], *, windowed: bool = False) -> str:
-    """Describe a value per provider ("cometly: X; other: Y") for a setting's description.
+    """Describe a value per provider ("name: X; other: Y") for a setting's description.
 
     `windowed`: only providers with time windows (a stream with a replication key).
     """

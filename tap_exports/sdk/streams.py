@@ -357,7 +357,7 @@ class ExportStream(SliceCheckpoints):
                 self.write_progress()
                 raise
             self.logger.warning("%s", step.message)
-            if step.split:
+            if not step.recreated:
                 self._progress_log.planned(len(step.parts) - 1)
                 progress.split_part_into(piece, step.parts)
             self.write_progress()  # one STATE for both changes: a kill cannot split them
@@ -419,14 +419,12 @@ class ExportStream(SliceCheckpoints):
         before the first of them goes out (one SCHEMA message for the run, not a
         change of columns halfway through it).
         """
-        for records in self._services.reader.record_runs(
-            export,
-            self._decoding,
-            check=self._fields.types.check,
-            skip=self._skip_policy(),
-            observe=observe,
+        path = self._record_path()
+        for records in path.reader.record_runs(
+            export, path.decoding, check=path.types().check, skip=path.skip, observe=observe
         ):
-            self._fields.evolve(records)
+            if path.evolve is not None:
+                path.evolve(records)
             yield from self.in_slice(records, export)
 
     def in_slice(self, records: Iterable[Record], export: CompletedExport) -> Iterator[Record]:

@@ -35,11 +35,10 @@ class Replace:
 
     parts: tuple[Slice, ...]
     message: str
-    # The slice's own export again, because its files could not be fetched: a second
-    # time in the same run is not tried.
+    # The slice's own export again, because its files could not be fetched (a second
+    # time in the same run is not tried); otherwise the parts replace the slice in the
+    # stream's plan.
     recreated: bool = False
-    # The plan changes: the parts replace the slice in the stream's state.
-    split: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,7 @@ def after_failure(
         parts = tuple(part for part in error.parts if isinstance(part, type(piece)))
         return Replace(parts, f"{error}; exporting it in {len(parts)} part(s)")
     if isinstance(error, DownloadError) and not fetched_again:
-        return Replace((piece,), f"{error}; creating the export again", True, split=False)
+        return Replace((piece,), f"{error}; creating the export again", recreated=True)
     if isinstance(error, ExportFailedError) and splittable:
         halves = piece.split(smallest)
         if halves is not None:

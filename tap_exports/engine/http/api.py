@@ -160,7 +160,7 @@ class ApiClient:
         while True:
             raise_if_cancelled()
             problem: str
-            asked = None  # a transient answer's Retry-After
+            asked: float | None = None  # a transient answer's Retry-After, if it has one
             try:
                 with rate.slot() as used:
                     response = self._session.request(
@@ -192,7 +192,8 @@ class ApiClient:
                     continue
                 if response.status_code in _TRANSIENT_STATUSES:
                     problem = f"{response.status_code} {response.reason}"
-                    asked = response.headers.get("Retry-After")
+                    if "Retry-After" in response.headers:
+                        asked = _retry_after_seconds(response, default=0.0, now=self._clock.now())
                 else:
                     return _json_or_raise(response, what, self._error_rules, expect)
             if once:
@@ -201,10 +202,8 @@ class ApiClient:
                     status=None,
                 )
             failures += 1
-            delay = next(delays)
-            if asked is not None:
-                # A 503 that says when to come back: that long, not our guess.
-                delay = _retry_after_seconds(response, default=delay, now=self._clock.now())
+            # A 503 that says when to come back: that long, not our guess.
+            delay = next(delays) if asked is None else asked
             elapsed = self._clock.monotonic() - started
             if (
                 failures >= self._retry.max_attempts

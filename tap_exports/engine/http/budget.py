@@ -44,9 +44,8 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 
-from tap_exports.engine.clock import Clock
+from tap_exports.engine.clock import Clock, SimulatedClock
 
 logger = logging.getLogger(__name__)
 
@@ -294,28 +293,9 @@ def least_seconds(requests: int, *, limit: int, period: float) -> float:
     itself is replayed on a clock that only moves when it waits, so the figure follows
     the pacing rules above and cannot drift from them.
     """
-    clock = _Replay()
+    clock = SimulatedClock()
     budget = RateBudget("replay", limit=limit, period=period, clock=clock)
     for _ in range(requests):
         with budget.slot():
             pass
     return clock.monotonic()
-
-
-class _Replay:
-    """A clock whose time passes only when waited on (see `least_seconds`)."""
-
-    def __init__(self) -> None:
-        self._elapsed = 0.0
-
-    def monotonic(self) -> float:
-        return self._elapsed
-
-    def now(self) -> datetime:
-        return datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=self._elapsed)
-
-    def sleep(self, seconds: float) -> None:
-        self._elapsed += max(seconds, 0.0)
-
-    def wait(self, condition: threading.Condition, seconds: float) -> None:
-        self.sleep(seconds)
