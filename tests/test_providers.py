@@ -28,6 +28,7 @@ from tap_exports.engine.http.budget import RateBudget
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit, Setting, StreamSpec
 from tap_exports.providers.cometly import API_URL, COMETLY
+from tap_exports.providers.job_api import JobApi
 from tap_exports.sdk.tap import TapExports
 from tap_exports.settings import parse_settings
 from tests.loopback import Script, serving
@@ -37,10 +38,13 @@ OTHER = Provider(
     default_api_url="https://api.other.example/v1",
     streams=(StreamSpec("things", {"type": "object", "properties": {}}, None, ()),),
     rate_limits={"create": RateLimit(5), "download": RateLimit(30)},
-    auth_headers=lambda key: {"Authorization": f"Token {key}"},
+    job_api=JobApi(
+        "Token",
+        ("id",),
+        StatusWords({"done": JobStatus.COMPLETED}, unknown_means_running=True),
+    ),
     export_port=COMETLY.export_port,
     check_connection=COMETLY.check_connection,
-    status_words=StatusWords({"done": JobStatus.COMPLETED}, unknown_means_running=True),
     file_formats=FileFormats(frozenset({"csv"})),
     planning_zone=lambda config: UTC,
     settings=(Setting("other_filter", {"type": ["string", "null"]}, "A filter."),),
@@ -118,11 +122,11 @@ def test_every_registered_providers_settings_are_declared_in_the_config_schema()
 
 def test_a_documented_status_enum_refuses_an_unknown_word():
     with pytest.raises(ApiError, match="unknown status 'archived'"):
-        COMETLY.status_words.read("archived", subject="events export 1")
+        COMETLY.job_api.words.read("archived", subject="events export 1")
 
 
 def test_an_undocumented_enum_takes_an_unknown_word_as_running_and_warns_once(caplog):
-    words = replace(OTHER.status_words)
+    words = replace(OTHER.job_api.words)
     with caplog.at_level(logging.WARNING):
         assert words.read("queued", subject="job 1") is JobStatus.PROCESSING
         assert words.read("queued", subject="job 2") is JobStatus.PROCESSING

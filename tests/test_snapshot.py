@@ -21,6 +21,7 @@ from tap_exports.engine.files.decode import FileFormats
 from tap_exports.engine.planning.slices import Partition, Slice
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit, StreamSpec, object_schema
+from tap_exports.providers.job_api import JobApi
 from tests.conftest import sync_until_stopped
 from tests.loopback import Script, serving
 
@@ -91,10 +92,9 @@ def provider() -> Iterator[SnapshotExports]:
                 ),
             ),
             rate_limits={"create": RateLimit(100, 1.0), "status": RateLimit(100, 1.0)},
-            auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
+            job_api=JobApi("Bearer", ("id",), StatusWords({"completed": JobStatus.COMPLETED})),
             export_port=lambda spec, client, config: exports,
             check_connection=lambda client, config: "not asked",
-            status_words=StatusWords({"completed": JobStatus.COMPLETED}),
             file_formats=FileFormats(),
             planning_zone=lambda config: UTC,
         )

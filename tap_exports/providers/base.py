@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 
-from tap_exports.engine.exports.jobs import ExportPort, StatusWords
+from tap_exports.engine.exports.jobs import ExportPort
 from tap_exports.engine.files.decode import FileFormats
 from tap_exports.engine.http.api import ApiClient, ErrorRule
 from tap_exports.engine.records.derive import DerivedRows
+from tap_exports.providers.job_api import JobApi
 
 JsonSchema = dict[str, Any]
 
@@ -127,9 +128,9 @@ class Provider:
     streams: tuple[StreamSpec, ...]
     # Budget name -> documented limit. Endpoints name the budget they draw from.
     rate_limits: Mapping[str, RateLimit]
-    auth_headers: Callable[[str], dict[str, str]]
+    # The generic half of its port: the key's header, the created job's id, status reads.
+    job_api: JobApi
     export_port: PortFactory
-    status_words: StatusWords
     file_formats: FileFormats
     # The timezone the API reads the dates it is sent in (from the config if it is the
     # account's own, which some APIs cannot report).

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tap_exports.engine.errors import ApiError, ConfigError, NotFoundError, PermissionDeniedError
+from tap_exports.engine.errors import ConfigError, NotFoundError, PermissionDeniedError
 from tap_exports.engine.exports.jobs import (
     ExportFile,
     ExportPort,
@@ -52,6 +52,7 @@ from tap_exports.providers.base import (
     string_array,
     timestamp,
 )
+from tap_exports.providers.job_api import JobApi
 
 API_URL = "https://app.cometly.com/public-api/v1"
 WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -103,14 +104,18 @@ ATTRIBUTION_WINDOWS = (0, 1, 7, 14, 30, 60, 90)
 MAX_EVENT_NAMES = 10
 MAX_SOURCES = 15
 
-# The documented enum, in full: an unknown word means the API changed, so it stops the run.
-STATUS_WORDS = StatusWords(
-    {
-        "queued": JobStatus.QUEUED,
-        "processing": JobStatus.PROCESSING,
-        "completed": JobStatus.COMPLETED,
-        "failed": JobStatus.FAILED,
-    }
+JOB_API = JobApi(
+    auth_scheme="Bearer",
+    id_path=("export_id",),
+    # The documented enum, in full: an unknown word means the API changed, so it stops the run.
+    words=StatusWords(
+        {
+            "queued": JobStatus.QUEUED,
+            "processing": JobStatus.PROCESSING,
+            "completed": JobStatus.COMPLETED,
+            "failed": JobStatus.FAILED,
+        }
+    ),
 )
 
 _TOUCHPOINT = object_schema(
@@ -245,11 +250,6 @@ SETTINGS = (
 )
 
 
-def auth_headers(api_key: str) -> dict[str, str]:
-    """Cometly wants a Bearer key and JSON both ways."""
-    return {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-
-
 def space_zone(config: Mapping[str, Any]) -> ZoneInfo:
     """The space's timezone, which every date sent is read in (from the setting).
 
@@ -322,15 +322,10 @@ class _CometlyExports:
         assert isinstance(slice, Window), "Cometly exports time windows"
         body = {**self._window_body(slice), **self._options}
         answer = self._client.post_json(f"/{self._stream}/exports", body, budget="create")
-        export_id = answer.get("export_id")
-        if export_id is None:
-            raise ApiError(f"Cometly created a {self._stream} export without an export_id")
-        return str(export_id)
+        return JOB_API.created(answer, subject=f"{self._stream} {slice}")
 
     def status(self, export_id: str) -> StatusReport:
         answer = self._client.get_json(f"/{self._stream}/exports/{export_id}", budget="status")
-        subject = f"{self._stream} export {export_id}"
-        status = STATUS_WORDS.read(answer.get("status"), subject=subject)
         url = answer.get("download_url")
         expires_at = answer.get("expires_at")
         files: tuple[ExportFile, ...] = ()
@@ -338,7 +333,7 @@ class _CometlyExports:
             # One file per export; the URL is issued anew (15 minutes) on every read.
             expiry = parse_utc(expires_at) if isinstance(expires_at, str) else None
             files = (ExportFile(f"{self._stream}-{export_id}.ndjson.gz", url, expiry),)
-        return StatusReport(status=status, files=files, message=answer.get("message"))
+        return JOB_API.report(answer, subject=f"{self._stream} export {export_id}", files=files)
 
     def files(self, export_id: str) -> tuple[ExportFile, ...]:
         subject = f"{self._stream} export {export_id}"
@@ -446,10 +441,9 @@ COMETLY = Provider(
     default_api_url=API_URL,
     streams=(COMPANIES, CONTACTS, EVENTS),
     rate_limits={"create": RateLimit(5), "status": RateLimit(30)},
-    auth_headers=auth_headers,
+    job_api=JOB_API,
     export_port=export_port,
     check_connection=check_connection,
-    status_words=STATUS_WORDS,
     # "gzipped NDJSON" on every export page: anything else is a failed download.
     file_formats=FileFormats(formats=frozenset({"ndjson"}), always_gzip=True),
     planning_zone=space_zone,

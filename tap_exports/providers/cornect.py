@@ -76,6 +76,7 @@ from tap_exports.providers.base import (
     object_schema,
     string_array,
 )
+from tap_exports.providers.job_api import JobApi
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +89,20 @@ DIMENSIONS = (
     Dimension("founded_year", "founded_year_min", "founded_year_max", 0, 9999),
 )
 
-STATUS_WORDS = StatusWords(
-    {
-        "pending": JobStatus.QUEUED,
-        "processing": JobStatus.PROCESSING,
-        "completed": JobStatus.COMPLETED,
-        "failed": JobStatus.FAILED,
-    }
+JOB_API = JobApi(
+    auth_scheme="Bearer",
+    id_path=("export_job", "id"),
+    words=StatusWords(
+        {
+            "pending": JobStatus.QUEUED,
+            "processing": JobStatus.PROCESSING,
+            "completed": JobStatus.COMPLETED,
+            "failed": JobStatus.FAILED,
+        }
+    ),
+    message_keys=("error_message", "error"),
+    # A completed export says how many records its file holds: a file cut short is caught.
+    records_key="total_records",
 )
 
 _TEXT = nullable("string")
@@ -158,11 +166,6 @@ SETTINGS = (
         "already exported before, which are free.",
     ),
 )
-
-
-def auth_headers(api_key: str) -> dict[str, str]:
-    """Cornect wants a bearer token (`cornect_…`) and JSON."""
-    return {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
 
 
 def validate_settings(config: Mapping[str, Any]) -> None:
@@ -309,10 +312,7 @@ class CornectExports:
         """The export id of a create's answer, once its charge is counted and checked."""
         charged = _count_in(answer, "credits_charged")
         self._pricing.guard.charged(charged)
-        job = answer.get("export_job")
-        export_id = job.get("id") if isinstance(job, dict) else None
-        if not isinstance(export_id, str) or not export_id:
-            raise ApiError(f"{subject}: the create answer has no export_job.id")
+        export_id = JOB_API.created(answer, subject=subject)
         if answer.get("capped_at_10k"):
             held = _count_in(answer, "requested_count")
             if self._list_id is not None:
@@ -358,14 +358,7 @@ class CornectExports:
     def status(self, export_id: str) -> StatusReport:
         """Read the export's status (documented words only)."""
         answer = self._client.get_json(f"/exports/{quote(export_id)}", budget="status")
-        status = STATUS_WORDS.read(answer.get("status"), subject=f"companies export {export_id}")
-        message = answer.get("error_message") or answer.get("error")
-        records = answer.get("total_records") if status is JobStatus.COMPLETED else None
-        return StatusReport(
-            status=status,
-            message=str(message) if message else None,
-            records=records if isinstance(records, int) and not isinstance(records, bool) else None,
-        )
+        return JOB_API.report(answer, subject=f"companies export {export_id}")
 
     def files(self, export_id: str) -> tuple[ExportFile, ...]:
         """A fresh URL for the export's one file, from the download call."""
@@ -496,11 +489,10 @@ CORNECT = Provider(
         "status": RateLimit(120),
         "download": RateLimit(30),
     },
-    auth_headers=auth_headers,
+    job_api=JOB_API,
     export_port=export_port,
     check_connection=check_connection,
     discover_schema=discover_schema,
-    status_words=STATUS_WORDS,
     file_formats=FileFormats(formats=frozenset({"json", "ndjson", "csv"})),
     planning_zone=in_utc,
     settings=SETTINGS,

@@ -25,6 +25,7 @@ Facts this module relies on (see docs/providers/userpilot.md):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -56,6 +57,7 @@ from tap_exports.providers.base import (
     options_from,
     timestamp,
 )
+from tap_exports.providers.job_api import JobApi
 
 API_URL = "https://appex.userpilot.io"
 EXPORTS = "/api/v1/analytics/exports"
@@ -70,17 +72,22 @@ _ENDED = frozenset({"completed", "failed"})
 # Which Python module each typed format needs, and the extra that installs it.
 _FORMAT_MODULES = {"parquet": ("pyarrow", "parquet"), "avro": ("fastavro", "avro")}
 
-STATUS_WORDS = StatusWords(
-    {
-        "pending": JobStatus.QUEUED,
-        "queued": JobStatus.QUEUED,
-        "running": JobStatus.PROCESSING,
-        "processing": JobStatus.PROCESSING,
-        "in_progress": JobStatus.PROCESSING,
-        "completed": JobStatus.COMPLETED,
-        "failed": JobStatus.FAILED,
-    },
-    unknown_means_running=True,
+JOB_API = JobApi(
+    auth_scheme="Token",
+    id_path=("job_id",),
+    words=StatusWords(
+        {
+            "pending": JobStatus.QUEUED,
+            "queued": JobStatus.QUEUED,
+            "running": JobStatus.PROCESSING,
+            "processing": JobStatus.PROCESSING,
+            "in_progress": JobStatus.PROCESSING,
+            "completed": JobStatus.COMPLETED,
+            "failed": JobStatus.FAILED,
+        },
+        unknown_means_running=True,
+    ),
+    message_keys=("message", "error"),
 )
 
 _TEXT = nullable("string")
@@ -195,11 +202,6 @@ SETTINGS = (
 )
 
 
-def auth_headers(api_key: str) -> dict[str, str]:
-    """Userpilot wants `Token <key>` and JSON both ways."""
-    return {"Authorization": f"Token {api_key}", "Accept": "application/json"}
-
-
 def validate_settings(config: Mapping[str, Any]) -> None:
     """Check what the API would refuse with a 422, and that a typed format can be read."""
     export_format = config.get("export_format") or "ndjson"
@@ -240,10 +242,7 @@ class _UserpilotExports:
             answer = self._client.post_json(EXPORTS, body, budget="api")
         except BusyError as exc:
             raise BusyError(f"{exc} ({self._running_job()})", status=exc.status) from None
-        job_id = answer.get("job_id")
-        if not isinstance(job_id, str) or not job_id:
-            raise ApiError("Userpilot created an export job without a job_id")
-        return job_id
+        return JOB_API.created(answer, subject=f"events {slice}")
 
     def _running_job(self) -> str:
         """What the jobs list says runs: the job a 409 waits for (never adopted)."""
@@ -262,16 +261,15 @@ class _UserpilotExports:
 
     def status(self, export_id: str) -> StatusReport:
         answer = self._client.get_json(f"{EXPORTS}/jobs/{quote(export_id, safe=':')}", budget="api")
-        status = STATUS_WORDS.read(answer.get("status"), subject=f"events export {export_id}")
-        files: tuple[ExportFile, ...] = ()
-        if status is JobStatus.COMPLETED:
-            files = tuple(
-                ExportFile(str(entry["filename"]), str(entry["url"]))
-                for entry in answer.get("presigned_urls") or ()
-                if isinstance(entry, dict) and entry.get("filename") and entry.get("url")
-            )
-        message = answer.get("message") or answer.get("error")
-        return StatusReport(status=status, files=files, message=message)
+        report = JOB_API.report(answer, subject=f"events export {export_id}")
+        if report.status is not JobStatus.COMPLETED:
+            return report
+        files = tuple(
+            ExportFile(str(entry["filename"]), str(entry["url"]))
+            for entry in answer.get("presigned_urls") or ()
+            if isinstance(entry, dict) and entry.get("filename") and entry.get("url")
+        )
+        return replace(report, files=files)
 
     def files(self, export_id: str) -> tuple[ExportFile, ...]:
         return completed_files(self.status(export_id), subject=f"events export {export_id}")
@@ -317,10 +315,9 @@ USERPILOT = Provider(
     rate_limits={"api": RateLimit(30, guessed=True)},
     status_budget="api",
     create_budget="api",
-    auth_headers=auth_headers,
+    job_api=JOB_API,
     export_port=export_port,
     check_connection=check_connection,
-    status_words=STATUS_WORDS,
     file_formats=FileFormats(formats=frozenset({"ndjson", "csv", "parquet", "avro"})),
     planning_zone=in_utc,
     settings=SETTINGS,

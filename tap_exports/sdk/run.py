@@ -66,7 +66,7 @@ def build_services(settings: Settings, clock: Clock) -> SyncServices:
     }
     client = ApiClient(
         base_url=settings.api_url,
-        headers=provider.auth_headers(settings.api_key),
+        headers=provider.job_api.headers(settings.api_key),
         budgets=budgets,
         timeout_seconds=settings.request_timeout_seconds,
         retry=settings.retry,
