@@ -56,18 +56,6 @@ Setting = dict[str, Any]
 # A settings_group_validation group and the provider it is for.
 ProviderGroup = tuple[str, list[str]]
 
-# What each provider's `validate_settings` refuses to start without, beyond what every
-# provider needs (`provider`, the schema's required settings, and `start_date` for a
-# provider with an incremental stream, all derived below). These checks are code (a
-# ConfigError on the first missing setting), not data the registry declares, so they are
-# written down here. Each tuple is one valid combination: Cornect exports a search or a
-# saved list. tests/test_hub_definition.py starts the tap's settings check on every group,
-# so this table cannot drift from the providers unnoticed.
-PROVIDER_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
-    "cometly": (("timezone",),),
-    "cornect": (("search_filters", "max_credits"), ("list_id", "max_credits")),
-}
-
 # Capabilities `--about` reports that both definitions leave out, and why.
 WITHHELD_CAPABILITIES: dict[str, str] = {
     # With it declared, Meltano runs the tap with singer-sdk's StructuredFormatter, which
@@ -216,11 +204,9 @@ def provider_groups(
 
     Every group starts with `provider` (the group's value of it) and the settings the
     schema requires; a provider with an incremental stream needs `start_date` (as
-    `settings.parse_settings` does); PROVIDER_REQUIRED adds what its own check needs.
+    `settings.parse_settings` does); `Provider.required_settings` adds what its own
+    check needs.
     """
-    unknown = sorted(set(PROVIDER_REQUIRED) - set(providers))
-    if unknown:
-        raise ValueError(f"PROVIDER_REQUIRED names unknown providers: {', '.join(unknown)}")
     declared = about["settings"]["properties"]
     common = ["provider", *about["settings"].get("required", ())]
     groups: list[ProviderGroup] = []
@@ -228,7 +214,7 @@ def provider_groups(
         needs = list(common)
         if any(spec.replication_key is not None for spec in providers[name].streams):
             needs.append("start_date")
-        for extra in PROVIDER_REQUIRED.get(name, ((),)):
+        for extra in providers[name].required_settings:
             group = list(dict.fromkeys([*needs, *extra]))
             undeclared = [s for s in group if s not in declared]
             if undeclared:

@@ -141,6 +141,12 @@ class Provider:
     settings: tuple[Setting, ...] = ()
     # Checks the provider's own settings, raising ConfigError naming the setting.
     validate_settings: Callable[[Mapping[str, Any]], None] = lambda config: None
+    # What `validate_settings` refuses to start without, as Meltano's
+    # settings_group_validation: one tuple per valid combination (a search or a saved
+    # list, say). `provider`, the schema's required settings and, for a provider with an
+    # incremental stream, `start_date` come on top. tests/test_hub_definition.py starts
+    # the settings check on every group, so this cannot drift from the check.
+    required_settings: tuple[tuple[str, ...], ...] = ((),)
     # The `rate_limits` entry status reads use: the scheduler keeps one of its
     # requests free for the export the tap is waiting on.
     status_budget: str = "status"

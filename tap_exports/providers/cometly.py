@@ -449,6 +449,7 @@ COMETLY = Provider(
     planning_zone=space_zone,
     settings=SETTINGS,
     validate_settings=validate_settings,
+    required_settings=(("timezone",),),
     error_rules={
         403: ErrorRule(
             PermissionDeniedError,

@@ -497,6 +497,7 @@ CORNECT = Provider(
     planning_zone=in_utc,
     settings=SETTINGS,
     validate_settings=validate_settings,
+    required_settings=(("search_filters", "max_credits"), ("list_id", "max_credits")),
     error_rules={
         401: ErrorRule(
             AuthenticationError,
