@@ -10,8 +10,9 @@ import gzip
 import subprocess
 import sys
 import threading
-import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -30,6 +31,7 @@ from tap_exports.sandbox import (
 from tap_exports.sandbox.cometly.emulator import CometlyEmulator
 from tap_exports.sandbox.registry import EMULATORS
 from tests.conftest import sandbox_config
+from tests.fakes import ManualClock
 
 RANGE = {"start_date": "2025-03-02 00:00:00", "end_date": "2025-03-02 23:59:59"}
 
@@ -49,13 +51,25 @@ def get(session: requests.Session, path: str) -> requests.Response:
     return session.get(session.base_url + path)  # type: ignore[attr-defined]
 
 
-def completed(session: requests.Session, path: str) -> dict:
+def completed(session: requests.Session, path: str, clock: ManualClock) -> dict:
     for _ in range(100):
         status = get(session, path).json()
         if status["status"] == "completed":
             return status
-        time.sleep(0.01)
+        clock.sleep(0.01)
     raise AssertionError("export never completed")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def manual_sandbox(clock: ManualClock) -> Iterator[Sandbox]:
+    """The tests' usual sandbox, on a clock that moves only when the test sleeps on it."""
+    with Sandbox(sandbox_config(), clock=clock) as running:
+        yield running
 
 
 def test_unknown_key_is_401_and_inactive_subscription_403(sandbox: Sandbox):
@@ -92,9 +106,9 @@ def test_invalid_parameters_are_422_with_a_message(sandbox: Sandbox, path, body,
     assert message in answer.json()["message"]
 
 
-def test_status_moves_from_queued_through_processing_to_completed():
+def test_status_moves_from_queued_through_processing_to_completed(clock: ManualClock):
     timing = Timing(queued_seconds=0.3, processing_seconds=0.3, url_ttl_seconds=900)
-    with Sandbox(sandbox_config(timing=timing)) as sandbox:
+    with Sandbox(sandbox_config(timing=timing), clock=clock) as sandbox:
         session = api(sandbox)
         created = post(session, "/companies/exports", RANGE)
         assert (created.status_code, created.json()["status"]) == (202, "queued")
@@ -106,7 +120,7 @@ def test_status_moves_from_queued_through_processing_to_completed():
                 seen.append(status["status"])
             if status["status"] == "completed":
                 break
-            time.sleep(0.05)
+            clock.sleep(0.05)
         assert seen == ["queued", "processing", "completed"]
         assert status["download_url"].startswith(sandbox.download_url)
         assert {"completed_at", "expires_at", "created_at"} <= set(status)
@@ -120,10 +134,10 @@ def test_another_spaces_export_is_404():
         assert get(api(sandbox), f"/events/exports/{export_id}").status_code == 404
 
 
-def test_download_host_acts_like_s3(sandbox: Sandbox):
-    session = api(sandbox)
+def test_download_host_acts_like_s3(manual_sandbox: Sandbox, clock: ManualClock):
+    session = api(manual_sandbox)
     export_id = post(session, "/companies/exports", RANGE).json()["export_id"]
-    url = completed(session, f"/companies/exports/{export_id}")["download_url"]
+    url = completed(session, f"/companies/exports/{export_id}", clock)["download_url"]
     served = requests.get(url)
     assert (served.status_code, served.headers["Content-Type"]) == (200, "application/gzip")
     with_key = requests.get(url, headers={"Authorization": f"Bearer {DEMO_KEY}"})
@@ -133,16 +147,31 @@ def test_download_host_acts_like_s3(sandbox: Sandbox):
     assert "<Code>SignatureDoesNotMatch</Code>" in requests.get(tampered).text
 
 
-def test_expired_url_is_403_access_denied():
-    with Sandbox(sandbox_config(faults=Faults(expired_urls=1))) as sandbox:
+def test_expired_url_is_403_access_denied(clock: ManualClock):
+    with Sandbox(sandbox_config(faults=Faults(expired_urls=1)), clock=clock) as sandbox:
         session = api(sandbox)
         path = (
             f"/companies/exports/{post(session, '/companies/exports', RANGE).json()['export_id']}"
         )
-        expired = requests.get(completed(session, path)["download_url"])
+        expired = requests.get(completed(session, path, clock)["download_url"])
         assert expired.status_code == 403
         assert "<Message>Request has expired</Message>" in expired.text
         assert requests.get(get(session, path).json()["download_url"]).status_code == 200
+
+
+def test_a_url_expires_when_its_ttl_has_passed_on_the_sandbox_clock(clock: ManualClock):
+    timing = Timing(queued_seconds=0, processing_seconds=0, url_ttl_seconds=900)
+    with Sandbox(sandbox_config(timing=timing), clock=clock) as sandbox:
+        session = api(sandbox)
+        export_id = post(session, "/companies/exports", RANGE).json()["export_id"]
+        status = completed(session, f"/companies/exports/{export_id}", clock)
+        expires_at = clock.now().replace(microsecond=0) + timedelta(seconds=900)
+        assert status["expires_at"] == expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        clock.sleep(900)
+        assert requests.get(status["download_url"]).status_code == 200  # the last second
+        clock.sleep(1)
+        expired = requests.get(status["download_url"])
+        assert expired.status_code == 403 and "Request has expired" in expired.text
 
 
 def test_rate_limit_headers_and_429_with_retry_after():
@@ -163,12 +192,12 @@ def test_rate_limit_headers_and_429_with_retry_after():
         assert get(session, f"/companies/exports/{first.json()['export_id']}").status_code == 200
 
 
-def test_range_bounds_are_inclusive_to_the_second(sandbox: Sandbox):
-    session = api(sandbox)
+def test_range_bounds_are_inclusive_to_the_second(manual_sandbox: Sandbox, clock: ManualClock):
+    session = api(manual_sandbox)
     midnight = "2025-03-02 00:00:00"
     body = {"start_date": midnight, "end_date": "2025-03-02 00:00:01"}
     export_id = post(session, "/companies/exports", body).json()["export_id"]
-    url = completed(session, f"/companies/exports/{export_id}")["download_url"]
+    url = completed(session, f"/companies/exports/{export_id}", clock)["download_url"]
     lines = requests.get(url).content
     assert b'"created_at":"2025-03-02T05:00:00Z"' in gzip.decompress(lines)
 
@@ -225,7 +254,7 @@ def test_registry_builds_the_cometly_emulator_by_name():
     def no_urls(file_name: str, *, ttl_seconds: int, born_expired: bool) -> str:
         raise AssertionError("nothing is signed here")
 
-    emulator = EMULATORS["cometly"](SandboxConfig(), no_urls)
+    emulator = EMULATORS["cometly"](SandboxConfig(), no_urls, ManualClock())
     assert isinstance(emulator, CometlyEmulator)
     assert (emulator.name, emulator.api_prefix) == ("cometly", "/public-api/v1")
     assert SandboxConfig().provider == "cometly"

@@ -46,6 +46,7 @@ from tap_exports.sandbox.cornect.emulator import CornectEmulator
 from tap_exports.sandbox.cornect.requests import Invalid
 from tap_exports.sandbox.registry import EMULATORS
 from tap_exports.sandbox.tokenbucket import TokenBucketLimiter
+from tests.fakes import ManualClock
 
 TOKEN = CORNECT_DEMO_TOKEN
 OTHER_TOKEN = "cornect_other_workspace"
@@ -74,7 +75,8 @@ def config(faults: Faults | None = None, **cornect: Any) -> SandboxConfig:
 
 @pytest.fixture
 def cornect() -> Iterator[Sandbox]:
-    with Sandbox(config()) as running:
+    """The sandbox on a manual clock: a client's waits move it, nobody sleeps for real."""
+    with Sandbox(config(), clock=ManualClock()) as running:
         yield running
 
 
@@ -84,10 +86,14 @@ def emulator(sandbox: Sandbox) -> CornectEmulator:
 
 
 class Client:
-    """A Cornect client as simple as a test can make it; it waits out a 429 as told."""
+    """A Cornect client as simple as a test can make it; it waits out a 429 as told.
+
+    It waits on the sandbox's clock: on a manual one, waiting is advancing it.
+    """
 
     def __init__(self, sandbox: Sandbox, token: str = TOKEN) -> None:
         self.api = sandbox.api_url
+        self.clock = sandbox.clock
         self.last_url = ""
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {token}"
@@ -97,7 +103,7 @@ class Client:
             answer = self.session.request(method, self.api + path, json=body)
             if answer.status_code != 429:
                 return answer
-            time.sleep(int(answer.headers["Retry-After"]))
+            self.clock.sleep(int(answer.headers["Retry-After"]))
         raise AssertionError("still rate limited")
 
     def search(self, body: dict[str, Any]) -> requests.Response:
@@ -124,7 +130,7 @@ class Client:
             body = self.status(export_id).json()
             if body["status"] in ("completed", "failed"):
                 return body
-            time.sleep(0.02)
+            self.clock.sleep(0.02)
         raise AssertionError("the export never finished")
 
     def export(self, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -349,7 +355,8 @@ def test_company_detail_is_the_search_item_or_404(cornect: Sandbox):
 
 def test_create_poll_download_csv_holds_exactly_the_matching_companies():
     timing = CornectTiming(pending_seconds=0.05, processing_seconds=0.15)
-    with Sandbox(config(timing=timing)) as sandbox:
+    clock = ManualClock()
+    with Sandbox(config(timing=timing), clock=clock) as sandbox:
         client = Client(sandbox)
         created = client.create({"name": "All of them"})
         assert created.status_code == 201
@@ -366,7 +373,7 @@ def test_create_poll_download_csv_holds_exactly_the_matching_companies():
             if status["status"] == "completed":
                 break
             assert status["file_size_bytes"] is None and status["completed_at"] is None
-            time.sleep(0.01)
+            clock.sleep(0.01)
         assert seen == ["pending", "processing", "completed"]
         assert status["total_records"] == status["processed_records"] == 300
         assert "error_message" not in status
@@ -399,7 +406,7 @@ def test_create_poll_download_csv_holds_exactly_the_matching_companies():
     ],
 )
 def test_json_layouts_and_gzip_decode_to_the_same_rows(export_format, layout, zipped, suffix):
-    with Sandbox(config(json_layout=layout, gzip=zipped)) as sandbox:
+    with Sandbox(config(json_layout=layout, gzip=zipped), clock=ManualClock()) as sandbox:
         client = Client(sandbox)
         filters = {"industries": ["Software", "Healthcare"]}
         body = {"search_filters": filters, "export_format": export_format}
@@ -458,7 +465,7 @@ def test_credits_already_unlocked_are_free_and_the_ledger_records_charges(cornec
 
 def test_the_cap_cuts_an_export_and_says_so():
     data = CornectData(companies=200, same_size_share=0.3)
-    with Sandbox(config(data=data, cap=12)) as sandbox:
+    with Sandbox(config(data=data, cap=12), clock=ManualClock()) as sandbox:
         filters = {"employee_count_min": 50, "employee_count_max": 50}
         matching = emulator(sandbox).matching(TOKEN, filters)
         assert len(matching) > 12
@@ -478,7 +485,7 @@ def test_a_short_balance_is_402_and_creates_nothing_by_default():
 
 
 def test_partial_mode_charges_the_balance_and_skips_the_rest():
-    with Sandbox(config(balance=5, short_balance="partial")) as sandbox:
+    with Sandbox(config(balance=5, short_balance="partial"), clock=ManualClock()) as sandbox:
         client = Client(sandbox)
         unlocked = emulator(sandbox).unlocked(TOKEN)
         filters = {"countries": ["United States"]}
@@ -546,7 +553,7 @@ def test_download_before_completion_is_400_and_unknown_exports_404():
 
 
 def test_an_expired_url_is_403_from_storage_and_a_fresh_one_works():
-    with Sandbox(config(Faults(expired_urls=1))) as sandbox:
+    with Sandbox(config(Faults(expired_urls=1)), clock=ManualClock()) as sandbox:
         client = Client(sandbox)
         export_id = client.create({"name": "x"}).json()["export_job"]["id"]
         client.finished(export_id)
@@ -558,7 +565,7 @@ def test_an_expired_url_is_403_from_storage_and_a_fresh_one_works():
 
 
 def test_a_ghost_create_is_charged_behind_a_503():
-    with Sandbox(config(Faults(ghost_creates=1))) as sandbox:
+    with Sandbox(config(Faults(ghost_creates=1)), clock=ManualClock()) as sandbox:
         client = Client(sandbox)
         ghost = client.create({"name": "ghost", "search_filters": {"countries": ["Germany"]}})
         assert (ghost.status_code, ghost.json()) == (503, {"detail": "Service Unavailable"})
@@ -571,7 +578,7 @@ def test_a_ghost_create_is_charged_behind_a_503():
 
 
 def test_a_failed_export_keeps_its_charge_and_its_companies_stay_unlocked():
-    with Sandbox(config(Faults(failed_exports=1))) as sandbox:
+    with Sandbox(config(Faults(failed_exports=1)), clock=ManualClock()) as sandbox:
         client = Client(sandbox)
         body = {"name": "x", "search_filters": {"countries": ["Germany"]}}
         created = client.create(body).json()
@@ -588,10 +595,11 @@ def test_a_failed_export_keeps_its_charge_and_its_companies_stay_unlocked():
 
 
 def test_a_stuck_export_stays_processing():
-    with Sandbox(config(Faults(stuck_exports=1))) as sandbox:
+    clock = ManualClock()
+    with Sandbox(config(Faults(stuck_exports=1)), clock=clock) as sandbox:
         client = Client(sandbox)
         export_id = client.create({"name": "x"}).json()["export_job"]["id"]
-        time.sleep(0.15)
+        clock.sleep(0.15)
         status = client.status(export_id).json()
         assert status["status"] == "processing" and status["processed_records"] < 300
 
@@ -619,11 +627,12 @@ def test_concurrent_creates_charge_each_company_once():
 
 
 def test_the_bucket_refills_steadily_not_per_window():
-    bucket = TokenBucketLimiter(5, 1.0)
+    clock = ManualClock()
+    bucket = TokenBucketLimiter(5, 1.0, clock=clock)
     assert all(bucket.decide().allowed for _ in range(5))
     refused = bucket.decide()
     assert (refused.allowed, refused.retry_after) == (False, 1)
-    time.sleep(0.25)  # a fifth of the period: one token back, not five
+    clock.sleep(0.25)  # a fifth of the period: one token back, not five
     assert bucket.decide().allowed and not bucket.decide().allowed
     # Both later requests came within the second the first refusal asked to hold.
     assert (bucket.refusals, bucket.violations) == (2, 2)
@@ -640,7 +649,7 @@ def test_over_the_limit_is_429_with_retry_after_and_a_patient_client_never_viola
     assert refused.json() == {"detail": "Rate limit exceeded."}
     assert refused.headers["Retry-After"] == "1"
     assert not any(name.lower().startswith("x-ratelimit") for name in refused.headers)
-    time.sleep(int(refused.headers["Retry-After"]))
+    cornect.clock.sleep(int(refused.headers["Retry-After"]))
     patient = [Client(cornect).create({}) for _ in range(8)]  # waits out every 429
     assert all(answer.status_code == 422 for answer in patient)
     limiter = emulator(cornect).limiter(TOKEN, "create")
@@ -654,11 +663,12 @@ def test_over_the_limit_is_429_with_retry_after_and_a_patient_client_never_viola
 
 
 def test_api_faults_apply_storms_and_server_errors():
-    with Sandbox(config(Faults(rate_limit_storms=1, server_errors=1))) as sandbox:
+    clock = ManualClock()
+    with Sandbox(config(Faults(rate_limit_storms=1, server_errors=1)), clock=clock) as sandbox:
         session = Client(sandbox).session
         stormed = session.get(sandbox.api_url + "/credits")
         assert (stormed.status_code, stormed.headers["Retry-After"]) == (429, "1")
-        time.sleep(1)
+        clock.sleep(1)
         failed = session.get(sandbox.api_url + "/credits")
         assert (failed.status_code, failed.json()) == (503, {"detail": "Service Unavailable"})
         assert session.get(sandbox.api_url + "/credits").status_code == 200
@@ -715,7 +725,9 @@ def test_obviously_bad_config_is_refused():
     def no_urls(file_name: str, *, ttl_seconds: int, born_expired: bool) -> str:
         raise AssertionError("nothing is signed here")
 
-    plain = CornectEmulator(config=CornectConfig(), faults=Faults(), sign_url=no_urls)
+    plain = CornectEmulator(
+        config=CornectConfig(), faults=Faults(), sign_url=no_urls, clock=ManualClock()
+    )
     with pytest.raises(Invalid):
         plain.matching(TOKEN, {"countries": "x"})
 

@@ -11,7 +11,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -39,6 +38,7 @@ from tap_exports.sandbox.registry import EMULATORS
 from tap_exports.sandbox.userpilot.data import COLUMNS, EXTRA_FIELD
 from tap_exports.sandbox.userpilot.emulator import UserpilotEmulator
 from tap_exports.sandbox.userpilot.requests import Rejected
+from tests.fakes import ManualClock
 
 TOKEN = USERPILOT_DEMO_TOKEN
 EXPORTS = "/api/v1/analytics/exports"
@@ -67,15 +67,20 @@ def config(faults: Faults | None = None, **userpilot: Any) -> SandboxConfig:
 
 @pytest.fixture
 def userpilot() -> Iterator[Sandbox]:
-    with Sandbox(config()) as running:
+    """The sandbox on a manual clock: a client's waits move it, nobody sleeps for real."""
+    with Sandbox(config(), clock=ManualClock()) as running:
         yield running
 
 
 class Client:
-    """A Userpilot API client as simple as a test can make it."""
+    """A Userpilot API client as simple as a test can make it.
+
+    It waits on the sandbox's clock: on a manual one, waiting is advancing it.
+    """
 
     def __init__(self, sandbox: Sandbox, key: str = TOKEN) -> None:
         self.base = sandbox.api_url + EXPORTS
+        self.clock = sandbox.clock
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Token {key}"
 
@@ -95,7 +100,7 @@ class Client:
             body = self.status(job_id).json()
             if body["status"] in ("completed", "failed"):
                 return body
-            time.sleep(0.01)
+            self.clock.sleep(0.01)
         raise AssertionError("the job never finished")
 
     def export(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -205,7 +210,8 @@ def test_a_body_that_is_not_a_json_object_is_422(userpilot: Sandbox):
 
 def test_create_then_status_words_progress_to_completed_with_several_parts():
     timing = UserpilotTiming(statuses=("queued", "running"), processing_seconds=0.3)
-    with Sandbox(config(timing=timing)) as sandbox:
+    clock = ManualClock()
+    with Sandbox(config(timing=timing), clock=clock) as sandbox:
         client = Client(sandbox)
         created = client.create({**ALL, "format": "ndjson"}, slash="/")
         assert created.status_code == 201
@@ -223,7 +229,7 @@ def test_create_then_status_words_progress_to_completed_with_several_parts():
                 break
             assert "presigned_urls" not in body
             assert body["end_time"] is None and body["current_chunk"] in body["all_chunks"]
-            time.sleep(0.01)
+            clock.sleep(0.01)
         assert seen == ["queued", "running", "completed"]
         rows = sandbox.emulator.job_rows(job_id)
         parts = -(-len(rows) // 10)
@@ -293,7 +299,7 @@ def test_csv_quotes_cells_with_commas_quotes_and_line_breaks(userpilot: Sandbox)
 
 @pytest.mark.parametrize(("gzip_setting", "export_format"), [(True, "parquet"), (False, "ndjson")])
 def test_gzip_can_be_switched_for_every_format(gzip_setting, export_format):
-    with Sandbox(config(gzip=gzip_setting)) as sandbox:
+    with Sandbox(config(gzip=gzip_setting), clock=ManualClock()) as sandbox:
         _, body = Client(sandbox).export({**DAY_2, "format": export_format})
         part = body["presigned_urls"][0]
         assert part["filename"].endswith(".gz") is gzip_setting
@@ -306,7 +312,9 @@ def test_format_defaults_to_csv(userpilot: Sandbox):
 
 
 def test_one_job_per_app_token_409_and_the_jobs_list_shows_what_runs():
-    with Sandbox(config(timing=UserpilotTiming(processing_seconds=0.15))) as sandbox:
+    with Sandbox(
+        config(timing=UserpilotTiming(processing_seconds=0.15)), clock=ManualClock()
+    ) as sandbox:
         client = Client(sandbox)
         job_id = client.create(DAY_2).json()["job_id"]
         refused = client.create(ALL)
@@ -325,13 +333,14 @@ def test_one_job_per_app_token_409_and_the_jobs_list_shows_what_runs():
 
 
 def test_a_foreign_job_blocks_the_token_and_shows_only_in_the_list():
-    with Sandbox(config()) as sandbox:
+    clock = ManualClock()
+    with Sandbox(config(), clock=clock) as sandbox:
         client = Client(sandbox)
         foreign = sandbox.emulator.start_foreign_job(TOKEN, 0.15)
         assert client.create(DAY_2).status_code == 409
         (listed,) = client.jobs()
         assert listed["job_id"] == foreign and listed["status"] in ("queued", "running")
-        time.sleep(sandbox.emulator.finishes_at(foreign) - time.monotonic())
+        clock.sleep(sandbox.emulator.finishes_at(foreign) - clock.monotonic())
         assert client.create(DAY_2).status_code == 201
         assert sandbox.emulator.downloads == {}
         with pytest.raises(RuntimeError, match="already running"):
@@ -339,7 +348,7 @@ def test_a_foreign_job_blocks_the_token_and_shows_only_in_the_list():
 
 
 def test_a_failed_job_has_no_urls_and_does_not_block():
-    with Sandbox(config(Faults(failed_exports=1))) as sandbox:
+    with Sandbox(config(Faults(failed_exports=1)), clock=ManualClock()) as sandbox:
         _, body = Client(sandbox).export(DAY_2)
         assert body["status"] == "failed" and "presigned_urls" not in body
         assert body["end_time"] is not None and body["current_chunk"] is None
@@ -348,7 +357,7 @@ def test_a_failed_job_has_no_urls_and_does_not_block():
 
 def test_a_ghost_create_answers_503_but_its_job_runs_and_blocks():
     timing = UserpilotTiming(processing_seconds=0.15)
-    with Sandbox(config(Faults(ghost_creates=1), timing=timing)) as sandbox:
+    with Sandbox(config(Faults(ghost_creates=1), timing=timing), clock=ManualClock()) as sandbox:
         client = Client(sandbox)
         ghost = client.create(DAY_2)
         assert ghost.status_code == 503
@@ -375,10 +384,11 @@ def test_a_vanished_job_is_404_from_then_on_and_no_longer_blocks():
 
 def test_after_the_retention_status_is_404_and_files_are_gone():
     timing = UserpilotTiming(processing_seconds=0.02, retention_seconds=0.2)
-    with Sandbox(config(timing=timing)) as sandbox:
+    clock = ManualClock()
+    with Sandbox(config(timing=timing), clock=clock) as sandbox:
         client = Client(sandbox)
         job_id, body = client.export(DAY_2)
-        time.sleep(0.25)
+        clock.sleep(0.25)
         assert client.status(job_id).status_code == 404
         assert client.jobs() == []
         gone = requests.get(body["presigned_urls"][0]["url"])
@@ -392,7 +402,7 @@ def test_another_apps_job_is_404(userpilot: Sandbox):
 
 
 def test_an_expired_url_is_403_and_stays_expired():
-    with Sandbox(config(Faults(expired_urls=1))) as sandbox:
+    with Sandbox(config(Faults(expired_urls=1)), clock=ManualClock()) as sandbox:
         client = Client(sandbox)
         job_id, body = client.export({**ALL, "format": "ndjson"})
         first, second = body["presigned_urls"][:2]

@@ -58,6 +58,8 @@ def test_soak_random_faults_deliver_everything_exactly_once(seed: int):
                 break
             # A scheduler runs the next attempt later, not within the Retry-After (1 s
             # here) the failed run was told: a fresh process cannot know of that hold.
+            # A real sleep: the tap lives on real time (threads, request timeouts that a
+            # slow answer must outlast), so the sandbox does too.
             time.sleep(_LONGEST_HOLD_SECONDS)
         assert runs[-1][1] is None, f"still failing after {len(runs)} runs: {runs[-1][1]}"
         assert all(state["bookmarks"][stream]["replication_key_value"] == END for stream in STREAMS)

@@ -331,7 +331,9 @@ def test_soak_random_faults_runs_resume_until_every_row_arrived_once() -> None:
             state = result.final_state if result.states() else state
             if failure is None:
                 break
-            time.sleep(1.0)  # a scheduler's next run comes after the 429 hold (1 s here)
+            # A scheduler's next run comes after the 429 hold (1 s here). A real sleep: the
+            # tap lives on real time (threads, request timeouts), so the sandbox does too.
+            time.sleep(1.0)
         assert failure is None, failure
         assert multiset(list(merged.values())) == multiset(truth(sandbox))
         assert sum(faults.struck.values()) >= 3, faults.struck

@@ -8,6 +8,8 @@ Run it with `python -m tap_exports.sandbox` (or `tap-exports-sandbox`), or embed
 `SandboxConfig(provider=...)` picks the provider (a key of `registry.EMULATORS`); for
 Userpilot, `SandboxConfig(provider="userpilot", userpilot=UserpilotConfig(...))`, and
 for Cornect, `SandboxConfig(provider="cornect", cornect=CornectConfig(...))`.
+`Sandbox(config, clock=...)` runs it on another `engine.clock.Clock` than the system's (a
+test's manual clock, advanced instead of sleeping).
 """
 
 from tap_exports.sandbox.cometly.data import DataSpec

@@ -16,6 +16,9 @@ it must know to be a good neighbour:
 - A file is served at `/exports/{name}` of the storage host: names must be unique over the
   run and URL-safe (`/` is allowed, so a job's parts can share a folder).
 - Request header names arrive lower-cased (HTTP names are case-insensitive).
+- Time is read and waited on only through the `Clock` the factory is given, never
+  `time`: a test that drives the sandbox on a manual clock then moves jobs, rate limits
+  and URL expiry forward without sleeping.
 """
 
 from __future__ import annotations

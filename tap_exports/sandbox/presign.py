@@ -15,6 +15,8 @@ import time
 from enum import Enum
 from urllib.parse import parse_qs, urlencode
 
+from tap_exports.engine.clock import Clock
+
 _DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
@@ -29,8 +31,12 @@ class Verdict(Enum):
 class UrlSigner:
     """Signs and checks download URLs with a per-process secret."""
 
-    def __init__(self) -> None:
-        """Pick a fresh secret, so URLs from an earlier sandbox run are void."""
+    def __init__(self, clock: Clock) -> None:
+        """Pick a fresh secret, so URLs from an earlier sandbox run are void.
+
+        Expiry is on `clock`'s wall time: a test's manual clock lets URLs expire at once.
+        """
+        self._clock = clock
         self._secret = secrets.token_bytes(32)
         self._revoked: set[str] = set()
 
@@ -40,7 +46,7 @@ class UrlSigner:
 
     def sign(self, base_url: str, path: str, *, ttl_seconds: int, born_expired: bool) -> str:
         """Return `base_url + path` with signature parameters valid for `ttl_seconds`."""
-        issued = time.time() - (ttl_seconds + 60 if born_expired else 0)
+        issued = self._clock.now().timestamp() - (ttl_seconds + 60 if born_expired else 0)
         amz_date = time.strftime(_DATE_FORMAT, time.gmtime(issued))
         params = {
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
@@ -69,7 +75,7 @@ class UrlSigner:
             return Verdict.BAD_SIGNATURE
         if not hmac.compare_digest(signature, self._signature(path, amz_date, expires, token)):
             return Verdict.BAD_SIGNATURE
-        if time.time() > issued + int(expires) or signature in self._revoked:
+        if self._clock.now().timestamp() > issued + int(expires) or signature in self._revoked:
             return Verdict.EXPIRED
         return Verdict.VALID
 

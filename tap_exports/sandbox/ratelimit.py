@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
+
+from tap_exports.engine.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +33,14 @@ class Limiter:
     here, under one lock.
     """
 
-    def __init__(self, limit: int, period: float) -> None:
-        """At most `limit` requests per `period` seconds, as the subclass reads that."""
+    def __init__(self, limit: int, period: float, *, clock: Clock) -> None:
+        """At most `limit` requests per `period` seconds of `clock`, as the subclass reads that."""
         self.limit = limit
         self.period = period
         self.violations = 0
         self.refusals = 0
         self._hold_until = 0.0
+        self._clock = clock
         self._lock = threading.Lock()
 
     def refuse_admitted(self, *, seconds: float) -> None:
@@ -50,12 +52,12 @@ class Limiter:
         """
         with self._lock:
             self._give_back()
-            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+            self._hold_until = max(self._hold_until, self._clock.monotonic() + seconds)
 
     def decide(self) -> Decision:
         """Admit or refuse a request arriving now."""
         with self._lock:
-            now = time.monotonic()
+            now = self._clock.monotonic()
             if now < self._hold_until:
                 self.violations += 1
             decision = self._admit(now)
@@ -76,9 +78,9 @@ class Limiter:
 class SlidingWindowLimiter(Limiter):
     """One limit, shared by every request of one space and family."""
 
-    def __init__(self, limit: int, period: float) -> None:
-        """At most `limit` requests in any `period` seconds."""
-        super().__init__(limit, period)
+    def __init__(self, limit: int, period: float, *, clock: Clock) -> None:
+        """At most `limit` requests in any `period` seconds of `clock`."""
+        super().__init__(limit, period, clock=clock)
         self._times: deque[float] = deque()
 
     def _admit(self, now: float) -> Decision:

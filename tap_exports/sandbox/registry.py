@@ -9,32 +9,39 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from tap_exports.engine.clock import Clock
 from tap_exports.sandbox.cometly.emulator import CometlyEmulator
 from tap_exports.sandbox.config import SandboxConfig
 from tap_exports.sandbox.cornect.emulator import CornectEmulator
 from tap_exports.sandbox.emulator import Emulator, SignUrl
 from tap_exports.sandbox.userpilot.emulator import UserpilotEmulator
 
-# Builds a provider's emulator from a run's config and the server's URL signer.
-EmulatorFactory = Callable[[SandboxConfig, SignUrl], Emulator]
+# Builds a provider's emulator from a run's config, the server's URL signer and the clock
+# the emulator reads and waits on.
+EmulatorFactory = Callable[[SandboxConfig, SignUrl, Clock], Emulator]
 
 
-def _cometly(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
+def _cometly(config: SandboxConfig, sign_url: SignUrl, clock: Clock) -> Emulator:
     return CometlyEmulator(
         spaces=config.spaces,
         timing=config.timing,
         limits=config.limits,
         faults=config.faults,
         sign_url=sign_url,
+        clock=clock,
     )
 
 
-def _userpilot(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
-    return UserpilotEmulator(config=config.userpilot, faults=config.faults, sign_url=sign_url)
+def _userpilot(config: SandboxConfig, sign_url: SignUrl, clock: Clock) -> Emulator:
+    return UserpilotEmulator(
+        config=config.userpilot, faults=config.faults, sign_url=sign_url, clock=clock
+    )
 
 
-def _cornect(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
-    return CornectEmulator(config=config.cornect, faults=config.faults, sign_url=sign_url)
+def _cornect(config: SandboxConfig, sign_url: SignUrl, clock: Clock) -> Emulator:
+    return CornectEmulator(
+        config=config.cornect, faults=config.faults, sign_url=sign_url, clock=clock
+    )
 
 
 EMULATORS: Mapping[str, EmulatorFactory] = MappingProxyType(
@@ -46,10 +53,10 @@ EMULATORS: Mapping[str, EmulatorFactory] = MappingProxyType(
 )
 
 
-def build_emulator(config: SandboxConfig, sign_url: SignUrl) -> Emulator:
+def build_emulator(config: SandboxConfig, sign_url: SignUrl, clock: Clock) -> Emulator:
     """The emulator of `config.provider`; a ValueError naming the choices if unknown."""
     factory = EMULATORS.get(config.provider)
     if factory is None:
         known = ", ".join(sorted(EMULATORS))
         raise ValueError(f"unknown sandbox provider {config.provider!r}; known: {known}")
-    return factory(config, sign_url)
+    return factory(config, sign_url, clock)

@@ -15,7 +15,6 @@ import logging
 import re
 import socket
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from tap_exports.engine.clock import Clock, SystemClock
 from tap_exports.sandbox.config import SandboxConfig
 from tap_exports.sandbox.presign import UrlSigner, Verdict
 from tap_exports.sandbox.registry import build_emulator
@@ -39,7 +39,7 @@ _JOURNAL_LENGTH = 100_000
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One answer of the API: when (`time.monotonic`), to what, with which status."""
+    """One answer of the API: when (the sandbox clock's `monotonic`), to what, with which status."""
 
     at: float
     method: str
@@ -99,7 +99,8 @@ class _ApiHandler(_Handler):
         else:
             headers = {name.lower(): value for name, value in self.headers.items()}
             reply = emulator.handle(self.command, path[len(emulator.api_prefix) :], headers, body)
-        self.sandbox._record_answer(Answer(time.monotonic(), self.command, path, reply.status))
+        answer = Answer(self.sandbox.clock.monotonic(), self.command, path, reply.status)
+        self.sandbox._record_answer(answer)
         self._send(reply.status, orjson.dumps(reply.body), "application/json", dict(reply.headers))
 
 
@@ -183,14 +184,19 @@ class _DownloadHandler(_Handler):
 class Sandbox:
     """A running sandbox: `with Sandbox(config) as sandbox: sandbox.api_url ...`."""
 
-    def __init__(self, config: SandboxConfig | None = None) -> None:
+    def __init__(self, config: SandboxConfig | None = None, *, clock: Clock | None = None) -> None:
         """Bind both listeners (port 0 picks free ports); call `start` to serve.
 
-        An unknown `config.provider` raises ValueError before any port is bound.
+        The sandbox reads the time and waits only on `clock` (jobs, rate limits, URL
+        expiry, the answer journal, the `slow_responses` fault), the system clock by
+        default: a test that sends its own requests passes a manual one and advances it
+        instead of sleeping. An unknown `config.provider` raises ValueError before any
+        port is bound.
         """
         self.config = config or SandboxConfig()
-        self.signer = UrlSigner()
-        self.emulator = build_emulator(self.config, self._sign)
+        self.clock: Clock = SystemClock() if clock is None else clock
+        self.signer = UrlSigner(self.clock)
+        self.emulator = build_emulator(self.config, self._sign, self.clock)
         handler_base = type("_Bound", (), {"sandbox": self})
         self._api = ThreadingHTTPServer(
             (self.config.host, self.config.api_port),

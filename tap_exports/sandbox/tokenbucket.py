@@ -15,8 +15,8 @@ the server told it to hold.
 from __future__ import annotations
 
 import math
-import time
 
+from tap_exports.engine.clock import Clock
 from tap_exports.sandbox.ratelimit import Decision, Limiter
 
 # Refilling is float arithmetic: a client that waited exactly as told must not miss its
@@ -27,14 +27,14 @@ _EPSILON = 1e-9
 class TokenBucketLimiter(Limiter):
     """One bucket, shared by every request of one token to one endpoint; thread-safe."""
 
-    def __init__(self, limit: int, period: float) -> None:
-        """A bucket of `limit` tokens (full at first) refilling `limit` per `period` seconds."""
+    def __init__(self, limit: int, period: float, *, clock: Clock) -> None:
+        """A bucket of `limit` tokens (full at first) refilling `limit` per `period` of `clock`."""
         if limit < 1 or period <= 0:
             raise ValueError(f"need limit >= 1 and period > 0, got {limit} per {period}")
-        super().__init__(limit, period)
+        super().__init__(limit, period, clock=clock)
         self._rate = limit / period
         self._tokens = float(limit)
-        self._updated = time.monotonic()
+        self._updated = clock.monotonic()
 
     def _admit(self, now: float) -> Decision:
         self._tokens = min(self.limit, self._tokens + (now - self._updated) * self._rate)

@@ -19,16 +19,16 @@ from __future__ import annotations
 import gzip
 import itertools
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
+from tap_exports.engine.clock import Clock
 from tap_exports.sandbox.cometly.data import Dataset, DataSpec, generate, utc_text
 from tap_exports.sandbox.cometly.requests import (
     Rejected,
@@ -110,15 +110,20 @@ class CometlyEmulator:
         limits: Limits,
         faults: Faults,
         sign_url: SignUrl,
+        clock: Clock,
     ) -> None:
-        """Serve `spaces` with these timings, budgets and faults; `sign_url` presigns files."""
+        """Serve `spaces` with these timings, budgets and faults; `sign_url` presigns files.
+
+        Exports run, budgets refill and slow answers wait on `clock`.
+        """
         self.timing = timing
         self.faults = faults
+        self._clock = clock
         self._spaces = {space.api_key: space for space in spaces}
         self._datasets: dict[str, Dataset] = {}
         self._zones = {space.api_key: ZoneInfo(space.timezone) for space in spaces}
         self._limiters = {
-            (space.api_key, family): SlidingWindowLimiter(limit, limits.period_seconds)
+            (space.api_key, family): SlidingWindowLimiter(limit, limits.period_seconds, clock=clock)
             for space in spaces
             for family, limit in (("create", limits.create), ("status", limits.status))
         }
@@ -165,7 +170,7 @@ class CometlyEmulator:
             )
 
     def completed_at(self, export_id: int) -> float:
-        """When the export turns `completed`, on `time.monotonic()`'s clock.
+        """When the export turns `completed`, on the monotonic time of the emulator's clock.
 
         Its creation plus the queued and processing time; for a failed or stuck export,
         when it would have completed.
@@ -220,7 +225,7 @@ class CometlyEmulator:
         if self.faults.take("slow_responses"):
             # Slow only after the request was admitted: a hold (429) is only ever set by an
             # answer, so a client that gave up waiting was never told to hold anything.
-            time.sleep(self.faults.slow_seconds)
+            self._clock.sleep(self.faults.slow_seconds)
         try:
             if export_id is None:
                 reply = self._create(space, stream, json_object(body))
@@ -299,13 +304,13 @@ class CometlyEmulator:
             selection = event_selection(body, zone)
         else:
             selection = range_selection(stream, body, zone)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         with self._lock:
             export = _Export(
                 export_id=next(self._ids),
                 api_key=space.api_key,
                 stream=stream,
-                created_at=datetime.now(UTC).replace(microsecond=0),
+                created_at=self._clock.now().replace(microsecond=0),
                 ready_at=now + self.timing.queued_seconds + self.timing.processing_seconds,
                 will_fail=self.faults.take("failed_exports"),
                 stuck=self.faults.take("stuck_exports"),
@@ -327,7 +332,7 @@ class CometlyEmulator:
             "export_id": export.export_id,
             "created_at": utc_text(export.created_at),
         }
-        remaining = export.ready_at - time.monotonic()
+        remaining = export.ready_at - self._clock.monotonic()
         running = {"message": "Export is being processed. Please check back in a few minutes."}
         if remaining > self.timing.processing_seconds:
             body |= {"status": "queued", **running}
@@ -337,7 +342,7 @@ class CometlyEmulator:
             body |= {"status": "failed", "message": "Export failed. Please try again in a "
                      "few minutes. If the problem persists, contact support."}  # fmt: skip
         else:
-            now = datetime.now(UTC).replace(microsecond=0)
+            now = self._clock.now().replace(microsecond=0)
             completed = export.created_at + timedelta(
                 seconds=self.timing.queued_seconds + self.timing.processing_seconds
             )

@@ -2,14 +2,14 @@
 
 Everything the sandbox knows about Cornect lives in the `cornect*` modules: this one
 answers requests and keeps workspaces and exports; `cornect_requests` reads routes,
-tokens, bodies and cursors, `cornect_data` makes the companies and matches filters,
-`cornect_credits` keeps balances, `cornect_files` says what an export looks like over
-time and renders its file, and `cornect_config` holds the knobs. Behaviour follows the
-documented API (docs/providers/cornect.md); where the docs are silent the
-emulator picks a reading and says so:
-- errors use the documented envelope `{"detail": {"code", "message", "details"?}}`
-  where the docs give a code; where they give none (404, 429, 5xx) `detail` is a plain
-  string, as FastAPI answers it, and a 422 is FastAPI's array (see `cornect_requests`);
+tokens, bodies and cursors, `cornect_data` makes the companies, `cornect_filters`
+matches filters, `cornect_credits` keeps balances, `cornect_files` says what an export
+looks like over time and renders its file, `cornect_replies` shapes the answers and
+`cornect_config` holds the knobs. Behaviour follows the documented API
+(docs/providers/cornect.md); where the docs are silent the emulator picks a reading and
+says so:
+- errors use the documented envelope where the docs give a code, FastAPI's plain
+  `detail` where they give none, and a 422 is FastAPI's array (see `cornect_replies`);
 - rate limits are per token and per endpoint, token buckets (`tokenbucket`) that refill
   steadily; a 429 carries `Retry-After` and no `X-RateLimit-*` headers;
 - a create answers 201; the export holds the matching companies in the catalog's
@@ -31,14 +31,14 @@ credit math or job handling cannot hide by being repeated here.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
+from tap_exports.engine.clock import Clock
 from tap_exports.sandbox.cometly.data import utc_text
 from tap_exports.sandbox.cornect.config import RATE_LIMITS, CornectConfig, CornectToken
 from tap_exports.sandbox.cornect.credits import ShortBalance, Workspace
@@ -52,6 +52,7 @@ from tap_exports.sandbox.cornect.data import (
     sort_companies,
 )
 from tap_exports.sandbox.cornect.files import Export, file_name, render
+from tap_exports.sandbox.cornect.replies import coded, created, unauthorized
 from tap_exports.sandbox.cornect.requests import (
     ExportRequest,
     Invalid,
@@ -68,13 +69,6 @@ from tap_exports.sandbox.faults import Faults
 from tap_exports.sandbox.tokenbucket import TokenBucketLimiter
 
 API_PREFIX = "/api/v1"
-# Why a token is refused, by its state: (code, message). Unknown keys are INVALID_TOKEN.
-_REFUSED = {
-    "expired": ("TOKEN_EXPIRED", "The API token has expired; create a new one."),
-    "legacy": ("TOKEN_NOT_WORKSPACE_BOUND", "Legacy token with no workspace; mint a new one."),
-    "removed": ("NOT_WORKSPACE_MEMBER", "The token's owner was removed from the workspace."),
-    "revoked": ("INVALID_TOKEN", "The API token is invalid or has been revoked."),
-}
 
 
 class CornectEmulator:
@@ -83,10 +77,16 @@ class CornectEmulator:
     name = "cornect"
     api_prefix = API_PREFIX
 
-    def __init__(self, *, config: CornectConfig, faults: Faults, sign_url: SignUrl) -> None:
-        """Serve `config`'s tokens, companies and credits; `sign_url` presigns files."""
+    def __init__(
+        self, *, config: CornectConfig, faults: Faults, sign_url: SignUrl, clock: Clock
+    ) -> None:
+        """Serve `config`'s tokens, companies and credits; `sign_url` presigns files.
+
+        Exports run, buckets refill and slow answers wait on `clock`.
+        """
         self.config = config
         self.faults = faults
+        self._clock = clock
         self._tokens = {token.key: token for token in config.tokens}
         self._catalog = generate(config.data)
         lists = default_lists(config.data) if config.lists is None else config.lists
@@ -105,7 +105,7 @@ class CornectEmulator:
         }
         period = config.rate_period_seconds
         self._limiters = {
-            (token.key, endpoint): TokenBucketLimiter(limit, period)
+            (token.key, endpoint): TokenBucketLimiter(limit, period, clock=clock)
             for token in config.tokens
             for endpoint, limit in RATE_LIMITS.items()
         }
@@ -202,7 +202,7 @@ class CornectEmulator:
         header = headers.get("authorization")
         token = self._tokens.get(bearer(header) or "")
         if token is None or token.state != "active":
-            return _unauthorized(header, token)
+            return unauthorized(header, token)
         limiter = self._limiters[(token.key, endpoint)]
         decision = limiter.decide()
         if not decision.allowed:
@@ -215,7 +215,7 @@ class CornectEmulator:
             return self.error_reply(503, "Service Unavailable")
         if self.faults.take("slow_responses"):
             # Slow only once admitted: a client that gave up was never told to hold.
-            time.sleep(self.faults.slow_seconds)
+            self._clock.sleep(self.faults.slow_seconds)
         workspace_id = str(token.workspace_id)
         if endpoint == "search":
             return self._search(body)
@@ -252,7 +252,7 @@ class CornectEmulator:
             try:
                 offset = decode_cursor(cursor, filters)
             except ValueError as exc:
-                return _coded(400, "INVALID_CURSOR", str(exc))
+                return coded(400, "INVALID_CURSOR", str(exc))
         matches = filters.select(self._catalog)
         end = offset + PAGE_SIZE
         return Reply(
@@ -273,7 +273,7 @@ class CornectEmulator:
         if token.scope != "read_write":
             scope = {"token_scope": token.scope, "required": "read_write"}
             message = "This endpoint requires a read_write token."
-            return _coded(403, "INSUFFICIENT_SCOPE", message, scope)
+            return coded(403, "INSUFFICIENT_SCOPE", message, scope)
         try:
             request = parse_export(body)
         except Invalid as exc:
@@ -282,17 +282,17 @@ class CornectEmulator:
             ids = self._lists.get(str(request.list_id).lower())
             if ids is None:
                 message = f"No saved list {request.list_id} in this workspace."
-                return _coded(404, "LIST_NOT_FOUND", message)
+                return coded(404, "LIST_NOT_FOUND", message)
             by_id = self._catalog.by_id
             found = [by_id[key.lower()] for key in ids if key.lower() in by_id]
             candidates = list({company.index: company for company in found}.values())
         else:
             candidates = request.filters.select(self._catalog)
         if not candidates:
-            return _coded(400, "no_candidates", "No companies match the export criteria.")
+            return coded(400, "no_candidates", "No companies match the export criteria.")
         ordered = sort_companies(candidates, request.sort_by, request.sort_order)
         chosen = ordered[: self.config.cap]
-        export_id, now = str(uuid.uuid4()), datetime.now(UTC)
+        export_id, now = str(uuid.uuid4()), self._clock.now()
         with self._lock:
             workspace = self._workspaces[str(token.workspace_id)]
             partial = self.config.short_balance == "partial"
@@ -300,31 +300,12 @@ class CornectEmulator:
                 charge = workspace.charge(chosen, partial=partial, export_id=export_id, at=now)
             except ShortBalance as short:
                 amounts = {"required": short.required, "balance": short.balance}
-                return _coded(402, "insufficient_balance", str(short), amounts)
+                return coded(402, "insufficient_balance", str(short), amounts)
             self._new_export(export_id, workspace.workspace_id, request, charge.kept, now)
             self._created.append((export_id, orjson.loads(body), charge.charged))
         if self.faults.take("ghost_creates"):
             return self.error_reply(503, "Service Unavailable")
-        return Reply(
-            201,
-            {
-                "export_job": {
-                    "id": export_id,
-                    "name": request.name,
-                    "status": "pending",
-                    "export_format": request.export_format,
-                    "source_type": request.source_type,
-                },
-                "requested_count": charge.requested,
-                "already_unlocked": charge.already_unlocked,
-                "new_count": charge.new_count,
-                "cost": charge.new_count,
-                "credits_charged": charge.charged,
-                "would_skip": charge.would_skip,
-                "capped_at_10k": len(ordered) > self.config.cap,
-                "transaction_id": charge.transaction_id,
-            },
-        )
+        return created(export_id, request, charge, capped=len(ordered) > self.config.cap)
 
     def _new_export(
         self,
@@ -343,7 +324,7 @@ class CornectEmulator:
             source_type=request.source_type,
             companies=companies,
             created_at=created_at,
-            started=time.monotonic(),
+            started=self._clock.monotonic(),
             storage_name=file_name(export_id, request.export_format, gzipped=self.config.gzip),
             will_fail=self.faults.take("failed_exports"),
             stuck=self.faults.take("stuck_exports"),
@@ -357,7 +338,7 @@ class CornectEmulator:
             export = self._exports.get(export_id.lower())
         if export is None or export.workspace_id != workspace_id:
             return self.error_reply(404, "Export not found")
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if export.status(now, self.config.timing) != "completed":
             return Reply(200, export.view(now, self.config.timing, size=None))
         size = len(self._render(export).content)
@@ -368,14 +349,14 @@ class CornectEmulator:
             export = self._exports.get(export_id.lower())
         if export is None or export.workspace_id != workspace_id:
             return self.error_reply(404, "Export not found")
-        status = export.status(time.monotonic(), self.config.timing)
+        status = export.status(self._clock.monotonic(), self.config.timing)
         if status != "completed":
-            return _coded(400, "EXPORT_NOT_READY", f"Export is {status}, not completed.")
+            return coded(400, "EXPORT_NOT_READY", f"Export is {status}, not completed.")
         ttl = self.config.timing.url_ttl_seconds
         url = self._sign_url(
             export.storage_name, ttl_seconds=ttl, born_expired=self.faults.take("expired_urls")
         )
-        expires_at = utc_text(datetime.now(UTC) + timedelta(seconds=ttl))
+        expires_at = utc_text(self._clock.now() + timedelta(seconds=ttl))
         return Reply(200, {"download_url": url, "expires_at": expires_at})
 
     def _render(self, export: Export) -> StoredFile:
@@ -394,25 +375,3 @@ class CornectEmulator:
             if export.file is None:
                 export.file = rendered
             return export.file
-
-
-def _coded(status: int, code: str, message: str, details: Record | None = None) -> Reply:
-    """An error in the documented envelope, `{"detail": {"code", "message", "details"?}}`."""
-    detail: Record = {"code": code, "message": message}
-    if details is not None:
-        detail["details"] = details
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    return Reply(status, {"detail": detail}, headers)
-
-
-def _unauthorized(header: str | None, token: CornectToken | None) -> Reply:
-    """The 401 for an Authorization header whose token may not pass, with its code."""
-    if header is None:
-        message = "Missing Authorization header; send 'Authorization: Bearer cornect_…'."
-        return _coded(401, "MISSING_AUTH_HEADER", message)
-    if bearer(header) is None:
-        message = "The Authorization header must be 'Bearer cornect_…'."
-        return _coded(401, "INVALID_TOKEN_FORMAT", message)
-    if token is None:
-        return _coded(401, *_REFUSED["revoked"])
-    return _coded(401, *_REFUSED[token.state])

@@ -53,7 +53,7 @@ _FAILURE = "Export generation failed due to an internal error."
 
 @dataclass
 class Export:
-    """One export of one workspace; `started` is on `time.monotonic()`'s clock."""
+    """One export of one workspace; `started` is on the emulator clock's monotonic time."""
 
     export_id: str
     workspace_id: str

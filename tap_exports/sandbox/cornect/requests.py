@@ -28,15 +28,13 @@ from typing import Any
 
 import orjson
 
-from tap_exports.sandbox.cornect.data import (
+from tap_exports.sandbox.cornect.data import CATEGORIES, SORT_FIELDS, Record
+from tap_exports.sandbox.cornect.filters import (
     BOUND_FILTERS,
-    CATEGORIES,
     CONNECTION_KEYS,
     FILTER_FIELDS,
-    SORT_FIELDS,
     STRING_LIST_FILTERS,
     Filters,
-    Record,
 )
 
 SOURCE_TYPES = ("search", "list")

@@ -37,16 +37,15 @@ date math or job handling cannot hide by being repeated here.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
+from tap_exports.engine.clock import Clock
 from tap_exports.sandbox.cometly.data import utc_text
 from tap_exports.sandbox.emulator import Reply, SignUrl, StoredFile
 from tap_exports.sandbox.faults import Faults
@@ -73,13 +72,21 @@ class UserpilotEmulator:
     name = "userpilot"
     api_prefix = ""
 
-    def __init__(self, *, config: UserpilotConfig, faults: Faults, sign_url: SignUrl) -> None:
-        """Serve `config.environments` with its timing, files and limit; `sign_url` presigns."""
+    def __init__(
+        self, *, config: UserpilotConfig, faults: Faults, sign_url: SignUrl, clock: Clock
+    ) -> None:
+        """Serve `config.environments` with its timing, files and limit; `sign_url` presigns.
+
+        Jobs run, the limit refills and slow answers wait on `clock`.
+        """
         self.config = config
         self.faults = faults
+        self._clock = clock
         self._environments = {env.api_key: env for env in config.environments}
         self._limiters = {
-            env.app_token: SlidingWindowLimiter(config.rate_limit, config.rate_period_seconds)
+            env.app_token: SlidingWindowLimiter(
+                config.rate_limit, config.rate_period_seconds, clock=clock
+            )
             for env in config.environments
         }
         self._datasets: dict[str, list[Record]] = {}
@@ -145,7 +152,7 @@ class UserpilotEmulator:
             return list(self._jobs[job_id].rows)
 
     def finishes_at(self, job_id: str) -> float:
-        """When a job turns completed or failed, on `time.monotonic()`'s clock."""
+        """When a job turns completed or failed, on the monotonic time of the emulator's clock."""
         with self._lock:
             return self._jobs[job_id].ends
 
@@ -159,7 +166,7 @@ class UserpilotEmulator:
         env = self._environments[api_key]
         rows = self.dataset(api_key)
         with self._lock:
-            if self._blocked(env.app_token, time.monotonic()):
+            if self._blocked(env.app_token, self._clock.monotonic()):
                 raise RuntimeError(f"a job of {env.app_token} is already running")
             return self._new_job(env, rows, "ndjson", seconds).job_id
 
@@ -208,7 +215,7 @@ class UserpilotEmulator:
             return self.error_reply(503, "Service unavailable.")
         if self.faults.take("slow_responses"):
             # Slow only once admitted: a client that gave up was never told to hold.
-            time.sleep(self.faults.slow_seconds)
+            self._clock.sleep(self.faults.slow_seconds)
         action, job_id = route
         if action == "create":
             return self._create(env, body)
@@ -220,7 +227,7 @@ class UserpilotEmulator:
         """A part's file, rendered on its first download; None once its job is gone."""
         with self._lock:
             entry = self._files.get(name)
-            if entry is None or self._gone(entry[0], time.monotonic()):
+            if entry is None or self._gone(entry[0], self._clock.monotonic()):
                 return None
             job, part = entry
             self._downloads[job.job_id] = self._downloads.get(job.job_id, 0) + 1
@@ -248,7 +255,7 @@ class UserpilotEmulator:
             return self.error_reply(422, unsupported, "format")
         rows = query.select(self.dataset(env.api_key))
         with self._lock:
-            if self._blocked(env.app_token, time.monotonic()):
+            if self._blocked(env.app_token, self._clock.monotonic()):
                 self._conflicts += 1
                 return self.error_reply(
                     409,
@@ -308,8 +315,8 @@ class UserpilotEmulator:
         job = Job(
             job_id=f"export:jobs:{folder}",
             app_token=env.app_token,
-            created_at=datetime.now(UTC),
-            started=time.monotonic(),
+            created_at=self._clock.now(),
+            started=self._clock.monotonic(),
             duration=seconds,
             statuses=self.config.timing.statuses,
             export_format=export_format,
@@ -335,7 +342,7 @@ class UserpilotEmulator:
         )
 
     def _list(self, env: UserpilotEnvironment) -> Reply:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         with self._lock:
             jobs = [
                 job
@@ -345,7 +352,7 @@ class UserpilotEmulator:
             return Reply(200, [job.summary(now) for job in reversed(jobs)])
 
     def _status(self, env: UserpilotEnvironment, job_id: str) -> Reply:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         with self._lock:
             self._status_reads[job_id] = self._status_reads.get(job_id, 0) + 1
             job = self._jobs.get(job_id)

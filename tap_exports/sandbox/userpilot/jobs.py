@@ -44,7 +44,7 @@ class Part:
 
 @dataclass
 class Job:
-    """One export job of one app token; times are on `time.monotonic()`'s clock."""
+    """One export job of one app token; times are on the emulator clock's monotonic time."""
 
     job_id: str
     app_token: str
