@@ -95,3 +95,32 @@ def test_a_hand_edited_state_is_ignored_not_fatal():
     state = {IN_FLIGHT: [{"export_id": 1}], SPLIT: "soon"}
     plan = Progress(state).plan(utc(2025, 3, 1, 5), utc(2025, 3, 2, 5), NEW_YORK, 1)
     assert [(p.slice.start, p.attach) for p in plan] == [(utc(2025, 3, 1, 5), None)]
+
+
+def test_a_run_plans_up_to_the_settled_horizon_with_an_edge_at_every_readers_start():
+    plan = Progress({}).plan_run(
+        [utc(2025, 3, 1), utc(2025, 3, 3, 12)],
+        now=utc(2025, 3, 5, 0, 10, 30, 999),
+        settle_lag=timedelta(minutes=15),
+        end_date=None,
+        zone=ZoneInfo("UTC"),
+        days=7,
+    )
+    assert (plan.start, plan.horizon) == (utc(2025, 3, 1), utc(2025, 3, 4, 23, 55, 30))
+    assert [(p.slice.start, p.slice.end) for p in plan.slices] == [
+        (utc(2025, 3, 1), utc(2025, 3, 3, 12)),
+        (utc(2025, 3, 3, 12), utc(2025, 3, 4, 23, 55, 30)),
+    ]
+    assert str(plan).startswith("2 window(s) of up to 7 day(s) from 2025-03-01T00:00:00+00:00")
+
+
+def test_readers_that_start_at_or_past_the_horizon_leave_nothing_to_export():
+    plan = Progress({}).plan_run(
+        [utc(2025, 3, 1)],
+        now=utc(2025, 6, 1),
+        settle_lag=timedelta(0),
+        end_date=utc(2025, 3, 1),
+        zone=NEW_YORK,
+        days=1,
+    )
+    assert (plan.slices, plan.start, plan.horizon) == ([], utc(2025, 3, 1), utc(2025, 3, 1))

@@ -29,17 +29,20 @@ from uuid import uuid4
 
 import orjson
 from singer_sdk.batch import Batcher, lazy_chunked_generator
-from singer_sdk.helpers._batch import BatchFileFormat
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers._typing import conform_record_data_types
 from upath import UPath
 
 from tap_exports.engine.files.decode import FileFormats, decode_run, iter_line_runs
 from tap_exports.engine.records.bulk import FileCheck, Verdict
 from tap_exports.engine.records.evolve import lines_with_new_keys, records_in
+from tap_exports.sdk.internals import (
+    BaseBatchFileEncoding,
+    BatchConfig,
+    BatchFileFormat,
+    conform_record_data_types,
+    pop_deselected_record_properties,
+)
 
 if TYPE_CHECKING:
-    from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.streams import Stream
 
     from tap_exports.engine.exports.jobs import CompletedExport, ExportFile
@@ -127,18 +130,16 @@ class SliceBatches:
         stream_name: str,
         batch_config: BatchConfig,
         path: RecordPath,
-        record_path: Callable[[Iterable[Record], CompletedExport], Iterable[Record]],
         delivered: Callable[[Record], Record | None],
     ) -> None:
-        """Wire the stream's parts: how it reads records, and its RECORD-mode path.
+        """Wire the stream's parts: how it reads records, and what RECORD mode makes of one.
 
-        `record_path` keeps a slice's records, canonical, as RECORD mode does.
+        `path.in_slice` keeps a slice's records, canonical, as RECORD mode does.
         """
         self._tap_name = tap_name
         self._stream = stream_name
         self._config = batch_config
         self._path = path
-        self._record_path = record_path
         self._delivered = delivered
 
     def __call__(
@@ -284,7 +285,7 @@ class SliceBatches:
         """Read the stored file record by record (as RECORD mode does) and batch them."""
         with self._config.storage.open(name, "rb") as source:
             records = self._record_runs(cast("BinaryIO", source), str(export))
-            delivered = map(self._delivered, self._record_path(records, export))
+            delivered = map(self._delivered, self._path.in_slice(records, export))
             kept = (record for record in delivered if record is not None)
             return [
                 url

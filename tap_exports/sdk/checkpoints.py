@@ -17,11 +17,11 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import Stream
 from typing_extensions import override
 
 from tap_exports.engine.planning.slices import Slice, Window
 from tap_exports.engine.state.progress import Progress
+from tap_exports.sdk.internals import InternalsStream
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -29,8 +29,11 @@ if TYPE_CHECKING:
     from tap_exports.engine.exports.jobs import ExportJob
 
 
-class SliceCheckpoints(Stream):
+class SliceCheckpoints(InternalsStream):
     """A stream whose state moves at slice edges (see the module)."""
+
+    # Nothing moves per record: the bookmark moves at slice edges only (see module).
+    moves_bookmark_per_record = False
 
     # A state change to apply once the records before it are in a BATCH message.
     _pending: Callable[[], None] | None = None
@@ -40,7 +43,7 @@ class SliceCheckpoints(Stream):
     _started = False
 
     @override
-    def _write_starting_replication_value(self, context: Context | None) -> None:
+    def on_starting_bookmark(self, context: Context | None) -> None:
         """Write the starting bookmark once per run (the SDK logs each time it is written).
 
         The run writes it when it plans the stream's exports, ahead of the stream's own
@@ -49,7 +52,7 @@ class SliceCheckpoints(Stream):
         """
         if context is None and self._started:
             return
-        super()._write_starting_replication_value(context)
+        super().on_starting_bookmark(context)
         self._started = context is None
 
     def remember_export(self, job: ExportJob) -> None:
@@ -70,10 +73,9 @@ class SliceCheckpoints(Stream):
         """Emit STATE now, so an export id or a split reaches the state store at once.
 
         The bookmark in it is whatever was already safe; only the extra keys changed.
-        `_write_state_message` is private SDK API; the resume tests cover it.
         """
         self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.write_state_message()
 
     def _checkpoint(self, context: Context | None, piece: Slice) -> None:
         """Record `piece` as delivered: now in RECORD mode, after its batch in BATCH mode.
@@ -125,9 +127,3 @@ class SliceCheckpoints(Stream):
             self._pending()
             self._pending = None
             self.state_manager.is_flushed = False
-
-    @override
-    def _increment_stream_state(
-        self, latest_record: dict[str, Any], *, context: Context | None = None
-    ) -> None:
-        """Do nothing per record: the bookmark moves at slice edges only (see module)."""

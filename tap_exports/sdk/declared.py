@@ -8,24 +8,22 @@ line per field, and keeps it in the stream's state for later runs.
 
 singer-sdk fixes a stream's schema when the tap starts: the stream's own, the catalog's
 (what records are conformed to) and each stream map's (built from the catalog's selected
-properties, and what SCHEMA messages announce). `_declare_properties` adds or widens
-properties in all three. This is private singer-sdk ground (`_schema`, `_input_schema`,
-`_stream_maps`, `_tap.mapper`, `get_selected_schema`): it is reached from here only, and
-the tests of `undeclared_fields` cover it on every record path. Selection needs nothing:
+properties, and what SCHEMA messages announce). `declare_properties` adds or widens
+properties in all three (`InternalsStream.declare_properties`: private singer-sdk
+ground, reached through `internals`); the tests of `undeclared_fields` cover it on every
+record path. Selection needs nothing:
 a property the catalog does not list is selected with its stream (singer-sdk's
 `SelectionMask`), and one the catalog lists is known, never new.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
-
-from singer_sdk import Stream
-from singer_sdk.helpers._catalog import get_selected_schema
 
 from tap_exports.engine.records.evolve import FieldLedger, describe, remember, remembered
 from tap_exports.engine.records.record_types import RecordTypes
+from tap_exports.sdk.internals import InternalsStream
 
 JsonSchema = dict[str, Any]
 Record = dict[str, Any]
@@ -36,7 +34,7 @@ class StreamFields:
 
     def __init__(
         self,
-        stream: Stream,
+        stream: InternalsStream,
         *,
         primary_keys: tuple[str, ...],
         replication_key: str | None,
@@ -92,7 +90,7 @@ class StreamFields:
         if not changes:
             return False
         self._declare(ledger, changes, reason="undeclared_fields=evolve")
-        self._stream._write_schema_message()
+        self._stream.write_schema_message()
         return True
 
     def _declare(self, ledger: FieldLedger, changes: dict[str, JsonSchema], *, reason: str) -> None:
@@ -103,7 +101,7 @@ class StreamFields:
             stream.logger.info(
                 "%s: '%s' %s %s (%s)", stream.name, name, verb, describe(schema), reason
             )
-        _declare_properties(stream, changes)
+        stream.declare_properties(changes)
         ledger.declare(changes)
         self._widenable = self._widenable | frozenset(changes)
         self.types = self._record_types()
@@ -117,19 +115,3 @@ class StreamFields:
             widenable=self._widenable,
             conformed=self._stream.effective_schema,
         )
-
-
-def _declare_properties(stream: Stream, changes: Mapping[str, JsonSchema]) -> None:
-    """Add or widen `changes` (name -> property schema) in `stream`'s schemas and maps."""
-    stream._schema = _with(stream.schema, changes)
-    if stream._input_schema is not None:
-        stream._input_schema = _with(stream._input_schema, changes)
-    # The maps see the selected properties only, as when the tap registered them.
-    selected = get_selected_schema(stream.name, stream.effective_schema, stream.mask)
-    stream._tap.mapper.register_raw_stream_schema(stream.name, selected, stream.primary_keys)
-    stream._stream_maps = []  # read again from the mapper on next use
-
-
-def _with(schema: Mapping[str, Any], changes: Mapping[str, JsonSchema]) -> JsonSchema:
-    """A copy of `schema` with `changes` in its properties (a new field goes last)."""
-    return {**schema, "properties": {**schema.get("properties", {}), **changes}}

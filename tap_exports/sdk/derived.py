@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from singer_sdk import Stream
 from typing_extensions import override
 
 from tap_exports.engine.planning.slices import Slice, Window
 from tap_exports.engine.records.derive import LatestRows, join_lines
 from tap_exports.engine.timestamps import parse_utc
+from tap_exports.sdk.internals import InternalsStream
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from tap_exports.providers.base import DerivedSpec
 
 
-class DerivedStream(Stream):
+class DerivedStream(InternalsStream):
     """A stream delivered by its source's sync, from the source's export files."""
 
     def __init__(self, tap: Tap, spec: DerivedSpec, source: SourceStream) -> None:
@@ -74,13 +74,13 @@ class DerivedStream(Stream):
         most the stream's record limit is written, and the bookmark stays.
         """
         if not self._schema_written:
-            self._write_schema_message()
+            self.write_schema_message()
             self._schema_written = True
         records = rows.records()
         if not move_bookmark:
             records = itertools.islice(records, self.ABORT_AT_RECORD_COUNT)
         for record in records:
-            self._write_record_message(record)
+            self.write_record_message(record)
         if move_bookmark and isinstance(piece, Window):
             state = self.get_context_state(None)
             state["replication_key"] = self.replication_key

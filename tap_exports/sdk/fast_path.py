@@ -19,7 +19,6 @@ from typing import Any, cast
 
 import orjson
 from singer_sdk import Stream
-from singer_sdk.helpers._typing import _warn_unmapped_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
@@ -28,6 +27,7 @@ from tap_exports.engine.files.decode import decode_line
 from tap_exports.engine.records.bulk import LineSorter
 from tap_exports.engine.records.evolve import lines_with_new_keys, records_in
 from tap_exports.engine.records.record_types import RecordTypes
+from tap_exports.sdk.internals import InternalsStream, warn_unmapped_properties
 from tap_exports.sdk.record_path import RecordPath
 
 Record = dict[str, Any]
@@ -66,7 +66,7 @@ class RecordWriter:
         return len(records)
 
 
-def sdk_path_is_a_no_op(stream: Stream) -> bool:
+def sdk_path_is_a_no_op(stream: InternalsStream) -> bool:
     """Tell whether singer-sdk's per-record path would leave a conforming record as it is.
 
     No stream maps or flattening, nothing deselected, no record limit (`--test`), no
@@ -75,7 +75,7 @@ def sdk_path_is_a_no_op(stream: Stream) -> bool:
     maps = stream.stream_maps
     return (
         stream.ABORT_AT_RECORD_COUNT is None
-        and stream._stream_version is None  # RECORDs would need a `version`
+        and stream.stream_version is None  # RECORDs would need a `version`
         and stream.partitions is None
         and type(stream).post_process is Stream.post_process
         and not stream.child_streams
@@ -90,30 +90,19 @@ def sdk_path_is_a_no_op(stream: Stream) -> bool:
 class Forwarder:
     """Reads one export's lines and writes its records; yields how many per run."""
 
-    def __init__(
-        self,
-        *,
-        stream: Stream,
-        path: RecordPath,
-        keep: Callable[[Record, CompletedExport], bool],
-        between_runs: Callable[[], None],
-    ) -> None:
+    def __init__(self, *, stream: InternalsStream, path: RecordPath) -> None:
         """Wire the stream's parts: how it reads records (`path`), and what it keeps.
 
-        Without row types every line is parsed. `keep` is the record path's membership
-        test (it also makes the key canonical); `between_runs` runs after every run of
-        lines (the stream puts new export ids into STATE there).
+        Without row types every line is parsed.
         """
         self._stream = stream
         self._path = path
         self._writer = RecordWriter(stream.name)
-        self._keep = keep
-        self._between_runs = between_runs
         self._sorter: tuple[RecordTypes, ExportJob, LineSorter] | None = None
         self._unknown: tuple[str, ...] = ()
 
     def _warn(self, unknown: tuple[str, ...]) -> None:
-        _warn_unmapped_properties(self._stream.name, unknown, self._stream.logger)
+        warn_unmapped_properties(self._stream.name, unknown, self._stream.logger)
 
     def _heard_unknown(self, unknown: tuple[str, ...]) -> None:
         self._unknown = unknown
@@ -174,7 +163,7 @@ class Forwarder:
         """
         as_is, unknown = types.unchanged(record)
         if not as_is:
-            self._stream._write_record_message(record)
+            self._stream.write_record_message(record)
             return
         for name in unknown:
             del record[name]
@@ -190,7 +179,7 @@ class Forwarder:
         """Write the export's records; yield how many after each run (`observe` sees it)."""
         writer = self._writer
         for sourced in self._path.reader.line_runs(export, self._path.decoding, observe=observe):
-            self._between_runs()
+            self._path.notices()
             run = sourced.run
             plan = self._sort(run.lines, export)
             types = self._path.types()  # as the sort left them
@@ -213,7 +202,7 @@ class Forwarder:
                     check=types.check,
                     skip=self._path.skip,
                 )
-                if record is not None and self._keep(record, export):
+                if record is not None and self._path.keep(record, export):
                     self._write_parsed(record, types)
                     written += 1
             yield written + writer.write_lines(forward)

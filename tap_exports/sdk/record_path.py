@@ -9,13 +9,18 @@ what belongs to one export (its coverage) comes with it (`CompletedExport`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from singer_sdk.helpers.types import Record
 
+from tap_exports.engine.exports.jobs import CompletedExport
 from tap_exports.engine.files.reader import ExportReader, FileDecoding
 from tap_exports.engine.records.record_types import RecordTypes
+from tap_exports.engine.timestamps import canonical_utc
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +38,51 @@ class RecordPath:
     replication_key: str | None
     # Notes a bad line and goes on (`bad_record_policy: skip`); None: a bad line stops.
     skip: Callable[[str], None] | None
+    # Runs between records and runs of lines: the run puts new export ids into STATE.
+    notices: Callable[[], None]
+    stream: str
+
+    def records(
+        self, export: CompletedExport, observe: Callable[[list[bytes]], None] | None
+    ) -> Iterator[Record]:
+        """The export's records inside its slice, for singer-sdk's own record path.
+
+        A run of lines is decoded whole, so the fields its records bring are declared
+        before the first of them goes out (one SCHEMA message for the run, not a change
+        of columns halfway through it).
+        """
+        for records in self.reader.record_runs(
+            export, self.decoding, check=self.types().check, skip=self.skip, observe=observe
+        ):
+            if self.evolve is not None:
+                self.evolve(records)
+            yield from self.in_slice(records, export)
+
+    def in_slice(self, records: Iterable[Record], export: CompletedExport) -> Iterator[Record]:
+        """Keep the records inside the export's slice, with the replication key canonical."""
+        outside = 0
+        for record in records:
+            self.notices()
+            if self.keep(record, export):
+                yield record
+            else:
+                outside += 1
+        if outside:
+            logger.debug("%s %s: %d record(s) outside it", self.stream, export.job.slice, outside)
+
+    def keep(self, record: Record, export: CompletedExport) -> bool:
+        """Tell whether `record` is inside the export's slice; if so, make its key canonical.
+
+        A record outside is shown to the export's coverage (`engine/planning/coverage.py`).
+        The decoder's check has made sure the key is present and a timestamp.
+        """
+        key = self.replication_key
+        if key is None:
+            return True
+        placed = export.job.slice.place(record[key])
+        if placed is None:
+            if export.coverage is not None:
+                export.coverage.see_outside([canonical_utc(record[key])])
+            return False
+        record[key] = placed
+        return True

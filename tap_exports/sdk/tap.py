@@ -30,6 +30,7 @@ from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, StreamSpec
 from tap_exports.sdk.config_schema import CONFIG_SCHEMA
 from tap_exports.sdk.derived import DerivedStream
+from tap_exports.sdk.internals import InternalsTap
 from tap_exports.sdk.plan import describe_plan
 from tap_exports.sdk.run import ExportRun
 from tap_exports.sdk.streams import ExportStream
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 _LATE_EXPORT_SECONDS = 5.0
 
 
-class TapExports(Tap):
+class TapExports(InternalsTap):
     """Singer tap for asynchronous bulk-export APIs."""
 
     name = "tap-exports"
@@ -67,7 +68,7 @@ class TapExports(Tap):
         super().__init__(*args, **kwargs)
 
     @override
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+    def on_validate_config(self, *, raise_errors: bool) -> list[str]:
         """Scrub the key from every log line, then check what a JSON schema cannot.
 
         The one place log redaction is installed: the config is known and singer-sdk's
@@ -75,8 +76,8 @@ class TapExports(Tap):
         """
         key = str(self.config.get("api_key") or "")
         install_log_redaction([key, key.strip()])  # the stripped one is what is sent
-        read_text_values(self._config, self.config_jsonschema)
-        errors = super()._validate_config(raise_errors=raise_errors)
+        read_text_values(self.config_to_edit, self.config_jsonschema)
+        errors = super().on_validate_config(raise_errors=raise_errors)
         if errors:
             return errors
         try:
@@ -90,7 +91,7 @@ class TapExports(Tap):
         return []
 
     @override
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+    def on_termination(self, signum: int, frame: FrameType | None) -> None:
         """Write the last safe STATE (the SDK does), then exit 128 + signal, not 0.
 
         singer-sdk exits 0 on SIGTERM/SIGINT, which tells a scheduler an interrupted
@@ -101,7 +102,7 @@ class TapExports(Tap):
         """
         self.run.close(wait=0)
         with contextlib.suppress(SystemExit):
-            super()._handle_termination(signum, frame)
+            super().on_termination(signum, frame)
         self.run.close(wait=_LATE_EXPORT_SECONDS)
         name = signal.Signals(signum).name
         self.logger.error("Interrupted by %s: state saved; run again to resume", name)

@@ -25,7 +25,7 @@ from typing import Any
 
 from tap_exports.engine.costs.exported import ExportedKeys
 from tap_exports.engine.planning.slices import Partition, Slice, Window
-from tap_exports.engine.planning.windows import plan_fixed_windows, plan_windows
+from tap_exports.engine.planning.windows import plan_fixed_windows, plan_windows, sync_horizon
 from tap_exports.engine.timestamps import format_utc, parse_utc
 
 IN_FLIGHT = "exports_in_flight"
@@ -40,6 +40,23 @@ class PlannedSlice:
 
     slice: Slice
     attach: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """An incremental stream's windows for one run, and the stretch of time they cover."""
+
+    slices: list[PlannedSlice]
+    start: datetime
+    horizon: datetime
+    days: int
+
+    def __str__(self) -> str:
+        """The plan in one line, as the run's log says it."""
+        return (
+            f"{len(self.slices)} window(s) of up to {self.days} day(s) from "
+            f"{self.start.isoformat()} to {self.horizon.isoformat()}"
+        )
 
 
 class Progress:
@@ -153,15 +170,30 @@ class Progress:
             lower = upper
         return planned
 
-    def plan_from(
-        self, starts: Sequence[datetime], horizon: datetime, zone: tzinfo, days: int
-    ) -> list[PlannedSlice]:
-        """`plan` from the first of `starts` to `horizon`, with a window edge at each start."""
-        return [
-            planned
-            for lower, upper in itertools.pairwise([*starts, horizon])
-            for planned in self.plan(lower, upper, zone, days)
+    def plan_run(
+        self,
+        starts: Sequence[datetime],
+        *,
+        now: datetime,
+        settle_lag: timedelta,
+        end_date: datetime | None,
+        zone: tzinfo,
+        days: int,
+    ) -> WindowPlan:
+        """The run's windows: from the first of `starts` to the horizon, an edge at each.
+
+        `starts` are where the run's readers of the stream start (its bookmark, and those
+        of streams derived from its exports); those at or past the horizon (`end_date`,
+        or now less the settle lag) have nothing to export.
+        """
+        horizon = sync_horizon(now, settle_lag, end_date)
+        edges = [at for at in starts if at < horizon]
+        planned = [
+            slice
+            for lower, upper in itertools.pairwise([*edges, horizon])
+            for slice in self.plan(lower, upper, zone, days)
         ]
+        return WindowPlan(planned, edges[0] if edges else horizon, horizon, days)
 
     def _cut(self, lower: datetime, upper: datetime, zone: tzinfo, days: int) -> list[Window]:
         """Windows of `days` local days from `lower` to `upper`, smaller where split."""
