@@ -26,10 +26,10 @@ the run stops with one line once what was created is delivered.
 
 Export ids are handed to the main thread as *notices* the moment they are created:
 only the main thread writes STATE, so it drains them (`drain_notices`) between
-records and while it waits. The scheduler owns its two threads: it starts them, and
-`close` calls them off and joins them, so none outlives the run and an export
-created while the run stops is still among the notices afterwards. Every wait goes
-through the injected clock.
+records and while it waits. The scheduler owns its two threads (`workers`): it starts
+them, and `close` calls them off and joins them, so none outlives the run and an
+export created while the run stops is still among the notices afterwards. Every wait
+goes through the injected clock.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from tap_exports.engine.clock import Cancelled, cancellable
 from tap_exports.engine.errors import (
     ApiError,
     BusyError,
@@ -61,6 +60,7 @@ from tap_exports.engine.exports.jobs import (
 )
 from tap_exports.engine.exports.lifecycle import Lifecycle
 from tap_exports.engine.exports.tickets import IDLE_SECONDS, Phase, Ticket, TicketBook
+from tap_exports.engine.exports.workers import Workers
 
 if TYPE_CHECKING:
     from tap_exports.engine.clock import Clock
@@ -109,11 +109,7 @@ class ExportScheduler:
         self._notices: deque[ExportJob] = deque()
         self._urgent: Ticket | None = None
         self._changed = threading.Condition()
-        # The running worker threads by role, and the event that calls them off.
-        self._workers: dict[str, threading.Thread] = {}
-        # Workers called off by `close` that had not ended when it returned.
-        self._stopping: list[threading.Thread] = []
-        self._stop = threading.Event()
+        self._workers = Workers(self._changed, self._crashed)
 
     # -- the main thread's side --------------------------------------------------------
 
@@ -205,16 +201,9 @@ class ExportScheduler:
         """
         with self._changed:
             self._book.release_all()
-            self._stop.set()
-            self._stop = threading.Event()
-            self._stopping += self._workers.values()
-            self._workers.clear()
+            stopping = self._workers.call_off()
             self._changed.notify_all()
-            stopping = list(self._stopping)
-        for thread in stopping:
-            thread.join(wait)
-        with self._changed:
-            self._stopping = [thread for thread in self._stopping if thread.is_alive()]
+        self._workers.join(stopping, wait)
 
     def drain_notices(self, on_notice: Callable[[ExportJob], None]) -> None:
         """Hand every export created since the last call to `on_notice` (main thread)."""
@@ -233,44 +222,14 @@ class ExportScheduler:
 
     def _start_workers(self) -> None:
         """Start whichever worker is not running (they stop when nothing is left to do)."""
-        for name, work in (("creator", self._create_loop), ("poller", self._poll_loop)):
-            if name not in self._workers:
-                thread = threading.Thread(
-                    target=self._guarded(name, work, self._stop),
-                    name=f"exports-{name}",
-                    # Joined by `close`; daemon only so that a hard crash of the main
-                    # thread cannot leave the process hanging on a request.
-                    daemon=True,
-                )
-                self._workers[name] = thread
-                thread.start()
+        self._workers.start((("creator", self._create_loop), ("poller", self._poll_loop)))
 
-    def _retire(self, name: str) -> None:
-        """Forget the calling worker (under the lock), unless it was already replaced."""
-        if self._workers.get(name) is threading.current_thread():
-            del self._workers[name]
-
-    def _guarded(
-        self, name: str, work: Callable[[threading.Event], None], stop: threading.Event
-    ) -> Callable[[], None]:
-        """Run a worker until `stop`; a crash becomes every open ticket's error, not a hang."""
-
-        def run() -> None:
-            try:
-                with cancellable(stop):
-                    work(stop)
-            except Cancelled:
-                pass
-            except Exception as exc:  # reported to the main thread as each ticket's error
-                logger.exception("export scheduler: the %s stopped", name)
-                with self._changed:
-                    self._give_up_all(exc)
-                    self._changed.notify_all()
-            finally:
-                with self._changed:
-                    self._retire(name)
-
-        return run
+    def _crashed(self, name: str, error: Exception) -> None:
+        """A worker stopped on `error`: every open ticket's error, not a hang."""
+        logger.exception("export scheduler: the %s stopped", name)
+        with self._changed:
+            self._give_up_all(error)
+            self._changed.notify_all()
 
     def _create_loop(self, stop: threading.Event) -> None:
         while True:
@@ -287,7 +246,7 @@ class ExportScheduler:
                     ticket = None
                 if ticket is None:
                     if self._book.idle():
-                        self._retire("creator")
+                        self._workers.retire("creator")
                         return
                     wait = self._book.until_create_possible(
                         self._clock.monotonic(), self._lifecycle.busy_until
@@ -326,7 +285,7 @@ class ExportScheduler:
                 if stop.is_set():
                     return
                 if self._book.idle():
-                    self._retire("poller")
+                    self._workers.retire("poller")
                     return
                 ticket, wait = self._book.next_to_poll(
                     self._clock.monotonic(), self._urgent, self._spare_status_in

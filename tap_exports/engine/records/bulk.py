@@ -20,9 +20,9 @@ per-record path would have delivered:
 `FileCheck` is fed the compressed bytes as they are downloaded. It decompresses them
 (which also verifies the gzip CRC and length), decodes complete lines many at a time
 with a msgspec decoder built from the schema, and checks the keys with `min`, `max`
-and one regular expression over them all: no Python code runs per record. Anything
-it cannot prove is a verdict of "no", never an error: the caller then reads the file
-record by record, which names the bad line or skips it as configured.
+and one regular expression over them all (`stamps`): no Python code runs per record.
+Anything it cannot prove is a verdict of "no", never an error: the caller then reads
+the file record by record, which names the bad line or skips it as configured.
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 import orjson
@@ -43,21 +41,10 @@ from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.files.decode import GZIP_MAGIC
 from tap_exports.engine.planning.coverage import Coverage
 from tap_exports.engine.planning.slices import StampBounds
-from tap_exports.engine.records.rows import RowTypes, field_name
-from tap_exports.engine.timestamps import CANONICAL_STAMP, WHOLE_SECOND_STAMP
+from tap_exports.engine.records.rows import RowTypes
+from tap_exports.engine.records.stamps import Stamps
 
 _LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
-# Canonical UTC timestamps (`timestamps`), all checked by one regular expression. Where
-# every stamp is a whole second, 20 characters each, they are joined as they are: the
-# fixed-width pattern cannot straddle two. Otherwise they are joined by line breaks (a
-# value holding one would pass as two, which the count of breaks catches). What a
-# pattern cannot tell (February 29 of a common year, April 31) is checked on the few
-# candidates.
-_WHOLE_SECOND_WIDTH = 20
-_WHOLE_SECOND_STAMPS = re.compile(rf"(?:{WHOLE_SECOND_STAMP})*")
-_CANONICAL_STAMPS = re.compile(rf"{CANONICAL_STAMP}(?:\n{CANONICAL_STAMP})*")
-_T = TypeVar("_T")
-_SHORT_MONTH_ENDS = ("-02-29T", "-02-30T", "-02-31T", "-04-31T", "-06-31T", "-09-31T", "-11-31T")
 # A line msgspec cannot decode: not JSON, not UTF-8, or not of the declared types.
 _UNDECODABLE = (msgspec.DecodeError, UnicodeDecodeError)
 _ENCODER = msgspec.json.Encoder()
@@ -119,7 +106,7 @@ class FileCheck:
         self._dropping = None if exact is None else msgspec.json.Decoder(exact[1])
         self._undeclared = exact is None
         self._learn = learn
-        self._stamps = _Stamps(key, bounds, coverage)
+        self._stamps = Stamps(key, bounds, coverage)
         self._inflate = zlib.decompressobj(wbits=31)
         self._head = b""
         self._not_gzip = False
@@ -287,7 +274,7 @@ class LineSorter:
         self._one_dropping = msgspec.json.Decoder(dropping)
         self._declared = frozenset(dropping.__struct_encode_fields__)
         self._encoder = msgspec.json.Encoder()
-        self._stamps = _Stamps(key, bounds, coverage)
+        self._stamps = Stamps(key, bounds, coverage)
         self._on_unknown = on_unknown
         # Whether the last run sorted had lines with undeclared keys (at any depth).
         self.dropped = False
@@ -352,62 +339,3 @@ class LineSorter:
             return
         if keys:
             self._on_unknown(keys)
-
-
-class _Stamps:
-    """The replication keys of decoded rows, placed by the slice's one rule.
-
-    A full-snapshot stream has no key: every row belongs, and there is nothing to check.
-    """
-
-    def __init__(
-        self, key: str | None, bounds: StampBounds | None, coverage: Coverage | None = None
-    ) -> None:
-        self._key_of = None if key is None else attrgetter(field_name(key))
-        self._bounds = bounds
-        self._coverage = coverage
-
-    def of(self, rows: Sequence[Any]) -> list[str] | None:
-        """The rows' keys; None when one is not canonical ([] for a snapshot stream)."""
-        if self._key_of is None:
-            return []
-        stamps = list(map(self._key_of, rows))
-        return stamps if _canonical(stamps) else None
-
-    def count_outside(self, stamps: list[str]) -> int:
-        """How many keys fall outside the slice (shown to the coverage, if any)."""
-        if self._bounds is None or not stamps:
-            return 0
-        outside = self._bounds.count_outside(stamps)
-        if outside and self._coverage is not None:
-            bounds = self._bounds
-            self._coverage.see_outside(s for s in stamps if not bounds.admits(s))
-        return outside
-
-    def keep(self, items: Sequence[_T], stamps: list[str]) -> list[_T]:
-        """The items whose key (same position) lies inside the slice."""
-        if self._bounds is None or not stamps:
-            return list(items)
-        return self._bounds.keep(items, stamps)
-
-
-def _canonical(stamps: list[str]) -> bool:
-    """Tell whether every stamp is a canonical UTC timestamp of a real date and time."""
-    if not stamps:
-        return True
-    if set(map(len, stamps)) == {_WHOLE_SECOND_WIDTH}:
-        joined = "".join(stamps)
-        if not _WHOLE_SECOND_STAMPS.fullmatch(joined):
-            return False
-    else:
-        joined = "\n".join(stamps)
-        if joined.count("\n") != len(stamps) - 1 or not _CANONICAL_STAMPS.fullmatch(joined):
-            return False
-    if not any(end in joined for end in _SHORT_MONTH_ENDS):
-        return True
-    try:
-        for stamp in stamps:
-            datetime.fromisoformat(stamp)
-    except ValueError:
-        return False
-    return True
