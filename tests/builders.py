@@ -1,8 +1,13 @@
-"""Small values the unit tests build again and again: UTC instants, runs of daily windows."""
+"""Small values the tests build again and again: UTC instants, runs of daily windows,
+rows as multisets."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
 
 from tap_exports.engine.planning.slices import Slice, Window
 
@@ -19,3 +24,8 @@ def daily_windows(count: int) -> list[tuple[Slice, str | None]]:
         (Window(start + timedelta(days=i), start + timedelta(days=i + 1)), None)
         for i in range(count)
     ]
+
+
+def multiset(rows: list[dict[str, Any]]) -> Counter[bytes]:
+    """Rows as a multiset: their order set aside, identical rows counted."""
+    return Counter(orjson.dumps(row, option=orjson.OPT_SORT_KEYS) for row in rows)

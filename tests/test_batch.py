@@ -13,54 +13,28 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from tap_exports.engine.errors import DecodeError
 from tap_exports.sandbox import DEMO_KEY, DataSpec, Faults, Sandbox, Space
 from tap_exports.sdk.tap import TapExports
-from tests.conftest import (
+from tests.batches import batch_config, batch_files, file_lines
+from tests.setups.cometly import (
     END,
     REPLICATION_KEYS,
     STREAMS,
-    SyncResult,
     expected,
-    ids,
     sandbox_config,
-    sync,
-    sync_until_stopped,
     tap_config,
 )
+from tests.singer import ids, sync, sync_until_stopped
 
 # Files the tap hands over as they are, or cut from one: named after the export.
 _EXPORT_FILE = re.compile(r"tap-exports--(\w+)-(\d+)-(export|part\d+)-")
 
 # The field some sandbox records carry that no schema declares (sandbox/cometly/data.py).
 EXTRA_FIELD = "x_legacy_score"
-
-
-def batch_config(tmp_path: Path, batch_size: int = 10_000) -> dict[str, Any]:
-    return {
-        "encoding": {"format": "jsonl", "compression": "gzip"},
-        "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
-        "batch_size": batch_size,
-    }
-
-
-def batch_files(result: SyncResult) -> list[tuple[str, Path]]:
-    """(stream, file) for every file of every BATCH message, in order."""
-    return [
-        (message["stream"], Path(uri.removeprefix("file://")))
-        for message in result.messages
-        if message["type"] == "BATCH"
-        for uri in message["manifest"]
-    ]
-
-
-def file_lines(path: Path) -> list[bytes]:
-    with gzip.open(path, "rb") as handle:
-        return handle.read().splitlines()
 
 
 def served_file(sandbox: Sandbox, stream: str, export_id: str) -> bytes:

@@ -8,15 +8,8 @@ import sys
 from pathlib import Path
 
 from tap_exports.sandbox import DEMO_KEY, Sandbox
-from tests.conftest import (
-    STREAMS,
-    expected,
-    ids,
-    parse_messages,
-    run_cli,
-    sandbox_config,
-    tap_config,
-)
+from tests.setups.cometly import STREAMS, expected, sandbox_config, tap_config
+from tests.singer import ids, parse_messages, run_cli
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

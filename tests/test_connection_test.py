@@ -21,7 +21,7 @@ import pytest
 from tap_exports.sandbox import USERPILOT_NO_EXPORT_TOKEN, Sandbox, SandboxConfig
 from tap_exports.sandbox.cornect.config import CORNECT_READ_TOKEN
 from tap_exports.sdk.tap import TapExports
-from tests import conftest
+from tests.setups import cometly as cometly_setup
 from tests.setups import cornect as cornect_setup
 from tests.setups import userpilot as userpilot_setup
 
@@ -43,12 +43,12 @@ def tap_test(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProc
 def nothing_created(sandbox: Sandbox, provider: str) -> bool:
     emulator = sandbox.emulator
     if provider == "cometly":
-        return emulator.exports_created(conftest.DEMO_KEY) == 0
+        return emulator.exports_created(cometly_setup.TOKEN) == 0
     return emulator.created == []
 
 
 CASES: dict[str, tuple[Callable[[], SandboxConfig], Config, str]] = {
-    "cometly": (conftest.sandbox_config, conftest.tap_config, "the key was accepted"),
+    "cometly": (cometly_setup.sandbox_config, cometly_setup.tap_config, "the key was accepted"),
     "userpilot": (userpilot_setup.sandbox_config, userpilot_setup.tap_config, "no job running"),
     "cornect": (cornect_setup.sandbox_config, cornect_setup.tap_config, "the filters match"),
 }

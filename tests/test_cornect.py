@@ -31,8 +31,8 @@ from tap_exports.sandbox.cornect.config import (
     default_tokens,
 )
 from tap_exports.sandbox.cornect.data import SCORE_FIELD
-from tests.conftest import discover, run_and_signal, run_cli, sync, sync_until_stopped
 from tests.setups.cornect import GERMANY, TOKEN, by_id, sandbox_config, tap_config, truth
+from tests.singer import discover, run_and_signal, run_cli, sync, sync_until_stopped
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,10 +13,11 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_exports.sandbox import DEMO_KEY, Sandbox
 from tap_exports.sdk.tap import TapExports
 from tap_exports.settings import read_text_values
-from tests.conftest import END, START, expected, ids
+from tests.setups.cometly import END, START, expected
 from tests.setups.cornect import TOKEN as CORNECT_TOKEN
 from tests.setups.cornect import sandbox_config as cornect_sandbox_config
 from tests.setups.cornect import truth
+from tests.singer import ids, parse_messages, stream_records
 
 SCHEMA = TapExports.config_jsonschema
 
@@ -83,11 +83,6 @@ def run_env(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def records(stdout: str, stream: str) -> list[dict[str, Any]]:
-    messages = [json.loads(line) for line in stdout.splitlines()]
-    return [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == stream]
-
-
 def test_a_standalone_run_takes_every_kind_from_the_environment(sandbox: Sandbox):
     done = run_env(
         {
@@ -107,8 +102,9 @@ def test_a_standalone_run_takes_every_kind_from_the_environment(sandbox: Sandbox
         }
     )
     assert done.returncode == 0, done.stderr
-    assert ids(records(done.stdout, "companies")) == ids(expected(sandbox, "companies"))
-    events = records(done.stdout, "events")
+    messages = parse_messages(done.stdout)
+    assert ids(stream_records(messages, "companies")) == ids(expected(sandbox, "companies"))
+    events = stream_records(messages, "events")
     assert events and {event["event_name"] for event in events} <= {"purchase", "sign_up"}
 
 
@@ -127,6 +123,6 @@ def test_an_object_setting_comes_from_the_environment_as_json():
         )
         assert done.returncode == 0, done.stderr
         germany = truth(sandbox, {"countries": ["Germany"]})
-        assert sorted(r["id"] for r in records(done.stdout, "companies")) == sorted(
-            c["id"] for c in germany
-        )
+        assert sorted(
+            r["id"] for r in stream_records(parse_messages(done.stdout), "companies")
+        ) == sorted(c["id"] for c in germany)

@@ -11,16 +11,8 @@ import requests
 from tap_exports.engine.errors import DownloadError, ExportFailedError, ExportTimeoutError
 from tap_exports.sandbox import DEMO_KEY, INACTIVE_KEY, Faults, Limits, Sandbox
 from tap_exports.sdk.tap import TapExports
-from tests.conftest import (
-    STREAMS,
-    expected,
-    ids,
-    parse_messages,
-    run_cli,
-    sandbox_config,
-    sync,
-    tap_config,
-)
+from tests.setups.cometly import STREAMS, expected, sandbox_config, tap_config
+from tests.singer import ids, parse_messages, run_cli, sync
 
 ONE_DAY = {"start_date": "2025-03-02T05:00:00Z", "end_date": "2025-03-03T05:00:00Z"}
 

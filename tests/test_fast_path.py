@@ -18,7 +18,8 @@ import pytest
 from tap_exports.sandbox import Sandbox
 from tap_exports.sdk.streams import ExportStream
 from tap_exports.sdk.tap import TapExports
-from tests.conftest import STREAMS, expected, ids, sync, tap_config
+from tests.setups.cometly import STREAMS, expected, tap_config
+from tests.singer import ids, stream_records, sync
 
 
 def comparable(messages: list[dict[str, Any]]) -> list[str]:
@@ -54,10 +55,6 @@ def record_messages(messages: list[str]) -> list[dict[str, Any]]:
     return [message for message in parsed if message["type"] == "RECORD"]
 
 
-def records(messages: list[str], stream: str) -> list[dict[str, Any]]:
-    return [m["record"] for m in record_messages(messages) if m["stream"] == stream]
-
-
 def select_catalog(config: dict[str, Any]) -> dict[str, Any]:
     return TapExports(config=config, parse_env_config=False).catalog_dict
 
@@ -87,7 +84,7 @@ def test_stream_maps_make_the_fast_path_step_aside(sandbox: Sandbox, monkeypatch
     )
     fast, sdk = both_paths(config, monkeypatch)
     assert fast == sdk
-    companies = records(fast, "companies")
+    companies = stream_records(record_messages(fast), "companies")
     assert companies and all("domain_upper" in record for record in companies)
 
 
@@ -100,7 +97,7 @@ def test_deselected_fields_make_the_fast_path_step_aside(sandbox: Sandbox, monke
                 metadata["metadata"]["selected"] = False
     fast, sdk = both_paths(config, monkeypatch, catalog=catalog)
     assert fast == sdk
-    companies = records(fast, "companies")
+    companies = stream_records(record_messages(fast), "companies")
     assert companies and all("domain" not in record for record in companies)
 
 
@@ -118,7 +115,7 @@ def test_a_catalog_schema_narrower_than_ours_is_the_one_conformed_to(
             ]
     fast, sdk = both_paths(config, monkeypatch, catalog=catalog)
     assert fast == sdk
-    companies = records(fast, "companies")
+    companies = stream_records(record_messages(fast), "companies")
     assert companies and all("name" not in record for record in companies)
 
 

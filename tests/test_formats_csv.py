@@ -31,7 +31,7 @@ def write_csv(rows: list[list[str]]) -> bytes:
     return text.getvalue().encode()
 
 
-def records(data: bytes, columns=COLUMNS) -> list[dict]:
+def csv_records(data: bytes, columns=COLUMNS) -> list[dict]:
     return list(
         iter_records(io.BytesIO(data), source="users export 3", formats=CSV, columns=columns)
     )
@@ -48,8 +48,8 @@ def test_hostile_cells_survive_quoting():
         " padded ",
     ]
     data = write_csv([["id", "name"], *[[str(n), cell] for n, cell in enumerate(hostile)]])
-    assert [r["name"] for r in records(data)] == hostile
-    assert records(gzip.compress(data)) == records(data)
+    assert [r["name"] for r in csv_records(data)] == hostile
+    assert csv_records(gzip.compress(data)) == csv_records(data)
 
 
 def test_cells_are_read_as_their_columns_json_types():
@@ -62,7 +62,7 @@ def test_cells_are_read_as_their_columns_json_types():
             ["4", "", "0", "", "", "Dee", "z"],
         ]
     )
-    assert records(data) == [
+    assert csv_records(data) == [
         {
             "id": 1,
             "amount": 12,
@@ -104,7 +104,7 @@ def test_cells_are_read_as_their_columns_json_types():
 
 def test_an_empty_cell_is_null_but_the_empty_string_where_only_a_string_is_allowed():
     data = b"name,code,undeclared\n,,\n"
-    assert records(data) == [{"name": None, "code": "", "undeclared": None}]
+    assert csv_records(data) == [{"name": None, "code": "", "undeclared": None}]
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ def test_an_empty_cell_is_null_but_the_empty_string_where_only_a_string_is_allow
     ],
 )
 def test_a_cell_takes_the_first_allowed_type_that_fits_else_stays_text(types, cell, value):
-    [record] = records(write_csv([["c"], [cell]]), columns={"c": types})
+    [record] = csv_records(write_csv([["c"], [cell]]), columns={"c": types})
     assert record == {"c": value}
     assert type(record["c"]) is type(value)
 
@@ -156,7 +156,7 @@ def test_a_bad_integer_kept_as_text_is_named_by_the_record_check():
 
 
 def test_columns_not_in_the_schema_stay_text():
-    assert records(b"id,extra\n1,42\n") == [{"id": 1, "extra": "42"}]
+    assert csv_records(b"id,extra\n1,42\n") == [{"id": 1, "extra": "42"}]
 
 
 def test_a_row_with_more_cells_than_the_header_names_source_and_record():
@@ -164,11 +164,14 @@ def test_a_row_with_more_cells_than_the_header_names_source_and_record():
     with pytest.raises(
         DecodeError, match=r"users export 3, record 2 \(line 4\): 3 cells, but the header names 2"
     ):
-        records(data)
+        csv_records(data)
 
 
 def test_missing_trailing_cells_read_as_empty_and_blank_lines_are_skipped():
-    assert records(b"id,name\n\n1\n\n2,b\n") == [{"id": 1, "name": None}, {"id": 2, "name": "b"}]
+    assert csv_records(b"id,name\n\n1\n\n2,b\n") == [
+        {"id": 1, "name": None},
+        {"id": 2, "name": "b"},
+    ]
 
 
 def test_records_are_numbered_by_data_row_and_rendered_as_json_lines():
@@ -179,36 +182,36 @@ def test_records_are_numbered_by_data_row_and_rendered_as_json_lines():
 
 
 def test_a_header_alone_or_a_byte_order_mark_is_fine():
-    assert records(b"id,name\n") == []
-    assert records(b"\xef\xbb\xbfid,name\n1,a\n") == [{"id": 1, "name": "a"}]
+    assert csv_records(b"id,name\n") == []
+    assert csv_records(b"\xef\xbb\xbfid,name\n1,a\n") == [{"id": 1, "name": "a"}]
 
 
 def test_a_file_ending_inside_a_quoted_cell_is_truncated():
     with pytest.raises(
         DownloadError, match=r"users export 3: the file ends inside a quoted cell after record 1"
     ):
-        records(b'id,name\n1,a\n2,"unfinished\n')
+        csv_records(b'id,name\n1,a\n2,"unfinished\n')
 
 
 def test_a_short_row_reads_missing_cells_as_empty_but_a_short_last_row_is_a_cut():
-    assert records(b"id,name,code\n1,a\n2,b,c\n") == [
+    assert csv_records(b"id,name,code\n1,a\n2,b,c\n") == [
         {"id": 1, "name": "a", "code": ""},
         {"id": 2, "name": "b", "code": "c"},
     ]
     with pytest.raises(
         DownloadError, match=r"users export 3: the last record \(2\) has 2 of 3 cells: .*cut short"
     ):
-        records(b"id,name,code\n1,a,x\n2,Uni")
+        csv_records(b"id,name,code\n1,a,x\n2,Uni")
 
 
 def test_a_stray_quote_is_an_error_not_a_merged_cell():
     with pytest.raises(DecodeError, match=r"record 2 \(line 3\): not valid CSV"):
-        records(b'id,name\n1,a\n2,"b"c\n')
+        csv_records(b'id,name\n1,a\n2,"b"c\n')
 
 
 def test_text_that_is_not_utf8_is_an_error_naming_the_record():
     with pytest.raises(DecodeError, match="users export 3, record 1: not UTF-8"):
-        records(b"id,name\n1,Zo\xeb\n")
+        csv_records(b"id,name\n1,Zo\xeb\n")
 
 
 def test_many_rows_come_in_several_runs_in_order():

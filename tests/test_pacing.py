@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from tap_exports.sandbox import Faults, Limits, Sandbox, SandboxConfig
-from tests import conftest
+from tests.setups import cometly as cometly_setup
 from tests.setups import cornect as cornect_setup
 from tests.setups import userpilot as userpilot_setup
+from tests.singer import sync
 
 PERIOD = 20.0
 STORMS = 3
@@ -28,10 +29,12 @@ SLACK = 0.9
 
 
 def cometly() -> tuple[SandboxConfig, Callable[[Sandbox], dict[str, Any]]]:
-    sandbox = conftest.sandbox_config(limits=Limits(create=5, status=30, period_seconds=PERIOD))
+    sandbox = cometly_setup.sandbox_config(
+        limits=Limits(create=5, status=30, period_seconds=PERIOD)
+    )
 
     def config(running: Sandbox) -> dict[str, Any]:
-        documented = conftest.tap_config(running, end_date="2025-03-02T05:00:00Z")
+        documented = cometly_setup.tap_config(running, end_date="2025-03-02T05:00:00Z")
         del documented["create_rate_limit"], documented["status_rate_limit"]
         return documented
 
@@ -61,7 +64,7 @@ def test_a_burst_of_429s_costs_its_retry_after_and_no_more(
     stormy = dataclasses.replace(sandbox_config, faults=Faults(rate_limit_storms=STORMS))
     with Sandbox(stormy) as sandbox:
         config = tap_config(sandbox) | {"rate_limit_period_seconds": PERIOD}
-        result = conftest.sync(config)
+        result = sync(config)
         answers = sandbox.api_answers
         assert any(m["type"] == "RECORD" for m in result.messages), "nothing delivered"
     refused = [index for index, answer in enumerate(answers) if answer.status == 429]

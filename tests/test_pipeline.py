@@ -15,16 +15,8 @@ from typing import Any
 
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.sandbox import DEMO_KEY, Limits, Sandbox
-from tests.conftest import (
-    REPLICATION_KEYS,
-    STREAMS,
-    expected,
-    ids,
-    run_and_signal,
-    sandbox_config,
-    sync,
-    tap_config,
-)
+from tests.setups.cometly import REPLICATION_KEYS, STREAMS, expected, sandbox_config, tap_config
+from tests.singer import ids, run_and_signal, sync
 
 
 def bookmark(message: dict[str, Any], stream: str) -> str | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tap_exports.sandbox import Sandbox
-from tests.conftest import sandbox_config, tap_config
+from tests.setups import cometly as cometly_setup
 from tests.setups import cornect as cornect_setup
 from tests.setups import userpilot as userpilot_setup
 
@@ -32,8 +32,10 @@ def plan(config: dict[str, Any], tmp_path: Path, state: dict[str, Any] | None = 
 
 
 def test_cometly_plan_lists_windows_from_the_bookmarks_and_the_create_floor(tmp_path: Path):
-    with Sandbox(sandbox_config()) as sandbox:
-        config = tap_config(sandbox, create_rate_limit=5, rate_limit_period_seconds=60)
+    with Sandbox(cometly_setup.sandbox_config()) as sandbox:
+        config = cometly_setup.tap_config(
+            sandbox, create_rate_limit=5, rate_limit_period_seconds=60
+        )
         shown = plan(config, tmp_path)
         assert shown.startswith("Plan for cometly at http://127.0.0.1:")
         assert "  events: 14 export(s)" in shown and "  companies: 1 export(s)" in shown

@@ -64,7 +64,7 @@ class ListingPort:
         )
 
 
-def records(reader: ExportReader, port, job, report) -> list[dict]:
+def read_records(reader: ExportReader, port, job, report) -> list[dict]:
     export = CompletedExport(port, job, report)
     return [record for run in reader.record_runs(export, NDJSON) for record in run]
 
@@ -77,7 +77,7 @@ def reader() -> ExportReader:
 
 def read_ids(port: ListingPort) -> list[int]:
     report = port.status(JOB.export_id)
-    return [r["id"] for r in records(reader(), port, JOB, report)]
+    return [r["id"] for r in read_records(reader(), port, JOB, report)]
 
 
 def test_every_file_of_a_job_is_read_once_in_name_order():
@@ -133,7 +133,7 @@ def test_a_file_the_provider_stops_listing_is_a_clear_download_error():
             JobStatus.COMPLETED, files=(ExportFile("a.gz", f"{base}/a.gz?sig=0"),)
         )
         with pytest.raises(DownloadError, match=r"job-1 for part all: the provider no longer"):
-            list(records(reader(), port, JOB, report))
+            list(read_records(reader(), port, JOB, report))
 
 
 class ForgettingPort(ListingPort):
@@ -151,7 +151,7 @@ def test_a_job_gone_when_its_urls_are_refreshed_is_a_download_error_to_create_it
         )
         port = ForgettingPort(base, ["a.gz"])
         with pytest.raises(DownloadError, match=r"404.*can no longer be fetched"):
-            list(records(reader(), port, JOB, report))
+            list(read_records(reader(), port, JOB, report))
 
 
 def test_two_files_of_one_name_are_refused_rather_than_mixed_up():
@@ -178,7 +178,7 @@ def test_files_holding_fewer_records_than_the_export_says_are_a_download_error()
     with serving(script) as base:
         port = ListingPort(base, ["a.gz", "b.gz"])
         exact = StatusReport(JobStatus.COMPLETED, records=15)
-        assert [r["id"] for r in records(reader(), port, JOB, exact)] == list(range(15))
+        assert [r["id"] for r in read_records(reader(), port, JOB, exact)] == list(range(15))
         short = StatusReport(JobStatus.COMPLETED, records=16)
         with pytest.raises(DownloadError, match=r"hold 15 records where the export says 16"):
-            list(records(reader(), port, JOB, short))
+            list(read_records(reader(), port, JOB, short))

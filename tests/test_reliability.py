@@ -17,21 +17,16 @@ from tap_exports.engine.files.download import Downloader
 from tap_exports.engine.state.progress import IN_FLIGHT, SPLIT
 from tap_exports.engine.timestamps import format_utc
 from tap_exports.sandbox import DEMO_KEY, Faults, Sandbox, Timing
-from tests.conftest import (
+from tests.setups.cometly import (
     END,
     REPLICATION_KEYS,
     START,
     STREAMS,
     expected,
-    ids,
-    parse_messages,
-    run_and_signal,
-    run_cli,
     sandbox_config,
-    sync,
-    sync_until_stopped,
     tap_config,
 )
+from tests.singer import ids, parse_messages, run_and_signal, run_cli, sync, sync_until_stopped
 
 FOUR_DAYS = {"start_date": START, "end_date": "2025-03-05T05:00:00Z"}
 

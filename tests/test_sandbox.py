@@ -30,8 +30,8 @@ from tap_exports.sandbox import (
 )
 from tap_exports.sandbox.cometly.emulator import CometlyEmulator
 from tap_exports.sandbox.registry import EMULATORS
-from tests.conftest import sandbox_config
 from tests.fakes import ManualClock
+from tests.setups.cometly import sandbox_config
 
 RANGE = {"start_date": "2025-03-02 00:00:00", "end_date": "2025-03-02 23:59:59"}
 

@@ -85,7 +85,7 @@ def emulator(sandbox: Sandbox) -> CornectEmulator:
     return sandbox.emulator
 
 
-class Client:
+class CornectClient:
     """A Cornect client as simple as a test can make it; it waits out a 429 as told.
 
     It waits on the sandbox's clock: on a manual one, waiting is advancing it.
@@ -149,7 +149,7 @@ def code(answer: requests.Response) -> str:
     return str(detail["code"])
 
 
-def decode(content: bytes, export_format: str) -> list[dict[str, Any]]:
+def exported_rows(content: bytes, export_format: str) -> list[dict[str, Any]]:
     """A file's rows, with what CSV writes as text read back into types."""
     data = gzip.decompress(content) if content[:2] == b"\x1f\x8b" else content
     if export_format == "json":
@@ -200,11 +200,11 @@ def test_unknown_paths_are_404_and_wrong_methods_405_before_auth(cornect: Sandbo
 
 def test_search_pages_through_a_cursor_covering_exactly_the_total(cornect: Sandbox):
     filters = {"countries": ["United States", "canada"]}
-    items, total = Client(cornect).every_page(filters)
+    items, total = CornectClient(cornect).every_page(filters)
     expected = emulator(cornect).matching(TOKEN, filters)
     assert items == expected and len(items) == total > 50
     assert all(list(item) == list(FIELDS) for item in items)  # no data_quality_score
-    first = Client(cornect).search(filters).json()
+    first = CornectClient(cornect).search(filters).json()
     cursor = first["next_cursor"]
     assert json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["offset"] == 25
     assert sum(first["aggregations"]["countries"].values()) == total
@@ -214,7 +214,7 @@ def test_search_pages_through_a_cursor_covering_exactly_the_total(cornect: Sandb
 
 
 def test_a_cursor_with_other_filters_or_garbled_is_400_invalid_cursor(cornect: Sandbox):
-    client = Client(cornect)
+    client = CornectClient(cornect)
     cursor = client.search({"countries": ["Germany", "United States"]}).json()["next_cursor"]
     for body in ({"countries": ["France"], "cursor": cursor}, {"cursor": "not-a-cursor"}):
         answer = client.search(body)
@@ -287,7 +287,7 @@ def test_filters_match_as_documented_and_nulls_never_match(cornect: Sandbox):
         lambda c: domain in [link["connected_domain"] for link in c["connections"]]
     )
     assert len(match(TOKEN, {})) == len(companies) == 300
-    answer = Client(cornect).search({"countries": ["Germany"], "employee_count_min": 10})
+    answer = CornectClient(cornect).search({"countries": ["Germany"], "employee_count_min": 10})
     assert answer.json()["total"] == len(
         match(TOKEN, {"countries": ["Germany"], "employee_count_min": 10})
     )
@@ -310,7 +310,7 @@ def test_filters_match_as_documented_and_nulls_never_match(cornect: Sandbox):
     ],
 )  # fmt: skip
 def test_invalid_search_bodies_are_422_with_fastapi_detail_arrays(cornect, body, loc, kind):
-    answer = Client(cornect).search(body)
+    answer = CornectClient(cornect).search(body)
     assert answer.status_code == 422
     (error,) = answer.json()["detail"]
     assert (error["loc"], error["type"]) == (loc, kind) and error["msg"]
@@ -330,14 +330,14 @@ def test_invalid_search_bodies_are_422_with_fastapi_detail_arrays(cornect, body,
     ],
 )  # fmt: skip
 def test_invalid_create_bodies_are_422_listing_every_error(cornect: Sandbox, body, locs):
-    answer = Client(cornect).create(body)
+    answer = CornectClient(cornect).create(body)
     assert answer.status_code == 422
     assert sorted(error["loc"] for error in answer.json()["detail"]) == sorted(locs)
     assert emulator(cornect).created == [] and emulator(cornect).balance(TOKEN) == 100_000
 
 
 def test_bodies_that_are_not_json_objects_are_422(cornect: Sandbox):
-    client = Client(cornect)
+    client = CornectClient(cornect)
     for data, kind in ((b"{", "json_invalid"), (b"[1]", "model_attributes_type")):
         answer = client.session.post(cornect.api_url + "/companies/search", data=data)
         assert answer.status_code == 422 and answer.json()["detail"][0]["type"] == kind
@@ -345,8 +345,8 @@ def test_bodies_that_are_not_json_objects_are_422(cornect: Sandbox):
 
 def test_company_detail_is_the_search_item_or_404(cornect: Sandbox):
     first = emulator(cornect).companies(TOKEN)[0]
-    assert Client(cornect).call("GET", f"/companies/{first['id']}").json() == first
-    missing = Client(cornect).call("GET", f"/companies/{uuid.uuid4()}")
+    assert CornectClient(cornect).call("GET", f"/companies/{first['id']}").json() == first
+    missing = CornectClient(cornect).call("GET", f"/companies/{uuid.uuid4()}")
     assert (missing.status_code, missing.json()) == (404, {"detail": "Company not found"})
 
 
@@ -357,7 +357,7 @@ def test_create_poll_download_csv_holds_exactly_the_matching_companies():
     timing = CornectTiming(pending_seconds=0.05, processing_seconds=0.15)
     clock = ManualClock()
     with Sandbox(config(timing=timing), clock=clock) as sandbox:
-        client = Client(sandbox)
+        client = CornectClient(sandbox)
         created = client.create({"name": "All of them"})
         assert created.status_code == 201
         job = created.json()["export_job"]
@@ -382,7 +382,7 @@ def test_create_poll_download_csv_holds_exactly_the_matching_companies():
         assert urlsplit(answer["download_url"]).path.endswith(f"/{job['id']}/companies.csv")
         content = requests.get(answer["download_url"]).content
         assert len(content) == status["file_size_bytes"]
-        rows = decode(content, "csv")
+        rows = exported_rows(content, "csv")
         expected = emulator(sandbox).export_rows(job["id"])
         assert rows == expected
         assert [{k: v for k, v in row.items() if k != SCORE} for row in rows] == emulator(
@@ -407,14 +407,14 @@ def test_create_poll_download_csv_holds_exactly_the_matching_companies():
 )
 def test_json_layouts_and_gzip_decode_to_the_same_rows(export_format, layout, zipped, suffix):
     with Sandbox(config(json_layout=layout, gzip=zipped), clock=ManualClock()) as sandbox:
-        client = Client(sandbox)
+        client = CornectClient(sandbox)
         filters = {"industries": ["Software", "Healthcare"]}
         body = {"search_filters": filters, "export_format": export_format}
         created, content = client.export(body)
         assert (content[:2] == b"\x1f\x8b") is zipped
         plain = gzip.decompress(content) if zipped else content
         assert plain.startswith(b"[") is (export_format == "json" and layout == "array")
-        rows = decode(content, export_format)
+        rows = exported_rows(content, export_format)
         assert rows == emulator(sandbox).export_rows(created["export_job"]["id"])
         matching = emulator(sandbox).matching(TOKEN, filters)
         assert [row["id"] for row in rows] == [company["id"] for company in matching]
@@ -424,10 +424,10 @@ def test_json_layouts_and_gzip_decode_to_the_same_rows(export_format, layout, zi
 
 
 def test_sort_by_orders_the_file_with_nulls_last(cornect: Sandbox):
-    _, content = Client(cornect).export(
+    _, content = CornectClient(cornect).export(
         {"sort_by": "employee_count", "sort_order": "desc", "export_format": "json"}
     )
-    counts = [row["employee_count"] for row in decode(content, "json")]
+    counts = [row["employee_count"] for row in exported_rows(content, "json")]
     known = [count for count in counts if count is not None]
     assert known == sorted(known, reverse=True) and counts[len(known) :] == [None] * (
         len(counts) - len(known)
@@ -435,7 +435,7 @@ def test_sort_by_orders_the_file_with_nulls_last(cornect: Sandbox):
 
 
 def test_credits_already_unlocked_are_free_and_the_ledger_records_charges(cornect: Sandbox):
-    client = Client(cornect)
+    client = CornectClient(cornect)
     unlocked_before = emulator(cornect).unlocked(TOKEN)
     filters = {"countries": ["Germany", "France"]}
     matching = [c["id"] for c in emulator(cornect).matching(TOKEN, filters)]
@@ -469,15 +469,15 @@ def test_the_cap_cuts_an_export_and_says_so():
         filters = {"employee_count_min": 50, "employee_count_max": 50}
         matching = emulator(sandbox).matching(TOKEN, filters)
         assert len(matching) > 12
-        created, content = Client(sandbox).export({"search_filters": filters})
+        created, content = CornectClient(sandbox).export({"search_filters": filters})
         assert created["capped_at_10k"] is True and created["requested_count"] == 12
-        rows = decode(content, "csv")
+        rows = exported_rows(content, "csv")
         assert [row["id"] for row in rows] == [c["id"] for c in matching[:12]]
 
 
 def test_a_short_balance_is_402_and_creates_nothing_by_default():
     with Sandbox(config(balance=5)) as sandbox:
-        answer = Client(sandbox).create({"name": "too big"})
+        answer = CornectClient(sandbox).create({"name": "too big"})
         assert (answer.status_code, code(answer)) == (402, "insufficient_balance")
         needed = 300 - len(emulator(sandbox).unlocked(TOKEN))
         assert answer.json()["detail"]["details"] == {"required": needed, "balance": 5}
@@ -486,7 +486,7 @@ def test_a_short_balance_is_402_and_creates_nothing_by_default():
 
 def test_partial_mode_charges_the_balance_and_skips_the_rest():
     with Sandbox(config(balance=5, short_balance="partial"), clock=ManualClock()) as sandbox:
-        client = Client(sandbox)
+        client = CornectClient(sandbox)
         unlocked = emulator(sandbox).unlocked(TOKEN)
         filters = {"countries": ["United States"]}
         matching = [c["id"] for c in emulator(sandbox).matching(TOKEN, filters)]
@@ -494,7 +494,7 @@ def test_partial_mode_charges_the_balance_and_skips_the_rest():
         created, content = client.export({"search_filters": filters})
         assert (created["new_count"], created["credits_charged"]) == (len(new), 5)
         assert created["would_skip"] == len(new) - 5 > 0
-        kept = [row["id"] for row in decode(content, "csv")]
+        kept = [row["id"] for row in exported_rows(content, "csv")]
         assert kept == [c for c in matching if c in unlocked or c in new[:5]]
         assert emulator(sandbox).balance(TOKEN) == 0
         broke, _ = client.export({"search_filters": {"countries": ["Japan"]}})
@@ -503,12 +503,12 @@ def test_partial_mode_charges_the_balance_and_skips_the_rest():
 
 
 def test_no_matching_companies_is_400_no_candidates(cornect: Sandbox):
-    answer = Client(cornect).create({"name": "x", "search_filters": {"countries": ["US"]}})
+    answer = CornectClient(cornect).create({"name": "x", "search_filters": {"countries": ["US"]}})
     assert (answer.status_code, code(answer)) == (400, "no_candidates")
 
 
 def test_a_read_token_reads_but_cannot_create(cornect: Sandbox):
-    reader = Client(cornect, CORNECT_READ_TOKEN)
+    reader = CornectClient(cornect, CORNECT_READ_TOKEN)
     refused = reader.create({"name": "x"})
     assert refused.status_code == 403
     assert refused.json() == {
@@ -518,7 +518,7 @@ def test_a_read_token_reads_but_cannot_create(cornect: Sandbox):
             "details": {"token_scope": "read", "required": "read_write"},
         }
     }
-    created, _ = Client(cornect).export({"search_filters": {"countries": ["France"]}})
+    created, _ = CornectClient(cornect).export({"search_filters": {"countries": ["France"]}})
     export_id = created["export_job"]["id"]
     assert reader.status(export_id).json()["status"] == "completed"
     assert reader.call("POST", f"/exports/{export_id}/download").status_code == 200
@@ -527,12 +527,12 @@ def test_a_read_token_reads_but_cannot_create(cornect: Sandbox):
 
 
 def test_saved_lists_export_their_companies_and_unknown_lists_are_404(cornect: Sandbox):
-    client = Client(cornect)
+    client = CornectClient(cornect)
     members = emulator(cornect).saved_list(CORNECT_DEMO_LIST)
     assert len(members) == 40
     created, content = client.export({"source_type": "list", "list_id": CORNECT_DEMO_LIST})
     assert created["export_job"]["source_type"] == "list"
-    assert [row["id"] for row in decode(content, "csv")] == members
+    assert [row["id"] for row in exported_rows(content, "csv")] == members
     empty = client.create({"name": "x", "source_type": "list", "list_id": CORNECT_EMPTY_LIST})
     assert (empty.status_code, code(empty)) == (400, "no_candidates")
     unknown = client.create({"name": "x", "source_type": "list", "list_id": str(uuid.uuid4())})
@@ -541,12 +541,12 @@ def test_saved_lists_export_their_companies_and_unknown_lists_are_404(cornect: S
 
 def test_download_before_completion_is_400_and_unknown_exports_404():
     with Sandbox(config(timing=CornectTiming(pending_seconds=5))) as sandbox:
-        client = Client(sandbox)
+        client = CornectClient(sandbox)
         export_id = client.create({"name": "slow"}).json()["export_job"]["id"]
         early = client.call("POST", f"/exports/{export_id}/download")
         assert (early.status_code, code(early)) == (400, "EXPORT_NOT_READY")
         assert early.json()["detail"]["message"] == "Export is pending, not completed."
-        for other in (Client(sandbox, OTHER_TOKEN), client):
+        for other in (CornectClient(sandbox, OTHER_TOKEN), client):
             path = export_id if other is not client else str(uuid.uuid4())
             for answer in (other.status(path), other.call("POST", f"/exports/{path}/download")):
                 assert (answer.status_code, answer.json()) == (404, {"detail": "Export not found"})
@@ -554,7 +554,7 @@ def test_download_before_completion_is_400_and_unknown_exports_404():
 
 def test_an_expired_url_is_403_from_storage_and_a_fresh_one_works():
     with Sandbox(config(Faults(expired_urls=1)), clock=ManualClock()) as sandbox:
-        client = Client(sandbox)
+        client = CornectClient(sandbox)
         export_id = client.create({"name": "x"}).json()["export_job"]["id"]
         client.finished(export_id)
         stale = client.call("POST", f"/exports/{export_id}/download").json()["download_url"]
@@ -566,7 +566,7 @@ def test_an_expired_url_is_403_from_storage_and_a_fresh_one_works():
 
 def test_a_ghost_create_is_charged_behind_a_503():
     with Sandbox(config(Faults(ghost_creates=1)), clock=ManualClock()) as sandbox:
-        client = Client(sandbox)
+        client = CornectClient(sandbox)
         ghost = client.create({"name": "ghost", "search_filters": {"countries": ["Germany"]}})
         assert (ghost.status_code, ghost.json()) == (503, {"detail": "Service Unavailable"})
         ((export_id, body, charged),) = emulator(sandbox).created
@@ -579,7 +579,7 @@ def test_a_ghost_create_is_charged_behind_a_503():
 
 def test_a_failed_export_keeps_its_charge_and_its_companies_stay_unlocked():
     with Sandbox(config(Faults(failed_exports=1)), clock=ManualClock()) as sandbox:
-        client = Client(sandbox)
+        client = CornectClient(sandbox)
         body = {"name": "x", "search_filters": {"countries": ["Germany"]}}
         created = client.create(body).json()
         status = client.finished(created["export_job"]["id"])
@@ -597,7 +597,7 @@ def test_a_failed_export_keeps_its_charge_and_its_companies_stay_unlocked():
 def test_a_stuck_export_stays_processing():
     clock = ManualClock()
     with Sandbox(config(Faults(stuck_exports=1)), clock=clock) as sandbox:
-        client = Client(sandbox)
+        client = CornectClient(sandbox)
         export_id = client.create({"name": "x"}).json()["export_job"]["id"]
         clock.sleep(0.15)
         status = client.status(export_id).json()
@@ -610,7 +610,9 @@ def test_concurrent_creates_charge_each_company_once():
         body = {"name": "x", "search_filters": {"countries": ["Germany"]}}
 
         def create() -> None:
-            answers.append(Client(sandbox).session.post(sandbox.api_url + "/exports", json=body))
+            answers.append(
+                CornectClient(sandbox).session.post(sandbox.api_url + "/exports", json=body)
+            )
 
         threads = [threading.Thread(target=create) for _ in range(5)]
         for thread in threads:
@@ -641,7 +643,7 @@ def test_the_bucket_refills_steadily_not_per_window():
 def test_over_the_limit_is_429_with_retry_after_and_a_patient_client_never_violates(
     cornect: Sandbox,
 ):
-    session = Client(cornect).session
+    session = CornectClient(cornect).session
     url = cornect.api_url + "/exports"
     answers = [session.post(url, json={}) for _ in range(6)]  # 422s still spend the budget
     refused = answers[-1]
@@ -650,7 +652,7 @@ def test_over_the_limit_is_429_with_retry_after_and_a_patient_client_never_viola
     assert refused.headers["Retry-After"] == "1"
     assert not any(name.lower().startswith("x-ratelimit") for name in refused.headers)
     cornect.clock.sleep(int(refused.headers["Retry-After"]))
-    patient = [Client(cornect).create({}) for _ in range(8)]  # waits out every 429
+    patient = [CornectClient(cornect).create({}) for _ in range(8)]  # waits out every 429
     assert all(answer.status_code == 422 for answer in patient)
     limiter = emulator(cornect).limiter(TOKEN, "create")
     assert limiter.refusals >= 2 and emulator(cornect).violations() == 0
@@ -658,14 +660,14 @@ def test_over_the_limit_is_429_with_retry_after_and_a_patient_client_never_viola
         pass
     assert session.post(url, json={}).status_code == 429
     assert emulator(cornect).violations() == 1  # the last one did not wait
-    assert Client(cornect).search({}).status_code == 200  # another endpoint, another bucket
-    assert Client(cornect, CORNECT_READ_TOKEN).create({}).status_code == 403  # another token
+    assert CornectClient(cornect).search({}).status_code == 200  # another endpoint, another bucket
+    assert CornectClient(cornect, CORNECT_READ_TOKEN).create({}).status_code == 403  # another token
 
 
 def test_api_faults_apply_storms_and_server_errors():
     clock = ManualClock()
     with Sandbox(config(Faults(rate_limit_storms=1, server_errors=1)), clock=clock) as sandbox:
-        session = Client(sandbox).session
+        session = CornectClient(sandbox).session
         stormed = session.get(sandbox.api_url + "/credits")
         assert (stormed.status_code, stormed.headers["Retry-After"]) == (429, "1")
         clock.sleep(1)

@@ -11,7 +11,6 @@ import io
 import json
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -38,6 +37,7 @@ from tap_exports.sandbox.registry import EMULATORS
 from tap_exports.sandbox.userpilot.data import COLUMNS, EXTRA_FIELD
 from tap_exports.sandbox.userpilot.emulator import UserpilotEmulator
 from tap_exports.sandbox.userpilot.requests import Rejected
+from tests.builders import multiset
 from tests.fakes import ManualClock
 
 TOKEN = USERPILOT_DEMO_TOKEN
@@ -72,7 +72,7 @@ def userpilot() -> Iterator[Sandbox]:
         yield running
 
 
-class Client:
+class UserpilotClient:
     """A Userpilot API client as simple as a test can make it.
 
     It waits on the sandbox's clock: on a manual one, waiting is advancing it.
@@ -120,15 +120,11 @@ def plain(content: bytes) -> bytes:
     return gzip.decompress(content) if content[:2] == b"\x1f\x8b" else content
 
 
-def multiset(rows: list[dict[str, Any]]) -> Counter[bytes]:
-    return Counter(orjson.dumps(row, option=orjson.OPT_SORT_KEYS) for row in rows)
-
-
 def stamp_text(value: datetime | None) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def decode(export_format: str, content: bytes) -> list[dict[str, Any]]:
+def part_rows(export_format: str, content: bytes) -> list[dict[str, Any]]:
     """A part's rows, with what each format writes as text or types read back."""
     data = plain(content)
     if export_format == "ndjson":
@@ -168,8 +164,8 @@ def test_unknown_key_wrong_scheme_and_plan_without_export_are_401(userpilot: San
     for answer in (
         no_header,
         bearer,
-        Client(userpilot, "nope").create(DAY_2),
-        Client(userpilot, USERPILOT_NO_EXPORT_TOKEN).create(DAY_2),
+        UserpilotClient(userpilot, "nope").create(DAY_2),
+        UserpilotClient(userpilot, USERPILOT_NO_EXPORT_TOKEN).create(DAY_2),
         requests.get(f"{userpilot.api_url}{EXPORTS}/jobs"),
     ):
         assert answer.status_code == 401
@@ -196,14 +192,14 @@ def test_unknown_key_wrong_scheme_and_plan_without_export_are_401(userpilot: San
     ],
 )
 def test_invalid_create_bodies_are_422_naming_the_field(userpilot: Sandbox, body, field):
-    answer = Client(userpilot).create(body)
+    answer = UserpilotClient(userpilot).create(body)
     assert answer.status_code == 422
     assert error(answer)["details"] == field
     assert userpilot.emulator.created == []
 
 
 def test_a_body_that_is_not_a_json_object_is_422(userpilot: Sandbox):
-    answer = Client(userpilot).session.post(userpilot.api_url + EXPORTS, data=b"[1]")
+    answer = UserpilotClient(userpilot).session.post(userpilot.api_url + EXPORTS, data=b"[1]")
     assert answer.status_code == 422
     assert "JSON object" in error(answer)["message"]
 
@@ -212,7 +208,7 @@ def test_create_then_status_words_progress_to_completed_with_several_parts():
     timing = UserpilotTiming(statuses=("queued", "running"), processing_seconds=0.3)
     clock = ManualClock()
     with Sandbox(config(timing=timing), clock=clock) as sandbox:
-        client = Client(sandbox)
+        client = UserpilotClient(sandbox)
         created = client.create({**ALL, "format": "ndjson"}, slash="/")
         assert created.status_code == 201
         assert set(created.json()) == {
@@ -244,7 +240,7 @@ def test_create_then_status_words_progress_to_completed_with_several_parts():
 
 
 def test_parts_download_without_authorization_and_refuse_one_as_s3(userpilot: Sandbox):
-    _, body = Client(userpilot).export({**DAY_2, "format": "ndjson"})
+    _, body = UserpilotClient(userpilot).export({**DAY_2, "format": "ndjson"})
     url = body["presigned_urls"][0]["url"]
     assert url.startswith(userpilot.download_url)
     assert requests.get(url).status_code == 200
@@ -265,13 +261,13 @@ def test_parts_download_without_authorization_and_refuse_one_as_s3(userpilot: Sa
 def test_every_format_decodes_to_exactly_the_selected_rows(
     userpilot: Sandbox, export_format, suffix, gzipped
 ):
-    job_id, body = Client(userpilot).export({**ALL, "format": export_format})
+    job_id, body = UserpilotClient(userpilot).export({**ALL, "format": export_format})
     decoded = []
     for part in body["presigned_urls"]:
         assert part["filename"].endswith(suffix)
         content = requests.get(part["url"]).content
         assert (content[:2] == b"\x1f\x8b") is gzipped
-        decoded += decode(export_format, content)
+        decoded += part_rows(export_format, content)
     expected = userpilot.emulator.select(TOKEN, ALL)
     assert expected == userpilot.emulator.job_rows(job_id) == userpilot.emulator.dataset(TOKEN)
     if export_format != "ndjson":
@@ -281,7 +277,7 @@ def test_every_format_decodes_to_exactly_the_selected_rows(
 
 
 def test_the_same_request_again_is_served_the_same_files(userpilot: Sandbox):
-    client = Client(userpilot)
+    client = UserpilotClient(userpilot)
     first = [requests.get(p["url"]).content for p in client.export(DAY_2)[1]["presigned_urls"]]
     again = [requests.get(p["url"]).content for p in client.export(DAY_2)[1]["presigned_urls"]]
     other = client.export({**DAY_2, "event_type": ["track"]})[1]["presigned_urls"]
@@ -290,7 +286,7 @@ def test_the_same_request_again_is_served_the_same_files(userpilot: Sandbox):
 
 
 def test_csv_quotes_cells_with_commas_quotes_and_line_breaks(userpilot: Sandbox):
-    _, body = Client(userpilot).export({**ALL, "format": "csv", "event_type": ["track"]})
+    _, body = UserpilotClient(userpilot).export({**ALL, "format": "csv", "event_type": ["track"]})
     text = b"".join(plain(requests.get(p["url"]).content) for p in body["presigned_urls"])
     assert b'"Note ""quick"",\nadded"' in text
     assert b'"{""amount""' in text  # metadata as JSON text
@@ -300,14 +296,14 @@ def test_csv_quotes_cells_with_commas_quotes_and_line_breaks(userpilot: Sandbox)
 @pytest.mark.parametrize(("gzip_setting", "export_format"), [(True, "parquet"), (False, "ndjson")])
 def test_gzip_can_be_switched_for_every_format(gzip_setting, export_format):
     with Sandbox(config(gzip=gzip_setting), clock=ManualClock()) as sandbox:
-        _, body = Client(sandbox).export({**DAY_2, "format": export_format})
+        _, body = UserpilotClient(sandbox).export({**DAY_2, "format": export_format})
         part = body["presigned_urls"][0]
         assert part["filename"].endswith(".gz") is gzip_setting
         assert (requests.get(part["url"]).content[:2] == b"\x1f\x8b") is gzip_setting
 
 
 def test_format_defaults_to_csv(userpilot: Sandbox):
-    _, body = Client(userpilot).export(DAY_2)
+    _, body = UserpilotClient(userpilot).export(DAY_2)
     assert body["presigned_urls"][0]["filename"] == "export-part1.csv.gz"
 
 
@@ -315,7 +311,7 @@ def test_one_job_per_app_token_409_and_the_jobs_list_shows_what_runs():
     with Sandbox(
         config(timing=UserpilotTiming(processing_seconds=0.15)), clock=ManualClock()
     ) as sandbox:
-        client = Client(sandbox)
+        client = UserpilotClient(sandbox)
         job_id = client.create(DAY_2).json()["job_id"]
         refused = client.create(ALL)
         assert refused.status_code == 409
@@ -326,7 +322,7 @@ def test_one_job_per_app_token_409_and_the_jobs_list_shows_what_runs():
             "job_id", "status", "progress", "start_time", "end_time", "elapsed_time",
             "elapsed_time_seconds",
         }  # fmt: skip
-        assert Client(sandbox, "other-app-key").create(DAY_2).status_code == 201
+        assert UserpilotClient(sandbox, "other-app-key").create(DAY_2).status_code == 201
         client.finished(job_id)
         assert client.create(DAY_2).status_code == 201
         assert sandbox.emulator.conflicts == 1
@@ -335,7 +331,7 @@ def test_one_job_per_app_token_409_and_the_jobs_list_shows_what_runs():
 def test_a_foreign_job_blocks_the_token_and_shows_only_in_the_list():
     clock = ManualClock()
     with Sandbox(config(), clock=clock) as sandbox:
-        client = Client(sandbox)
+        client = UserpilotClient(sandbox)
         foreign = sandbox.emulator.start_foreign_job(TOKEN, 0.15)
         assert client.create(DAY_2).status_code == 409
         (listed,) = client.jobs()
@@ -349,16 +345,16 @@ def test_a_foreign_job_blocks_the_token_and_shows_only_in_the_list():
 
 def test_a_failed_job_has_no_urls_and_does_not_block():
     with Sandbox(config(Faults(failed_exports=1)), clock=ManualClock()) as sandbox:
-        _, body = Client(sandbox).export(DAY_2)
+        _, body = UserpilotClient(sandbox).export(DAY_2)
         assert body["status"] == "failed" and "presigned_urls" not in body
         assert body["end_time"] is not None and body["current_chunk"] is None
-        assert Client(sandbox).create(DAY_2).status_code == 201
+        assert UserpilotClient(sandbox).create(DAY_2).status_code == 201
 
 
 def test_a_ghost_create_answers_503_but_its_job_runs_and_blocks():
     timing = UserpilotTiming(processing_seconds=0.15)
     with Sandbox(config(Faults(ghost_creates=1), timing=timing), clock=ManualClock()) as sandbox:
-        client = Client(sandbox)
+        client = UserpilotClient(sandbox)
         ghost = client.create(DAY_2)
         assert ghost.status_code == 503
         assert error(ghost)["error_code"] == "service_unavailable"
@@ -372,7 +368,7 @@ def test_a_ghost_create_answers_503_but_its_job_runs_and_blocks():
 def test_a_vanished_job_is_404_from_then_on_and_no_longer_blocks():
     timing = UserpilotTiming(processing_seconds=0.3)
     with Sandbox(config(Faults(vanished_jobs=1), timing=timing)) as sandbox:
-        client = Client(sandbox)
+        client = UserpilotClient(sandbox)
         job_id = client.create(DAY_2).json()["job_id"]
         for _ in range(2):
             answer = client.status(job_id)
@@ -386,7 +382,7 @@ def test_after_the_retention_status_is_404_and_files_are_gone():
     timing = UserpilotTiming(processing_seconds=0.02, retention_seconds=0.2)
     clock = ManualClock()
     with Sandbox(config(timing=timing), clock=clock) as sandbox:
-        client = Client(sandbox)
+        client = UserpilotClient(sandbox)
         job_id, body = client.export(DAY_2)
         clock.sleep(0.25)
         assert client.status(job_id).status_code == 404
@@ -396,14 +392,14 @@ def test_after_the_retention_status_is_404_and_files_are_gone():
 
 
 def test_another_apps_job_is_404(userpilot: Sandbox):
-    job_id, _ = Client(userpilot).export(DAY_2)
-    assert Client(userpilot, "other-app-key").status(job_id).status_code == 404
-    assert Client(userpilot, "other-app-key").jobs() == []
+    job_id, _ = UserpilotClient(userpilot).export(DAY_2)
+    assert UserpilotClient(userpilot, "other-app-key").status(job_id).status_code == 404
+    assert UserpilotClient(userpilot, "other-app-key").jobs() == []
 
 
 def test_an_expired_url_is_403_and_stays_expired():
     with Sandbox(config(Faults(expired_urls=1)), clock=ManualClock()) as sandbox:
-        client = Client(sandbox)
+        client = UserpilotClient(sandbox)
         job_id, body = client.export({**ALL, "format": "ndjson"})
         first, second = body["presigned_urls"][:2]
         expired = requests.get(first["url"])
@@ -416,29 +412,29 @@ def test_an_expired_url_is_403_and_stays_expired():
 
 def test_requests_over_the_limit_are_429_with_retry_after():
     with Sandbox(config(rate_limit=3, rate_period_seconds=60)) as sandbox:
-        client = Client(sandbox)
+        client = UserpilotClient(sandbox)
         for _ in range(3):
             assert client.session.get(f"{client.base}/jobs").status_code == 200
         refused = client.create(DAY_2)
         assert refused.status_code == 429
         assert 55 <= int(refused.headers["Retry-After"]) <= 60
         assert error(refused)["error_code"] == "too_many_requests"
-        assert Client(sandbox, "other-app-key").create(DAY_2).status_code == 201
+        assert UserpilotClient(sandbox, "other-app-key").create(DAY_2).status_code == 201
 
 
 def test_a_rate_limit_storm_is_429_retry_after_1():
     with Sandbox(config(Faults(rate_limit_storms=1))) as sandbox:
-        stormed = Client(sandbox).create(DAY_2)
+        stormed = UserpilotClient(sandbox).create(DAY_2)
         assert (stormed.status_code, stormed.headers["Retry-After"]) == (429, "1")
 
 
 def test_both_bounds_are_inclusive_to_the_microsecond(userpilot: Sandbox):
     body = {"from": "2025-03-02T00:00:00Z", "to": "2025-03-02T23:59:59.999999+00:00"}
-    _, status = Client(userpilot).export({**body, "format": "ndjson"})
+    _, status = UserpilotClient(userpilot).export({**body, "format": "ndjson"})
     stamps = {
         row["inserted_at"]
         for part in status["presigned_urls"]
-        for row in decode("ndjson", requests.get(part["url"]).content)
+        for row in part_rows("ndjson", requests.get(part["url"]).content)
     }
     assert {"2025-03-02T00:00:00.000000Z", "2025-03-02T23:59:59.999999Z"} <= stamps
     assert "2025-03-03T00:00:00.000000Z" not in stamps
@@ -501,7 +497,10 @@ def test_registry_builds_the_userpilot_emulator_at_the_hosts_root(userpilot: San
     assert isinstance(userpilot.emulator, UserpilotEmulator)
     assert "userpilot" in EMULATORS
     assert urlsplit(userpilot.api_url).path == ""
-    assert Client(userpilot).session.get(userpilot.api_url + "/api/v2/nope").status_code == 404
+    assert (
+        UserpilotClient(userpilot).session.get(userpilot.api_url + "/api/v2/nope").status_code
+        == 404
+    )
 
 
 def test_command_line_serves_userpilot():

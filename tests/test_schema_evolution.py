@@ -24,10 +24,11 @@ from tap_exports.engine.records.rows import row_type
 from tap_exports.providers.cometly import EVENTS
 from tap_exports.sandbox import Sandbox
 from tap_exports.sdk.tap import TapExports
-from tests import conftest
-from tests.conftest import SyncResult, sync, tap_config
+from tests.setups import cometly as cometly_setup
 from tests.setups import cornect as cornect_setup
 from tests.setups import userpilot as userpilot_setup
+from tests.setups.cometly import tap_config
+from tests.singer import SyncResult, sync
 
 FIELD = "x_legacy_score"
 
@@ -213,11 +214,10 @@ def objects_are_readable(schema: Any) -> bool:
 
 @pytest.mark.parametrize("provider", ["cometly", "userpilot", "cornect"])
 def test_every_discovered_schema_is_one_every_sdk_path_can_use(provider: str):
-    module = {"cometly": None, "userpilot": userpilot_setup, "cornect": cornect_setup}[provider]
-    sandbox_config = conftest.sandbox_config if module is None else module.sandbox_config
-    config_of = tap_config if module is None else module.tap_config
-    with Sandbox(sandbox_config()) as sandbox:
-        catalog = TapExports(config=config_of(sandbox), parse_env_config=False).catalog_dict
+    setup = {"cometly": cometly_setup, "userpilot": userpilot_setup, "cornect": cornect_setup}
+    with Sandbox(setup[provider].sandbox_config()) as sandbox:
+        config = setup[provider].tap_config(sandbox)
+        catalog = TapExports(config=config, parse_env_config=False).catalog_dict
     for entry in catalog["streams"]:
         Draft7Validator.check_schema(entry["schema"])
         assert objects_are_readable(entry["schema"]), json.dumps(entry["schema"])[:500]

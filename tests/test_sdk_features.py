@@ -30,9 +30,12 @@ import pytest
 from tap_exports.sandbox import Sandbox, SandboxConfig
 from tap_exports.sandbox.cornect.data import SCORE_FIELD
 from tap_exports.sandbox.userpilot.data import EXTRA_FIELD
-from tests import conftest
+from tests.batches import batch_config
+from tests.builders import multiset
+from tests.setups import cometly as cometly_setup
 from tests.setups import cornect as cornect_setup
 from tests.setups import userpilot as userpilot_setup
+from tests.singer import discover
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_CSV = ROOT / ".venv-targets" / "bin" / "target-csv"
@@ -57,9 +60,9 @@ class Case:
 
 CASES = {
     "cometly": Case(
-        conftest.sandbox_config,
-        lambda sandbox: conftest.tap_config(sandbox, window_days=7),
-        conftest.STREAMS,
+        cometly_setup.sandbox_config,
+        lambda sandbox: cometly_setup.tap_config(sandbox, window_days=7),
+        cometly_setup.STREAMS,
         "contacts",
         "email",
         "x_legacy_score",
@@ -153,10 +156,6 @@ def instant(value: str) -> str:
         return value
 
 
-def multiset(rows: list[dict[str, str]]) -> Counter[tuple[tuple[str, str], ...]]:
-    return Counter(tuple(sorted(row.items())) for row in rows)
-
-
 def without(rows: list[dict[str, str]], *names: str) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k not in names} for row in rows]
 
@@ -172,20 +171,15 @@ def test_record_mode_delivers_every_stream_with_the_undeclared_field_as_a_column
     assert any(row[case.undeclared] for row in rows)
 
 
-def batch_config(tmp_path: Path, compression: str) -> dict[str, Any]:
-    return {
-        "encoding": {"format": "jsonl", "compression": compression},
-        "storage": {"root": (tmp_path / "files").as_uri(), "prefix": "batch-"},
-        "batch_size": 50,
-    }
-
-
 @pytest.mark.parametrize("compression", ["gzip", "none"])
 def test_batch_delivers_what_record_mode_does(
     provider: tuple[Case, Sandbox], baseline: Rows, tmp_path: Path, compression: str
 ):
     case, sandbox = provider
-    config = {**case.config(sandbox), "batch_config": batch_config(tmp_path, compression)}
+    config = {
+        **case.config(sandbox),
+        "batch_config": batch_config(tmp_path / "files", batch_size=50, compression=compression),
+    }
     rows = into_target_csv(case, config, tmp_path)
     for stream in case.streams:
         assert multiset(rows[stream]) == multiset(baseline[stream]), stream
@@ -198,7 +192,7 @@ def test_batch_and_record_mode_both_leave_out_a_field_when_told_to_drop_it(
     config = {**case.config(sandbox), "undeclared_fields": "drop"}
     (tmp_path / "record").mkdir()
     in_records = into_target_csv(case, config, tmp_path / "record")
-    batched = {**config, "batch_config": batch_config(tmp_path, "gzip")}
+    batched = {**config, "batch_config": batch_config(tmp_path / "files", batch_size=50)}
     in_batches = into_target_csv(case, batched, tmp_path)
     for stream in case.streams:
         assert multiset(in_batches[stream]) == multiset(in_records[stream]), stream
@@ -210,7 +204,7 @@ def test_a_deselected_property_is_left_out_and_nothing_else(
 ):
     case, sandbox = provider
     config = case.config(sandbox)
-    catalog = conftest.discover(config, tmp_path)
+    catalog = discover(config, tmp_path)
     for entry in catalog["streams"]:
         for item in entry["metadata"]:
             item["metadata"]["selected"] = item["breadcrumb"] != ["properties", case.prop] or (

@@ -22,8 +22,8 @@ from tap_exports.engine.planning.slices import Partition, Slice
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, RateLimit, StreamSpec, object_schema
 from tap_exports.providers.job_api import JobApi
-from tests.conftest import sync_until_stopped
 from tests.loopback import Script, serving
+from tests.singer import last_state, sync_until_stopped
 
 PARTS = {"small": range(0, 3), "large": range(3, 12)}
 
@@ -112,18 +112,14 @@ def run(state: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], Exce
     return result.messages, failure
 
 
-def records(messages: list[dict[str, Any]]) -> list[int]:
+def record_ids(messages: list[dict[str, Any]]) -> list[int]:
     return sorted(m["record"]["id"] for m in messages if m["type"] == "RECORD")
-
-
-def last_state(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(m["value"] for m in reversed(messages) if m["type"] == "STATE")
 
 
 def test_a_snapshot_delivers_every_part_and_every_file_once_then_forgets_itself(provider):
     messages, failure = run()
     assert failure is None
-    assert records(messages) == list(range(12))
+    assert record_ids(messages) == list(range(12))
     assert provider.created == ["small", "large"]
     assert last_state(messages)["bookmarks"]["accounts"] == {}  # the next run takes a new one
 
@@ -132,13 +128,13 @@ def test_a_stopped_snapshot_resumes_with_the_parts_left_and_pays_for_none_twice(
     provider.fail_on = "large"
     messages, failure = run()
     assert isinstance(failure, OutOfCreditsError)
-    assert records(messages) == list(PARTS["small"])
+    assert record_ids(messages) == list(PARTS["small"])
     state = last_state(messages)
     assert state["bookmarks"]["accounts"]["snapshot"]["done"] == ["small"]
     provider.fail_on = None
     resumed, failure = run(state)
     assert failure is None
-    assert records(resumed) == list(PARTS["large"])
+    assert record_ids(resumed) == list(PARTS["large"])
     assert provider.created == ["small", "large"]
     assert last_state(resumed)["bookmarks"]["accounts"] == {}
     # Each run had the parts it would create checked before creating any.

@@ -15,15 +15,15 @@ from collections import Counter
 import pytest
 
 from tap_exports.sandbox import DEMO_KEY, Faults, Sandbox
-from tests.conftest import (
+from tests.setups.cometly import (
     END,
     REPLICATION_KEYS,
     STREAMS,
     expected,
     sandbox_config,
-    sync_until_stopped,
     tap_config,
 )
+from tests.singer import sync_until_stopped
 
 MAX_RUNS = 12
 _LONGEST_HOLD_SECONDS = 1.0  # the sandbox's 429s at a 1 s period ask for at most 1 s

@@ -17,9 +17,10 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_exports.sandbox import Sandbox, SandboxConfig
 from tap_exports.sdk.tap import TapExports
-from tests.conftest import parse_messages, sandbox_config, tap_config
+from tests.setups import cometly as cometly_setup
 from tests.setups import cornect as cornect_setup
 from tests.setups import userpilot as userpilot_setup
+from tests.singer import parse_messages
 
 
 def _started(config: SandboxConfig) -> Sandbox:
@@ -28,7 +29,7 @@ def _started(config: SandboxConfig) -> Sandbox:
     return sandbox
 
 
-_COMETLY = _started(sandbox_config())
+_COMETLY = _started(cometly_setup.sandbox_config())
 _USERPILOT = _started(userpilot_setup.sandbox_config())
 _CORNECT = _started(cornect_setup.sandbox_config())
 _SUITE = SuiteConfig(ignore_no_records=False)
@@ -40,7 +41,7 @@ _DROP = {"undeclared_fields": "drop"}
 TestCometly = get_tap_test_class(
     TapExports,
     # Every option on, so each declared field shows up in some record.
-    config=tap_config(
+    config=cometly_setup.tap_config(
         _COMETLY,
         start_date="2025-03-01T05:00:00Z",
         end_date="2025-03-03T05:00:00Z",

@@ -13,18 +13,15 @@ import pytest
 from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.sandbox import DEMO_KEY, DataSpec, Sandbox, Space
-from tests.conftest import (
+from tests.setups.cometly import (
     END,
     REPLICATION_KEYS,
     STREAMS,
     expected,
-    ids,
-    run_and_signal,
     sandbox_config,
-    sync,
-    sync_until_stopped,
     tap_config,
 )
+from tests.singer import ids, run_and_signal, sync, sync_until_stopped
 
 
 def test_full_sync_equals_the_sandbox_records_exactly(sandbox: Sandbox):

@@ -28,16 +28,16 @@ from tap_exports.sandbox import (
 )
 from tap_exports.sandbox.faults import DATA_FAULTS, KINDS
 from tap_exports.sdk.tap import TapExports
-from tests.conftest import run_and_signal, run_cli, sync, sync_until_stopped
+from tests.batches import batch_config, batch_files, file_lines
 from tests.setups.userpilot import (
     END,
     TOKEN,
-    multiset,
+    keyless_multiset,
     sandbox_config,
     tap_config,
     truth,
 )
-from tests.test_batch import batch_config, batch_files, file_lines
+from tests.singer import run_and_signal, run_cli, sync, sync_until_stopped
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_every_row_once_in_every_format(export_format: str) -> None:
         created = sandbox.emulator.created
     events = result.records("events")
     how = {"empty_is_null": export_format == "csv", "typed": export_format in ("parquet", "avro")}
-    assert multiset(events, **how) == multiset(truth(sandbox), **how)
+    assert keyless_multiset(events, **how) == keyless_multiset(truth(sandbox), **how)
     # Edge rows (midnight, 23:59:59.999999) and identical rows are all there, once each.
     stamps = Counter(parse_utc(row["inserted_at"]).isoformat() for row in events)
     assert stamps["2025-03-02T00:00:00+00:00"] == 1
@@ -148,7 +148,7 @@ def test_users_alone_then_events_later_loses_nothing(userpilot: Sandbox) -> None
     both = sync(
         config, state=alone.final_state, catalog=catalog_selecting(config, "events", "users")
     )
-    assert multiset(both.records("events")) == multiset(truth(userpilot))
+    assert keyless_multiset(both.records("events")) == keyless_multiset(truth(userpilot))
     assert both.records("users") == []
 
 
@@ -158,7 +158,7 @@ def test_a_foreign_job_is_waited_out_and_never_read(
     foreign = userpilot.emulator.start_foreign_job(TOKEN, seconds=0.6)
     with caplog.at_level("INFO"):
         result = sync(tap_config(userpilot))
-    assert multiset(result.records("events")) == multiset(truth(userpilot))
+    assert keyless_multiset(result.records("events")) == keyless_multiset(truth(userpilot))
     emulator = userpilot.emulator
     assert foreign not in emulator.downloads
     assert 1 <= emulator.conflicts <= 10  # paced, not a storm
@@ -173,7 +173,7 @@ def test_a_ghost_create_is_waited_out_not_adopted() -> None:
         ghost = emulator.created[0][0]
         assert ghost not in emulator.downloads
         assert emulator.conflicts <= 10
-    assert multiset(result.records("events")) == multiset(truth(sandbox))
+    assert keyless_multiset(result.records("events")) == keyless_multiset(truth(sandbox))
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_a_ghost_create_is_waited_out_not_adopted() -> None:
 def test_failed_vanished_expired_or_cut_jobs_still_deliver_every_row(fault: str) -> None:
     with Sandbox(sandbox_config(Faults(**{fault: 1}))) as sandbox:
         result = sync(tap_config(sandbox))
-    assert multiset(result.records("events")) == multiset(truth(sandbox))
+    assert keyless_multiset(result.records("events")) == keyless_multiset(truth(sandbox))
 
 
 def test_sigkill_mid_backfill_resumes_without_loss(userpilot: Sandbox, tmp_path: Path) -> None:
@@ -200,7 +200,7 @@ def test_sigkill_mid_backfill_resumes_without_loss(userpilot: Sandbox, tmp_path:
     later = [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == "events"]
     # A merge on the primary key leaves every row exactly once.
     merged = {(r["inserted_at"], r["_row_key"]): r for r in killed.records("events") + later}
-    assert multiset(list(merged.values())) == multiset(truth(userpilot))
+    assert keyless_multiset(list(merged.values())) == keyless_multiset(truth(userpilot))
     assert TOKEN not in killed.stderr + resumed.stderr
     assert "X-Amz-Signature" not in resumed.stderr and "Signature=" not in resumed.stderr
 
@@ -221,7 +221,7 @@ def test_filters_and_format_are_sent_and_checked(userpilot: Sandbox) -> None:
         for row in truth(userpilot)
         if row["event_type"] in chosen and row["user_id"] == "user-001"
     ]
-    assert multiset(result.records("events")) == multiset(rows)
+    assert keyless_multiset(result.records("events")) == keyless_multiset(rows)
     assert list(upserted(result.records("users"), "user_id")) == ["user-001"]
     with pytest.raises(ConfigValidationError) as refused:
         sync(tap_config(userpilot, event_types=["clicks"]))
@@ -239,7 +239,7 @@ def test_an_unknown_request_limit_is_halved_by_a_429_and_never_broken(
             result = sync(config)
         refusals = sandbox.emulator.limiter(TOKEN).refusals
         violations = sandbox.emulator.limiter(TOKEN).violations
-    assert multiset(result.records("events")) == multiset(truth(sandbox))
+    assert keyless_multiset(result.records("events")) == keyless_multiset(truth(sandbox))
     assert "pacing at" in caplog.text
     assert 1 <= refusals <= 2 and violations == 0
 
@@ -269,7 +269,7 @@ def test_an_unknown_status_word_means_still_running_warned_once(
     timing = UserpilotTiming(processing_seconds=0.1, statuses=("pending", "exporting"))
     with Sandbox(sandbox_config(timing=timing)) as sandbox, caplog.at_level("WARNING"):
         result = sync(tap_config(sandbox))
-    assert multiset(result.records("events")) == multiset(truth(sandbox))
+    assert keyless_multiset(result.records("events")) == keyless_multiset(truth(sandbox))
     assert caplog.text.count("unknown status 'exporting'") == 1
 
 
@@ -290,7 +290,7 @@ def test_batch_mode_delivers_the_same_rows_and_keys_as_record_mode(
     assert keyed == Counter(
         (row["inserted_at"], row["_row_key"]) for row in record_mode.records("events")
     )
-    assert multiset(events) == multiset(truth(userpilot))
+    assert keyless_multiset(events) == keyless_multiset(truth(userpilot))
     # Derived streams stay RECORD messages, before the STATE that passes their window.
     assert batched.records("users") == record_mode.records("users")
     assert batched.final_state["bookmarks"]["events"]["replication_key_value"] == END
@@ -335,6 +335,6 @@ def test_soak_random_faults_runs_resume_until_every_row_arrived_once() -> None:
             # tap lives on real time (threads, request timeouts), so the sandbox does too.
             time.sleep(1.0)
         assert failure is None, failure
-        assert multiset(list(merged.values())) == multiset(truth(sandbox))
+        assert keyless_multiset(list(merged.values())) == keyless_multiset(truth(sandbox))
         assert sum(faults.struck.values()) >= 3, faults.struck
         assert sandbox.emulator.limiter(TOKEN).violations == 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import orjson
-
 from tap_exports.engine.timestamps import parse_utc
 from tap_exports.sandbox import (
     USERPILOT_DEMO_TOKEN,
@@ -20,6 +18,7 @@ from tap_exports.sandbox import (
     UserpilotTiming,
 )
 from tap_exports.sandbox.userpilot.data import EXTRA_FIELD
+from tests.builders import multiset
 
 TOKEN = USERPILOT_DEMO_TOKEN
 START, END = "2025-03-01T00:00:00Z", "2025-03-06T00:00:00Z"
@@ -73,7 +72,7 @@ def truth(sandbox: Sandbox, start: str = START, end: str = END) -> list[dict[str
     return rows
 
 
-def multiset(
+def keyless_multiset(
     rows: list[dict[str, Any]], *, empty_is_null: bool = False, typed: bool = False
 ) -> Counter[bytes]:
     """Rows as a multiset, the row key left out.
@@ -81,7 +80,7 @@ def multiset(
     CSV cannot tell "" from null; Parquet and Avro store instants, not text (rendered
     without a zero fraction). The undeclared field absent or null is the same.
     """
-    counted: Counter[bytes] = Counter()
+    kept_rows = []
     for row in rows:
         # The undeclared field is a column of every row in CSV, Parquet and Avro: a row
         # without it there holds null, as absent is in NDJSON.
@@ -94,5 +93,5 @@ def multiset(
             kept = {name: None if value == "" else value for name, value in kept.items()}
         if typed:
             kept["inserted_at"] = parse_utc(kept["inserted_at"]).isoformat()
-        counted[orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)] += 1
-    return counted
+        kept_rows.append(kept)
+    return multiset(kept_rows)
