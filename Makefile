@@ -31,17 +31,15 @@ $(TARGETS_VENV)/.installed:
 install: $(VENV)/.installed
 
 ## Demo: sandbox -> tap-exports -> target-duckdb through `meltano run`, then row counts.
-## The sandboxes listen on DEMO_PORT and the five ports after it.
+## The sandboxes listen on DEMO_PORT and the ports after it (two per provider).
 DEMO_PORT ?= 8765
+WITH_MELTANO := PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH"
 demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
-	DEMO_PORT=$(DEMO_PORT) bash scripts/demo.sh
+	$(WITH_MELTANO) DEMO_PORT=$(DEMO_PORT) $(VENV)/bin/python scripts/demo.py run
 
 ## Forget the demo's state and database, so the next `make demo` loads everything again.
-demo-reset: $(MELTANO_VENV)/.installed
-	PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" meltano state clear --force demo:tap-exports--cometly-to-target-duckdb 2>/dev/null || true
-	PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" meltano state clear --force demo:tap-exports--userpilot-to-target-duckdb--userpilot 2>/dev/null || true
-	PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" meltano state clear --force demo:tap-exports--cornect-to-target-duckdb--cornect 2>/dev/null || true
-	rm -f output/demo.duckdb
+demo-reset: $(VENV)/.installed $(MELTANO_VENV)/.installed
+	$(WITH_MELTANO) $(VENV)/bin/python scripts/demo.py reset
 
 ## Tests, type check and lint: what CI runs (Meltano too: the tests run it as users do).
 test: $(VENV)/.installed $(MELTANO_VENV)/.installed $(TARGETS_VENV)/.installed lint

@@ -29,7 +29,7 @@ from tap_exports.sandbox import (
     Timing,
 )
 from tap_exports.sandbox.cometly.emulator import CometlyEmulator
-from tap_exports.sandbox.registry import EMULATORS
+from tap_exports.sandbox.registry import SANDBOXES
 from tests.fakes import ManualClock
 from tests.setups.cometly import sandbox_config
 
@@ -235,10 +235,10 @@ def test_help_shows_every_flag_with_its_default_provider_included():
         timeout=30,
     ).stdout
     text = " ".join(shown.split())  # argparse wraps to the terminal's width
-    assert "cornect" in text and "Cornect only:" in text
+    assert "cornect" in text and "cornect only:" in text
     assert "--short-balance {reject,partial}" in text and "(default: reject)" in text
     assert "--companies COMPANIES companies in the database (default: 500)" in text
-    assert "Cornect 900" in text
+    assert "cornect 900" in text
     provider = (
         "--provider {cometly,cornect,userpilot} whose export API to emulate (default: cometly)"
     )
@@ -254,7 +254,7 @@ def test_registry_builds_the_cometly_emulator_by_name():
     def no_urls(file_name: str, *, ttl_seconds: int, born_expired: bool) -> str:
         raise AssertionError("nothing is signed here")
 
-    emulator = EMULATORS["cometly"](SandboxConfig(), no_urls, ManualClock())
+    emulator = SANDBOXES["cometly"].build(SandboxConfig(), no_urls, ManualClock())
     assert isinstance(emulator, CometlyEmulator)
     assert (emulator.name, emulator.api_prefix) == ("cometly", "/public-api/v1")
     assert SandboxConfig().provider == "cometly"

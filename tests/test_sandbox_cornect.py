@@ -44,7 +44,7 @@ from tap_exports.sandbox.cornect.config import default_tokens
 from tap_exports.sandbox.cornect.data import FIELDS, generate
 from tap_exports.sandbox.cornect.emulator import CornectEmulator
 from tap_exports.sandbox.cornect.requests import Invalid
-from tap_exports.sandbox.registry import EMULATORS
+from tap_exports.sandbox.registry import SANDBOXES
 from tap_exports.sandbox.tokenbucket import TokenBucketLimiter
 from tests.fakes import ManualClock
 
@@ -735,7 +735,7 @@ def test_obviously_bad_config_is_refused():
 
 
 def test_registry_builds_the_cornect_emulator_under_api_v1(cornect: Sandbox):
-    assert "cornect" in EMULATORS and isinstance(cornect.emulator, CornectEmulator)
+    assert "cornect" in SANDBOXES and isinstance(cornect.emulator, CornectEmulator)
     assert urlsplit(cornect.api_url).path == "/api/v1"
 
 

@@ -33,7 +33,7 @@ from tap_exports.sandbox import (
     UserpilotEnvironment,
     UserpilotTiming,
 )
-from tap_exports.sandbox.registry import EMULATORS
+from tap_exports.sandbox.registry import SANDBOXES
 from tap_exports.sandbox.userpilot.data import COLUMNS, EXTRA_FIELD
 from tap_exports.sandbox.userpilot.emulator import UserpilotEmulator
 from tap_exports.sandbox.userpilot.requests import Rejected
@@ -495,7 +495,7 @@ def test_data_is_deterministic_and_has_the_hard_cases():
 
 def test_registry_builds_the_userpilot_emulator_at_the_hosts_root(userpilot: Sandbox):
     assert isinstance(userpilot.emulator, UserpilotEmulator)
-    assert "userpilot" in EMULATORS
+    assert "userpilot" in SANDBOXES
     assert urlsplit(userpilot.api_url).path == ""
     assert (
         UserpilotClient(userpilot).session.get(userpilot.api_url + "/api/v2/nope").status_code

@@ -5,9 +5,10 @@ Run it with `python -m tap_exports.sandbox` (or `tap-exports-sandbox`), or embed
     with Sandbox(SandboxConfig(limits=Limits(period_seconds=1))) as sandbox:
         config = {"api_url": sandbox.api_url, "api_key": DEMO_KEY, ...}
 
-`SandboxConfig(provider=...)` picks the provider (a key of `registry.EMULATORS`); for
-Userpilot, `SandboxConfig(provider="userpilot", userpilot=UserpilotConfig(...))`, and
-for Cornect, `SandboxConfig(provider="cornect", cornect=CornectConfig(...))`.
+`SandboxConfig(provider=...)` picks the provider (a key of `registry.SANDBOXES`: a folder
+of `sandbox/` with an `entry.py`); for Userpilot,
+`SandboxConfig(provider="userpilot", userpilot=UserpilotConfig(...))`, and for Cornect,
+`SandboxConfig(provider="cornect", cornect=CornectConfig(...))`.
 `Sandbox(config, clock=...)` runs it on another `engine.clock.Clock` than the system's (a
 test's manual clock, advanced instead of sleeping).
 """

@@ -1,7 +1,7 @@
 """What a sandbox run can be told: which provider, where to listen, what goes wrong.
 
 The server reads the shared knobs (host, ports, faults, range requests); the emulator
-that `registry.EMULATORS` builds for `provider` reads the rest: Cometly the top-level
+that `registry.SANDBOXES` builds for `provider` reads the rest: Cometly the top-level
 `spaces`, `timing` and `limits` (it came first), Userpilot and Cornect their own
 `userpilot` and `cornect` fields.
 """
@@ -29,7 +29,7 @@ class SandboxConfig:
     faults: Faults = field(default_factory=Faults)
     # Whether the storage host honours `Range: bytes=N-` (S3 does).
     range_requests: bool = True
-    # Which provider's API to serve: a key of `registry.EMULATORS`.
+    # Which provider's API to serve: a key of `registry.SANDBOXES`.
     provider: str = "cometly"
     # Userpilot's environments, job timing, files and request limit.
     userpilot: UserpilotConfig = field(default_factory=UserpilotConfig)

@@ -1,62 +1,43 @@
-"""The providers the sandbox can emulate, by name: how `SandboxConfig.provider` is served.
+"""The providers the sandbox can emulate, by name: each folder of `sandbox/` with an `entry`.
 
-Adding a provider is one module with its `Emulator` and one entry here; the server, the
-download host, the faults and the CLI's `--provider` choices need no change.
+A provider's sandbox is its folder, `sandbox/NAME/`, whose `entry.py` declares one
+`plug.ProviderSandbox` as `SANDBOX`: the registry finds it by looking, so adding a
+provider edits nothing here, in the server, the download host, the faults, the CLI's
+`--provider` choices and flags, or the demo. `SANDBOXES` may also be given one at run
+time (a test's own provider, say) before a `Sandbox` is made for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+import importlib
+import pkgutil
 
+import tap_exports.sandbox as _package
 from tap_exports.engine.clock import Clock
-from tap_exports.sandbox.cometly.emulator import CometlyEmulator
 from tap_exports.sandbox.config import SandboxConfig
-from tap_exports.sandbox.cornect.emulator import CornectEmulator
 from tap_exports.sandbox.emulator import Emulator, SignUrl
-from tap_exports.sandbox.userpilot.emulator import UserpilotEmulator
-
-# Builds a provider's emulator from a run's config, the server's URL signer and the clock
-# the emulator reads and waits on.
-EmulatorFactory = Callable[[SandboxConfig, SignUrl, Clock], Emulator]
+from tap_exports.sandbox.plug import ProviderSandbox
 
 
-def _cometly(config: SandboxConfig, sign_url: SignUrl, clock: Clock) -> Emulator:
-    return CometlyEmulator(
-        spaces=config.spaces,
-        timing=config.timing,
-        limits=config.limits,
-        faults=config.faults,
-        sign_url=sign_url,
-        clock=clock,
-    )
+def _found() -> dict[str, ProviderSandbox]:
+    """Every `sandbox/NAME/entry.py`'s `SANDBOX`, by name, in the folders' order."""
+    found: dict[str, ProviderSandbox] = {}
+    for folder in sorted(pkgutil.iter_modules(_package.__path__), key=lambda m: m.name):
+        if not folder.ispkg:
+            continue
+        module = importlib.import_module(f"{_package.__name__}.{folder.name}.entry")
+        sandbox: ProviderSandbox = module.SANDBOX
+        found[sandbox.name] = sandbox
+    return found
 
 
-def _userpilot(config: SandboxConfig, sign_url: SignUrl, clock: Clock) -> Emulator:
-    return UserpilotEmulator(
-        config=config.userpilot, faults=config.faults, sign_url=sign_url, clock=clock
-    )
-
-
-def _cornect(config: SandboxConfig, sign_url: SignUrl, clock: Clock) -> Emulator:
-    return CornectEmulator(
-        config=config.cornect, faults=config.faults, sign_url=sign_url, clock=clock
-    )
-
-
-EMULATORS: Mapping[str, EmulatorFactory] = MappingProxyType(
-    {
-        CometlyEmulator.name: _cometly,
-        CornectEmulator.name: _cornect,
-        UserpilotEmulator.name: _userpilot,
-    }
-)
+SANDBOXES: dict[str, ProviderSandbox] = _found()
 
 
 def build_emulator(config: SandboxConfig, sign_url: SignUrl, clock: Clock) -> Emulator:
     """The emulator of `config.provider`; a ValueError naming the choices if unknown."""
-    factory = EMULATORS.get(config.provider)
-    if factory is None:
-        known = ", ".join(sorted(EMULATORS))
+    sandbox = SANDBOXES.get(config.provider)
+    if sandbox is None:
+        known = ", ".join(sorted(SANDBOXES))
         raise ValueError(f"unknown sandbox provider {config.provider!r}; known: {known}")
-    return factory(config, sign_url, clock)
+    return sandbox.build(config, sign_url, clock)

@@ -7,7 +7,7 @@ registry, so a provider's settings and rate budgets appear here without an edit.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from singer_sdk import typing as th
@@ -16,25 +16,52 @@ from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, Setting
 from tap_exports.settings import (
     DEFAULT_PROGRESS_INTERVAL_SECONDS,
-    DEFAULT_PROVIDER,
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
     DEFAULT_SETTLE_LAG_MINUTES,
 )
 
 
-def _per_provider(describe: Callable[[Provider], object], *, windowed: bool = False) -> str:
+class RegistrySchema:
+    """The tap's `config_jsonschema`: the schema of the providers registered when it is read.
+
+    Read from the class (`--about`) and from a tap (validation). Built again only when
+    the registry has changed since the last read, as when a test registers a provider of
+    its own: that provider's settings are then validated like any other's.
+    """
+
+    def __init__(self) -> None:
+        """Nothing built yet."""
+        self._built: tuple[tuple[int, ...], dict[str, Any]] | None = None
+
+    def __get__(self, instance: object, owner: type) -> dict[str, Any]:
+        """The schema of `PROVIDERS` as they are now."""
+        providers = tuple(PROVIDERS.values())
+        key = tuple(map(id, providers))
+        if self._built is None or self._built[0] != key:
+            self._built = (key, config_schema(providers))
+        return self._built[1]
+
+
+def _per_provider(
+    providers: Sequence[Provider],
+    describe: Callable[[Provider], object],
+    *,
+    windowed: bool = False,
+) -> str:
     """Describe a value per provider ("name: X; other: Y") for a setting's description.
 
     `windowed`: only providers with time windows (a stream with a replication key).
     """
     return "; ".join(
         f"{provider.name}: {describe(provider)}"
-        for provider in PROVIDERS.values()
+        for provider in providers
         if not windowed or any(spec.replication_key for spec in provider.streams)
     )
 
 
-def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
+def _with_provider_settings(
+    schema: dict[str, Any], providers: Sequence[Provider]
+) -> dict[str, Any]:
     """Add every provider's own settings, each saying which providers read it.
 
     A name several providers declare is one property: its allowed values are all of
@@ -43,14 +70,13 @@ def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
     properties = schema["properties"]
     common = set(properties)
     readers: dict[str, list[Setting]] = {}
-    for provider in PROVIDERS.values():
+    for provider in providers:
         for setting in provider.settings:
             if setting.name in common:
                 raise ValueError(f"{provider.name} redeclares the common '{setting.name}'")
             readers.setdefault(setting.name, []).append(setting)
     readers_of = {
-        name: [p.name for p in PROVIDERS.values() if p.setting(name) is not None]
-        for name in readers
+        name: [p.name for p in providers if p.setting(name) is not None] for name in readers
     }
     for name, settings in readers.items():
         entry: dict[str, Any] = {**settings[0].schema}
@@ -66,9 +92,9 @@ def _with_provider_settings(schema: dict[str, Any]) -> dict[str, Any]:
         if any(setting.secret for setting in settings):
             entry |= {"secret": True, "writeOnly": True}
         properties[name] = entry
-    budgets = sorted({name for p in PROVIDERS.values() for name in p.rate_limits})
+    budgets = sorted({name for p in providers for name in p.rate_limits})
     for budget in budgets:
-        owners = [p for p in PROVIDERS.values() if budget in p.rate_limits]
+        owners = [p for p in providers if budget in p.rate_limits]
         defaults = "; ".join(
             f"{p.name}: {p.rate_limits[budget].requests}"
             + (
@@ -93,13 +119,19 @@ def _default(setting: Setting) -> str:
     return "" if setting.default is None else f" Default: {json.dumps(setting.default)}."
 
 
-CONFIG_SCHEMA: dict[str, Any] = _with_provider_settings(
-    th.PropertiesList(
+def config_schema(providers: Sequence[Provider]) -> dict[str, Any]:
+    """The config schema: the common settings, then those of `providers`."""
+    return _with_provider_settings(_common_settings(providers), providers)
+
+
+def _common_settings(providers: Sequence[Provider]) -> dict[str, Any]:
+    """The settings every provider reads."""
+    return th.PropertiesList(
         th.Property(
             "provider",
             th.StringType,
-            default=DEFAULT_PROVIDER,
-            allowed_values=sorted(PROVIDERS),
+            default=providers[0].name,
+            allowed_values=sorted(provider.name for provider in providers),
             description="Which export API to read.",
         ),
         th.Property(
@@ -114,8 +146,8 @@ CONFIG_SCHEMA: dict[str, Any] = _with_provider_settings(
             th.StringType,
             description=(
                 "Base URL of the API; the key is sent to this host only. Default: the "
-                f"provider's ({_per_provider(lambda p: p.default_api_url)}). Point it at "
-                "the sandbox for demos and tests."
+                f"provider's ({_per_provider(providers, lambda p: p.default_api_url)}). "
+                "Point it at the sandbox for demos and tests."
             ),
         ),
         th.Property(
@@ -137,7 +169,7 @@ CONFIG_SCHEMA: dict[str, Any] = _with_provider_settings(
             description=(
                 "Days per export where the API does not fix it; a window the API keeps "
                 "failing is split in halves. Default: "
-                f"{_per_provider(lambda p: p.default_window_days, windowed=True)}."
+                f"{_per_provider(providers, lambda p: p.default_window_days, windowed=True)}."
             ),
         ),
         th.Property(
@@ -243,4 +275,3 @@ CONFIG_SCHEMA: dict[str, Any] = _with_provider_settings(
             description="Length of a rate-limit period (default 60; the sandbox can use less).",
         ),
     ).to_dict()
-)

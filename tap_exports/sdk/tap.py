@@ -28,7 +28,7 @@ from tap_exports.engine.errors import ConfigError
 from tap_exports.engine.http.redact import install_log_redaction
 from tap_exports.providers import PROVIDERS
 from tap_exports.providers.base import Provider, StreamSpec
-from tap_exports.sdk.config_schema import CONFIG_SCHEMA
+from tap_exports.sdk.config_schema import RegistrySchema
 from tap_exports.sdk.derived import DerivedStream
 from tap_exports.sdk.internals import InternalsTap
 from tap_exports.sdk.plan import describe_plan
@@ -60,7 +60,7 @@ class TapExports(InternalsTap):
         TapCapabilities.TEST,
     ]
 
-    config_jsonschema = CONFIG_SCHEMA
+    config_jsonschema = RegistrySchema()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create the tap; its one `ExportRun` is shared by the streams discovered."""
