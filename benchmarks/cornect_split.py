@@ -64,7 +64,8 @@ from typing import NamedTuple
 
 import orjson
 
-from tap_exports.providers.cornect import CAP, CORNECT
+from tap_exports.providers.cornect import CORNECT
+from tap_exports.providers.cornect.exports import CAP
 from tap_exports.sandbox import Sandbox, SandboxConfig
 from tap_exports.sandbox.cornect.config import (
     CORNECT_DEMO_TOKEN,
