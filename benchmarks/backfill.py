@@ -1,9 +1,11 @@
 """Backfill wall time against the rate-limit floor: exports pipelined vs one at a time.
 
 A backfill is bounded by the create budget, not by the tap: with L creations allowed per
-period P (a sliding window) and E exports, the last export cannot be created before
-(ceil(E / L) - 1) * P, and its records cannot arrive before it has processed (T). That sum
-is the floor no scheduler can beat (downloads are tiny here and left out of it).
+period P and E exports, the last export cannot be created before the budget lets it out
+(`least_seconds`: the tap's own budget replayed on a simulated clock, so it follows the
+pacing rules: half a period's creates at once, the rest evenly spread), and its records
+cannot arrive before it has processed (T). That sum is the floor no scheduler can beat
+(downloads are tiny here and left out of it).
 
 The sandbox runs Cometly's limits scaled from per minute to per second (5 creates and 30
 status reads per second; the tap is given the same), exports that take T seconds (queued
@@ -50,6 +52,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from tap_exports.engine.exports.jobs import LifecyclePolicy
+from tap_exports.engine.http.budget import least_seconds
 from tap_exports.sandbox import DEMO_KEY, DataSpec, Limits, Sandbox, SandboxConfig, Space, Timing
 
 TIMEZONE = "America/New_York"
@@ -81,10 +84,14 @@ class Setup:
         return {"companies": ranged, "contacts": ranged, "events": self.days}
 
     @property
-    def floor_seconds(self) -> float:
+    def creating_floor(self) -> float:
+        """When the budget lets the last create out at the soonest."""
         exports = sum(self.planned_exports.values())
-        rounds = math.ceil(exports / self.create_limit) - 1
-        return rounds * self.period_seconds + self.export_seconds
+        return least_seconds(exports, limit=self.create_limit, period=self.period_seconds)
+
+    @property
+    def floor_seconds(self) -> float:
+        return self.creating_floor + self.export_seconds
 
     def edges(self) -> tuple[str, str]:
         """The tap's start_date and end_date: local midnights around the data's days."""
@@ -306,11 +313,9 @@ def main() -> None:
         f"{setup.period_seconds:g} s; poll interval {setup.poll_seconds:g} s; "
         f"median of {args.repeat} run(s)"
     )
-    rounds = math.ceil(exports / setup.create_limit) - 1
     print(
-        f"floor: (ceil({exports}/{setup.create_limit}) - 1) x {setup.period_seconds:g} s + "
-        f"{setup.export_seconds:g} s = {rounds * setup.period_seconds:g} + "
-        f"{setup.export_seconds:g} = {setup.floor_seconds:.1f} s"
+        f"floor: the last of {exports} creates at {setup.creating_floor:g} s (the budget "
+        f"replayed) + {setup.export_seconds:g} s = {setup.floor_seconds:.1f} s"
     )
     print()
     print(

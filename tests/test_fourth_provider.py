@@ -141,10 +141,14 @@ ACME = Provider(
 
 KEY = "acme-test-key"
 START = datetime(2025, 5, 1, tzinfo=UTC)
-ORDERS_ROWS = [
-    {"id": n, "amount": n * 1.5, "updated_at": format_utc(START + timedelta(hours=5 * n))}
-    for n in range(30)  # 6 days and a quarter
-]
+
+
+def orders(count: int) -> list[dict[str, Any]]:
+    """`count` orders, one every 5 hours from START."""
+    return [
+        {"id": n, "amount": n * 1.5, "updated_at": format_utc(START + timedelta(hours=5 * n))}
+        for n in range(count)
+    ]
 
 
 @dataclass
@@ -159,7 +163,8 @@ class AcmeEmulator:
     name = "acme"
     api_prefix = "/v2"
 
-    def __init__(self, sign_url: SignUrl, clock: Clock) -> None:
+    def __init__(self, rows: list[dict[str, Any]], sign_url: SignUrl, clock: Clock) -> None:
+        self._rows = rows
         self._sign_url = sign_url
         self._clock = clock
         self._jobs: dict[str, _Job] = {}
@@ -187,7 +192,7 @@ class AcmeEmulator:
         if request.get("currency") not in ("EUR", "USD"):
             return self.error_reply(422, "currency must be EUR or USD")
         low, high = parse_utc(request["from"]), parse_utc(request["to"])
-        rows = [r for r in ORDERS_ROWS if low <= parse_utc(r["updated_at"]) <= high]
+        rows = [r for r in self._rows if low <= parse_utc(r["updated_at"]) <= high]
         self.creates += 1
         job_id = f"job-{self.creates}"
         self._jobs[job_id] = _Job(rows, self._clock.monotonic() + 0.05)
@@ -206,7 +211,8 @@ class AcmeEmulator:
 
 
 def build(config: SandboxConfig, sign_url: SignUrl, clock: Clock) -> Emulator:
-    return AcmeEmulator(sign_url, clock)
+    """Its own config comes in `options` (SandboxConfig has no field for it)."""
+    return AcmeEmulator(orders(config.options.get("acme", {}).get("orders", 10)), sign_url, clock)
 
 
 ACME_SANDBOX = ProviderSandbox(name="acme", build=build, api_prefix="/v2", url_ttl_seconds=300)
@@ -218,7 +224,7 @@ ACME_SANDBOX = ProviderSandbox(name="acme", build=build, api_prefix="/v2", url_t
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     monkeypatch.setitem(PROVIDERS, ACME.name, ACME)  # the registry line
     monkeypatch.setitem(SANDBOXES, ACME_SANDBOX.name, ACME_SANDBOX)  # the sandbox folder
-    with Sandbox(SandboxConfig(provider="acme")) as served:
+    with Sandbox(SandboxConfig(provider="acme", options={"acme": {"orders": 30}})) as served:
         yield served
 
 
@@ -237,7 +243,7 @@ def config_for(sandbox: Sandbox, **overrides: Any) -> dict[str, Any]:
 
 def test_a_fourth_provider_syncs_every_record_once_and_resumes_from_its_bookmark(sandbox):
     first = sync(config_for(sandbox, acme_currency="USD"))
-    assert ids(first.records("orders")) == list(range(30))
+    assert ids(first.records("orders")) == list(range(30))  # 6 days and a quarter
     assert first.final_state["bookmarks"]["orders"]["replication_key_value"] == (
         "2025-05-08T00:00:00Z"
     )

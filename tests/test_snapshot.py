@@ -107,8 +107,7 @@ def provider() -> Iterator[SnapshotExports]:
 
 def run(state: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], Exception | None]:
     config = {"provider": "snapshots", "api_key": "test-key-0123", "poll_interval_seconds": 0.01}
-    # The config schema lists the providers shipped, so this one skips its validation.
-    result, failure = sync_until_stopped(config, state, validate_config=False)
+    result, failure = sync_until_stopped(config, state)
     return result.messages, failure
 
 

@@ -22,6 +22,8 @@ from tap_exports.engine.exports.jobs import ExportFile, JobStatus, StatusReport,
 class JobApi:
     """How one API authenticates, names a created job and reports a job's status.
 
+    Every API here answers a status read with the word under `status`.
+
     `id_path`: the keys leading to the job id in the create's answer (`("export_job",
     "id")` for `{"export_job": {"id": ...}}`). `message_keys`: where a failed job's
     reason may be, first found wins. `records_key`: where a completed job says how many
@@ -32,7 +34,6 @@ class JobApi:
     id_path: tuple[str, ...]
     words: StatusWords
     message_keys: tuple[str, ...] = ("message",)
-    status_key: str = "status"
     records_key: str | None = None
 
     def headers(self, api_key: str) -> dict[str, str]:
@@ -60,7 +61,7 @@ class JobApi:
         files: Sequence[ExportFile] = (),
     ) -> StatusReport:
         """A status answer read: its word, the files given, the reason, the record count."""
-        status = self.words.read(answer.get(self.status_key), subject=subject)
+        status = self.words.read(answer.get("status"), subject=subject)
         message = next((answer[key] for key in self.message_keys if answer.get(key)), None)
         records = answer.get(self.records_key) if self.records_key else None
         counted = (

@@ -83,7 +83,10 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--chaos", type=float, default=0.0, help="probability of every fault")
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the chaos (and of generated data)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the chaos (and of the data of sandboxes that draw it at random)",
     )
     parser.add_argument("--no-range", action="store_true", help="storage ignores Range requests")
     parser.add_argument("--verbose", action="store_true", help="log every request path")

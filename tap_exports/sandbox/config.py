@@ -9,6 +9,7 @@ that `registry.SANDBOXES` builds for `provider` reads the rest: Cometly the top-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from tap_exports.sandbox.cometly.emulator import Limits, Space, Timing, default_spaces
 from tap_exports.sandbox.cornect.config import CornectConfig
@@ -35,3 +36,6 @@ class SandboxConfig:
     userpilot: UserpilotConfig = field(default_factory=UserpilotConfig)
     # Cornect's tokens, companies, lists, credits, export timing, files and rate period.
     cornect: CornectConfig = field(default_factory=CornectConfig)
+    # The config of a provider sandbox with no field above, by provider name: what its
+    # `entry.py` builds its emulator from (a new provider needs no edit here).
+    options: dict[str, Any] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """`make demo`'s providers, from the sandbox registry: ports, Meltano plugins, row counts.
 
 Every provider whose sandbox declares a `plug.Demo` takes part: it gets two ports from
-the demo's base port on (API, then storage, in the providers' order), an extractor
+the demo's base port on (API, then storage, in the order of the providers' names), an extractor
 `tap-exports--NAME` and a loader `target-duckdb--NAME` (one DuckDB schema per provider)
 in meltano.yml, and its settings in meltano.yml's `demo` environment. Those three blocks
 of meltano.yml are written from here by `make hub` (scripts/hub_definition.py), and
@@ -93,9 +93,7 @@ def ports_used() -> int:
 
 
 def _scalar(value: Any) -> str:
-    """A YAML scalar (JSON's syntax is YAML's for these)."""
-    if isinstance(value, str) and value.replace("-", "").replace("_", "").isalnum():
-        return value
+    """A YAML scalar: JSON's syntax is YAML's, and a string quoted stays a string."""
     return json.dumps(value)
 
 
@@ -103,30 +101,32 @@ def _mapping(config: Mapping[str, Any], indent: str) -> list[str]:
     return [f"{indent}{key}: {_scalar(value)}\n" for key, value in config.items()]
 
 
+def _inheriting(indent: str, name: str, parent: str, key: str, value: str) -> list[str]:
+    """One plugin that is `parent` with one setting of its own."""
+    return [
+        f"{indent}- name: {name}\n",
+        f"{indent}  inherit_from: {parent}\n",
+        f"{indent}  config:\n",
+        f"{indent}    {key}: {value}\n",
+    ]
+
+
 def extractors_block(indent: str) -> str:
     """meltano.yml's demo extractors: the tap once per provider, its own settings and state."""
-    lines: list[str] = []
-    for provider in demo_providers():
-        lines += [
-            f"{indent}- name: {provider.extractor}\n",
-            f"{indent}  inherit_from: {EXTRACTOR}\n",
-            f"{indent}  config:\n",
-            f"{indent}    provider: {provider.name}\n",
-        ]
-    return "".join(lines)
+    return "".join(
+        line
+        for p in demo_providers()
+        for line in _inheriting(indent, p.extractor, EXTRACTOR, "provider", p.name)
+    )
 
 
 def loaders_block(indent: str) -> str:
     """meltano.yml's demo loaders: DuckDB once per provider, into a schema of its name."""
-    lines: list[str] = []
-    for provider in demo_providers():
-        lines += [
-            f"{indent}- name: {provider.loader}\n",
-            f"{indent}  inherit_from: {LOADER}\n",
-            f"{indent}  config:\n",
-            f"{indent}    default_target_schema: {provider.name}\n",
-        ]
-    return "".join(lines)
+    return "".join(
+        line
+        for p in demo_providers()
+        for line in _inheriting(indent, p.loader, LOADER, "default_target_schema", p.name)
+    )
 
 
 def environment_block(indent: str) -> str:

@@ -10,6 +10,7 @@ time (a test's own provider, say) before a `Sandbox` is made for it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 
 import tap_exports.sandbox as _package
@@ -20,12 +21,16 @@ from tap_exports.sandbox.plug import ProviderSandbox
 
 
 def _found() -> dict[str, ProviderSandbox]:
-    """Every `sandbox/NAME/entry.py`'s `SANDBOX`, by name, in the folders' order."""
+    """Every `sandbox/NAME/entry.py`'s `SANDBOX`, by name, in the folders' order.
+
+    A folder without an `entry.py` is not a provider's (shared code, say): left alone.
+    """
     found: dict[str, ProviderSandbox] = {}
     for folder in sorted(pkgutil.iter_modules(_package.__path__), key=lambda m: m.name):
-        if not folder.ispkg:
+        entry = f"{_package.__name__}.{folder.name}.entry"
+        if not folder.ispkg or importlib.util.find_spec(entry) is None:
             continue
-        module = importlib.import_module(f"{_package.__name__}.{folder.name}.entry")
+        module = importlib.import_module(entry)
         sandbox: ProviderSandbox = module.SANDBOX
         found[sandbox.name] = sandbox
     return found

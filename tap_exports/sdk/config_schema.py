@@ -31,15 +31,25 @@ class RegistrySchema:
 
     def __init__(self) -> None:
         """Nothing built yet."""
-        self._built: tuple[tuple[int, ...], dict[str, Any]] | None = None
+        self._built: tuple[tuple[Provider, ...], dict[str, Any]] | None = None
 
     def __get__(self, instance: object, owner: type) -> dict[str, Any]:
-        """The schema of `PROVIDERS` as they are now."""
+        """The schema of `PROVIDERS` as they are now.
+
+        The providers it was built from are kept and compared by identity: a provider
+        registered anew is a new object, even where an old one's memory is reused.
+        """
         providers = tuple(PROVIDERS.values())
-        key = tuple(map(id, providers))
-        if self._built is None or self._built[0] != key:
-            self._built = (key, config_schema(providers))
-        return self._built[1]
+        built = self._built
+        if (
+            built is not None
+            and len(built[0]) == len(providers)
+            and all(old is new for old, new in zip(built[0], providers, strict=True))
+        ):
+            return built[1]
+        schema = config_schema(providers)
+        self._built = (providers, schema)
+        return schema
 
 
 def _per_provider(

@@ -188,6 +188,7 @@ class SlicedStream(SliceCheckpoints):
         piece = ticket.slice
         readers = self._consumers.readers(piece, self._spec.replication_key)
         observe = self._snapshot.observer(readers.observe)
+        export: CompletedExport | None
         try:
             export = scheduler.take(ticket, self._run.remember)
             if self._consumers.source_wants(piece):
@@ -203,7 +204,7 @@ class SlicedStream(SliceCheckpoints):
             raise
         except NothingToExportError as exc:
             self.logger.info("%s", exc)
-            self._slice_read(sync, ticket, readers, None)
+            export = None  # nothing to read: the slice is done
         except SLICE_FAILURES as exc:
             step = after_failure(
                 exc,
@@ -226,8 +227,8 @@ class SlicedStream(SliceCheckpoints):
             self.write_progress()  # one STATE for both changes: a kill cannot split them
             for part in scheduler.replace(ticket, step.parts):
                 yield from self._deliver(sync, part, read, fetched_again=step.recreated)
-        else:
-            self._slice_read(sync, ticket, readers, export)
+            return
+        self._slice_read(sync, ticket, readers, export)
 
     def _slice_read(
         self,

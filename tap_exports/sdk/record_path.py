@@ -20,8 +20,6 @@ from tap_exports.engine.files.reader import ExportReader, FileDecoding
 from tap_exports.engine.records.record_types import RecordTypes
 from tap_exports.engine.timestamps import canonical_utc
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True, slots=True)
 class RecordPath:
@@ -40,7 +38,8 @@ class RecordPath:
     skip: Callable[[str], None] | None
     # Runs between records and runs of lines: the run puts new export ids into STATE.
     notices: Callable[[], None]
-    stream: str
+    # The stream's logger: what its records show is logged under the stream's name.
+    logger: logging.Logger
 
     def records(
         self, export: CompletedExport, observe: Callable[[list[bytes]], None] | None
@@ -68,7 +67,7 @@ class RecordPath:
             else:
                 outside += 1
         if outside:
-            logger.debug("%s %s: %d record(s) outside it", self.stream, export.job.slice, outside)
+            self.logger.debug("%s: %d record(s) outside it", export.job, outside)
 
     def keep(self, record: Record, export: CompletedExport) -> bool:
         """Tell whether `record` is inside the export's slice; if so, make its key canonical.

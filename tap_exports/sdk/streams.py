@@ -119,7 +119,7 @@ class ExportStream(SlicedStream):
             replication_key=self._spec.replication_key,
             skip=self._skip if self._services.settings.skip_bad_records else None,
             notices=self._run.drain_notices,
-            stream=self.name,
+            logger=self.logger,
         )
 
     # -- planning ---------------------------------------------------------------------------

@@ -115,7 +115,11 @@ SANDBOX = ProviderSandbox(
     configure=configure,
     banner=banner,
     demo=Demo(
-        flags=("--queued-seconds", "0.1", "--processing-seconds", "0.3"),
+        # The data `demo_tables` counts, whatever the CLI's defaults.
+        flags=(
+            *("--data-start", _DATA.start.isoformat(), "--days", str(_DATA.days)),
+            *("--queued-seconds", "0.1", "--processing-seconds", "0.3"),
+        ),
         tap_config={
             "api_key": DEMO_KEY,
             "timezone": _SPACE.timezone,

@@ -138,7 +138,11 @@ SANDBOX = ProviderSandbox(
     configure=configure,
     banner=banner,
     demo=Demo(
-        flags=("--job-seconds", "0.3"),
+        # The data `demo_tables` counts, whatever the CLI's defaults.
+        flags=(
+            *("--data-start", _DEMO_DATA.start.isoformat(), "--days", str(_DEMO_DATA.days)),
+            *("--job-seconds", "0.3"),
+        ),
         tap_config={
             "api_key": USERPILOT_DEMO_TOKEN,
             "start_date": "2025-03-01T00:00:00Z",
