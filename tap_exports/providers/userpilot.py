@@ -333,6 +333,6 @@ USERPILOT = Provider(
         409: ErrorRule(BusyError),
     },
     # Jobs run one at a time, each with a fixed cost: a week per job by default. The
-    # row keys of a window take ~80 bytes per row until it is delivered.
+    # row keys of a window take flat memory (`engine/records/occurrences.py`).
     default_window_days=7,
 )

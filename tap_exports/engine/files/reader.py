@@ -154,15 +154,19 @@ class ExportReader:
         job, report = export.job, export.report
         files = self.files(export)
         lines = 0
-        for file in files:
-            source = _source(job, file, several=len(files) > 1)
-            for run in self._file_runs(export, file, source, decoding):
-                if keys is not None:
-                    run = LineRun(run.first_line, keys.add(run.lines))  # noqa: PLW2901
-                if observe is not None:
-                    observe(run.lines)
-                lines += len(run.lines)
-                yield SourcedRun(source, run)
+        try:
+            for file in files:
+                source = _source(job, file, several=len(files) > 1)
+                for run in self._file_runs(export, file, source, decoding):
+                    if keys is not None:
+                        run = LineRun(run.first_line, keys.add(run.lines))  # noqa: PLW2901
+                    if observe is not None:
+                        observe(run.lines)
+                    lines += len(run.lines)
+                    yield SourcedRun(source, run)
+        finally:
+            if keys is not None:
+                keys.close()
         if report.records is not None and lines != report.records:
             raise DownloadError(
                 f"{job}: its files hold {lines} records where the export says "

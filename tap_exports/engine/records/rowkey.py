@@ -11,9 +11,9 @@ downstream, so the tap adds a key an upserting target can merge on:
   identical (the same instant to the microsecond and every field equal) get `-0`,
   `-1`, ... in whatever order they come: identical rows are interchangeable, so the
   set of keys delivered is the same every time and none of them is lost to a merge;
-- the counts cover the whole export (all its files), so they take memory for each
-  distinct row of one slice, about 80 bytes per row: a slice of a million rows holds
-  about 78 MB until it is delivered (measured with tracemalloc).
+- the counts cover the whole export (all its files). They are kept in memory up to a
+  bound (about 20 MB) and on disk past it (`occurrences`), so a window of any size
+  keys its rows in flat memory, and with the same keys either way.
 
 The key depends on the file format the rows were exported in (CSV renders a row
 differently from NDJSON): changing the format setting changes every row's key. Streams
@@ -29,6 +29,8 @@ from itertools import repeat
 from operator import getitem, lshift, or_
 from typing import cast
 
+from tap_exports.engine.records.occurrences import MEMORY_ROWS, Occurrences
+
 # What a line starts with when its object may be empty: it needs no comma after the key.
 _MAYBE_EMPTY = (b"{}", b"{ ", b"{\t", b"{\r", b"{\n")
 _REST = slice(1, None)
@@ -37,10 +39,17 @@ _REST = slice(1, None)
 class RowKeys:
     """Adds a key field to each line of one export, counting identical lines across files."""
 
-    def __init__(self, field: str) -> None:
-        """Write the key into `field`, which the stream's schema declares."""
+    def __init__(self, field: str, *, memory_rows: int = MEMORY_ROWS) -> None:
+        """Write the key into `field`, which the stream's schema declares.
+
+        `memory_rows`: distinct rows counted in memory before the counts move to disk.
+        """
         self._head = b'{"' + field.encode() + b'":"'
-        self._seen: dict[int, int] = {}
+        self._seen = Occurrences(memory_rows=memory_rows)
+
+    def close(self) -> None:
+        """Drop the counts: the export has been read."""
+        self._seen.close()
 
     def add(self, lines: list[bytes]) -> list[bytes]:
         """The lines with the key first in each JSON object, in order.
@@ -56,21 +65,19 @@ class RowKeys:
         digests = list(
             map(or_, map(lshift, map(zlib.crc32, lines), repeat(32)), map(zlib.adler32, lines))
         )
-        seen = self._seen
+        copies = self._seen.copies_before(digests)
         keys: list[bytes]
-        if len(set(digests)) == count and seen.keys().isdisjoint(digests):
-            seen.update(zip(digests, repeat(1)))
+        if copies is None:  # every row new: the rule
             keys = list(map(b"%016x-0".__mod__, digests))
         else:
-            keys = list(map(self._counted, digests))
+            keys = list(map(b"%016x-%d".__mod__, zip(digests, copies, strict=True)))
         rests = cast("Iterator[bytes]", map(getitem, lines, repeat(_REST)))
         return list(map(b"".join, zip(repeat(self._head), keys, repeat(b'",'), rests)))
 
     def _counted(self, digest: int) -> bytes:
         """The key of a line with this digest: the digest and the copies before it."""
-        copies = self._seen.get(digest, 0)
-        self._seen[digest] = copies + 1
-        return b"%016x-%d" % (digest, copies)
+        copies = self._seen.copies_before([digest])
+        return b"%016x-%d" % (digest, copies[0] if copies else 0)
 
     def _one(self, line: bytes) -> bytes:
         """One line of a run that is not all plain object lines."""

@@ -1,0 +1,65 @@
+"""Counting identical rows of an export in flat memory: the same keys whether counted in
+memory or on disk, across runs of lines and across the spill."""
+
+from __future__ import annotations
+
+import random
+
+from tap_exports.engine.records.occurrences import Occurrences
+from tap_exports.engine.records.rowkey import RowKeys
+
+
+def lines_with_copies(count: int, seed: int = 5) -> list[bytes]:
+    """`count` JSON lines, about one in ten a copy of an earlier one, in random order."""
+    rng = random.Random(seed)
+    lines: list[bytes] = []
+    for n in range(count):
+        if lines and rng.random() < 0.1:
+            lines.append(rng.choice(lines))
+        else:
+            lines.append(b'{"n":%d,"at":"2025-03-01T00:00:00.%06dZ"}' % (n, n))
+    return lines
+
+
+def keyed(lines: list[bytes], *, memory_rows: int, run: int) -> list[bytes]:
+    keys = RowKeys("_row_key", memory_rows=memory_rows)
+    out = [
+        line for start in range(0, len(lines), run) for line in keys.add(lines[start : start + run])
+    ]
+    keys.close()
+    return out
+
+
+def test_rows_keep_their_keys_when_the_counts_move_to_disk():
+    lines = lines_with_copies(5_000)
+    in_memory = keyed(lines, memory_rows=1_000_000, run=700)
+    spilled = keyed(lines, memory_rows=97, run=700)  # a spill every run, and within runs
+    assert spilled == in_memory
+    assert len(set(in_memory)) == len(lines)  # copies kept apart
+
+
+def test_the_counts_in_memory_never_pass_the_bound_and_the_rest_is_on_disk():
+    counts = Occurrences(memory_rows=10)
+    assert counts.copies_before(list(range(8))) is None and not counts.spilled
+    assert counts.copies_before(list(range(8, 16))) is None and counts.spilled
+    assert counts.in_memory == 0  # moved, sorted, to disk
+    assert counts.copies_before([3, 3, 20]) == [1, 2, 0]  # 3 from disk, then from memory
+    counts.close()
+    assert not counts.spilled
+
+
+def test_digests_past_the_signed_range_round_trip_through_the_disk():
+    high = [(1 << 64) - 1, 1 << 63, (1 << 63) - 1, 0]
+    counts = Occurrences(memory_rows=1)
+    counts.copies_before(high)
+    assert counts.spilled
+    assert counts.copies_before(high) == [1, 1, 1, 1]
+    counts.close()
+
+
+def test_a_run_bigger_than_a_lookup_query_is_looked_up_in_parts():
+    counts = Occurrences(memory_rows=100)
+    digests = list(range(2_500))
+    counts.copies_before(digests)
+    assert counts.copies_before(digests) == [1] * 2_500
+    counts.close()
