@@ -20,9 +20,12 @@ from types import ModuleType
 from typing import IO, Any
 
 from tap_exports.engine.errors import DecodeError, DownloadError
+from tap_exports.engine.files.columnar import render_batch
 from tap_exports.engine.files.render import RenderedLines
 
-_BATCH_ROWS = 1024  # Parquet rows made Python objects at a time
+# Parquet rows rendered at a time: by polars in one go where it can (`columnar`, a run of
+# lines each), else made Python objects one by one.
+_BATCH_ROWS = 4096
 _SPOOL_BYTES = 1 << 20  # copied to the temporary file at a time
 _COLUMN_BUFFER_BYTES = 1 << 16  # read of each column's data at a time
 
@@ -48,8 +51,8 @@ def iter_parquet_records(
 
     Parquet's index is in a footer at the end, so the stream is first copied to an
     anonymous temporary file: disk, not memory, holds the file. `json_columns` hold JSON
-    text (see `render`). Memory then holds a
-    read buffer per column, the pages being decoded, one batch of records and one run.
+    text (see `render`). Memory then holds a read buffer per column, the pages being
+    decoded, one batch of records and one run (a batch polars renders is a run itself).
 
     Raises:
         DownloadError: the file is not a whole, valid Parquet file (cut short, corrupt).
@@ -73,11 +76,18 @@ def iter_parquet_records(
                 table = pyarrow.Table.from_batches([batch])
                 if wanted != schema:
                     table = table.cast(wanted, safe=False)
-                for record in table.to_pylist():
-                    number += 1
-                    lines.add(record, number)
-                    if len(lines) >= run_bytes:
+                rendered = render_batch(table, json_columns, pyarrow.types)
+                if rendered is None:
+                    for record in table.to_pylist():
+                        number += 1
+                        lines.add(record, number)
+                        if len(lines) >= run_bytes:
+                            yield lines.take()
+                elif rendered:  # a run of its own, after what was gathered before it
+                    if lines:
                         yield lines.take()
+                    number += len(rendered)
+                    yield rendered
         except pyarrow.ArrowException as exc:
             raise DownloadError(
                 f"{source}: not a whole Parquet file after record {number}; "

@@ -66,7 +66,7 @@ class RenderedLines:
         for name in self._json_columns.intersection(record):
             value = record[name]
             if isinstance(value, str):
-                record[name] = _json_text(value)
+                record[name] = json_text(value)
         try:
             self._buffer += orjson.dumps(record, default=_default, option=_OPTIONS)
         except orjson.JSONEncodeError as exc:
@@ -84,7 +84,7 @@ class RenderedLines:
         return lines
 
 
-def _json_text(text: str) -> Any:
+def json_text(text: str) -> Any:
     """The object or list `text` holds; the text itself when it holds neither.
 
     Left as text, a value that is not JSON of those kinds fails the record check, which
