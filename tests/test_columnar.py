@@ -112,3 +112,68 @@ def test_json_text_columns_first_last_or_side_by_side_keep_the_columns_order(nam
     table = pyarrow.table({name: values[name] for name in names})
     json_columns = frozenset({"metadata", "properties"})
     assert render_batch(table, json_columns, pyarrow.types) == by_render(table, json_columns)
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        pyarrow.table({"^a.*$": [1, 2], "*": ["x", None], 'q"\\\n\x01é': [True, False]}),
+        pyarrow.table(
+            {
+                "big": pyarrow.array([2**64 - 1, 2**63], type=pyarrow.uint64()),
+                "small": pyarrow.array([-128, 127], type=pyarrow.int8()),
+                "large": pyarrow.array(["a", None], type=pyarrow.large_string()),
+            }
+        ),
+        pyarrow.table(
+            {
+                unit: pyarrow.array([datetime(2025, 3, 1, 1, 2, 3, tzinfo=UTC)] * 2, type=kind)
+                for unit, kind in [
+                    ("s", pyarrow.timestamp("s", tz="+00:00")),
+                    ("ms", pyarrow.timestamp("ms", tz="Etc/UTC")),
+                ]
+            }
+        ),
+    ],
+    ids=["names polars would read as patterns", "integer widths", "units and UTC aliases"],
+)
+def test_unusual_names_widths_and_units_render_as_render_does(table):
+    assert render_batch(table, frozenset(), pyarrow.types) == by_render(table, frozenset())
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        pyarrow.table([pyarrow.array([1]), pyarrow.array([2])], names=["id", "id"]),
+        pyarrow.table({"at": pyarrow.array([0], type=pyarrow.timestamp("us", tz="Z"))}),
+        pyarrow.table({"day": pyarrow.array([2_932_897], type=pyarrow.date32())}),
+        pyarrow.table(
+            {"at": pyarrow.array([253_402_300_800_000_000], type=pyarrow.timestamp("us"))}
+        ),
+        pyarrow.table(
+            {
+                "text": pyarrow.Array.from_buffers(
+                    pyarrow.string(),
+                    1,
+                    [
+                        None,
+                        pyarrow.py_buffer(b"\x00\x00\x00\x00\x02\x00\x00\x00"),
+                        pyarrow.py_buffer(b"\xff\xfe"),
+                    ],
+                )
+            }
+        ),
+        pyarrow.table({"metadata": ["[" * 300 + "]" * 300]}),
+    ],
+    ids=[
+        "repeated names",
+        "a zone named Z",
+        "a date past 9999",
+        "a timestamp past 9999",
+        "text not UTF-8",
+        "JSON text too deep for orjson",
+    ],
+)
+def test_what_render_would_refuse_or_render_otherwise_goes_row_by_row(table):
+    """Then `render` raises its error naming the record, or renders it its own way."""
+    assert render_batch(table, frozenset({"metadata"}), pyarrow.types) is None

@@ -10,33 +10,64 @@ different rendering would give a re-read window new keys. polars' JSON rendering
 (escapes included), integers, booleans, dates and nulls is orjson's; timestamps are
 formatted as orjson writes them (`Z`, microseconds only when not zero). A column that
 holds JSON text (`render.json_text_columns`) is read in Python, value by value, as
-`render` reads it. A batch with any other type (floats, decimals, binary, nested values,
-times, a zone other than UTC) is left to `render`: `render_batch` answers None.
+`render` reads it. `render_batch` answers None, and the batch goes row by row through
+`render` (with its errors, which name the record), whenever polars could say something
+else: another type (floats, decimals, binary, nested values, times, a zone other than
+UTC), a date or time Python cannot hold, text that is not UTF-8, JSON text orjson cannot
+render, column names polars would read as patterns or that repeat, or a polars whose
+rendering of a check batch differs from `render`'s (a new release, say).
 """
 
 from __future__ import annotations
 
 import importlib
+from datetime import UTC, date, datetime
 from functools import cache
 from types import ModuleType
 from typing import Any
 
 import orjson
 
-from tap_exports.engine.files.render import json_text
+from tap_exports.engine.files.render import RenderedLines, json_text
 
 # orjson's datetime: seconds, then `.ffffff` when not zero, then `Z` (see `render`).
 _STAMP = "%Y-%m-%dT%H:%M:%S%.6fZ"
-_UTC = frozenset({"UTC", "utc", "Etc/UTC", "+00:00", "Z"})
+_UTC = frozenset({"UTC", "Etc/UTC", "+00:00"})
+
+
+class _Fallback(Exception):
+    """The batch goes row by row (`render` says what is wrong, if anything)."""
 
 
 @cache
 def _polars() -> ModuleType | None:
-    """polars, if installed; without it every batch goes through `render`."""
+    """polars, if installed and rendering as `render` does; else every batch goes row by row."""
     try:
-        return importlib.import_module("polars")
+        polars = importlib.import_module("polars")
+        pyarrow = importlib.import_module("pyarrow")
     except ImportError:
         return None
+    check = pyarrow.table(
+        {
+            "text": ['a"\\\n\x01\x7f\u2028é😀', None],
+            "count": pyarrow.array([2**64 - 1, 0], type=pyarrow.uint64()),
+            "flag": [True, None],
+            "day": [date(1, 1, 1), date(9999, 12, 31)],
+            "at": pyarrow.array(
+                [datetime(2025, 3, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 59, 1, UTC)],
+                type=pyarrow.timestamp("us", tz="UTC"),
+            ),
+            "json": ['{"a": [1, 2.5, "x"]}', "no"],
+        }
+    )
+    rows = RenderedLines("check", frozenset({"json"}))
+    for number, record in enumerate(check.to_pylist(), 1):
+        rows.add(record, number)
+    try:
+        same = _render(polars, check, frozenset({"json"}), pyarrow.types) == rows.take()
+    except Exception:
+        return None
+    return polars if same else None
 
 
 def _plain(field: Any, types: Any) -> bool:
@@ -57,28 +88,64 @@ def _plain(field: Any, types: Any) -> bool:
 def render_batch(table: Any, json_columns: frozenset[str], types: Any) -> list[bytes] | None:
     """The JSON lines of an Arrow table's rows, or None to render them one by one.
 
-    `types` is `pyarrow.types`; `json_columns` hold JSON text (see `render`). Timestamps
-    become their text first; each stretch of columns between two JSON-text columns is
-    then encoded in one go, and the lines are concatenated from the stretches.
+    `types` is `pyarrow.types`; `json_columns` hold JSON text (see `render`).
     """
     polars = _polars()
-    if polars is None or not all(_plain(field, types) for field in table.schema):
+    names = table.schema.names
+    if (
+        polars is None
+        or len(set(names)) != len(names)
+        or not all(_plain(field, types) for field in table.schema)
+    ):
         return None
     if table.num_rows == 0:
         return []
-    frame = polars.from_arrow(table).with_columns(
-        polars.col(field.name).dt.to_string(_STAMP).str.replace(".000000Z", "Z", literal=True)
-        for field in table.schema
+    try:
+        _check_values(table, types)
+        return _render(polars, table, json_columns, types)
+    except (_Fallback, polars.exceptions.PolarsError):
+        return None
+
+
+def _check_values(table: Any, types: Any) -> None:
+    """Raise `_Fallback` for values `render` would refuse (and polars would not).
+
+    Dates and timestamps beyond Python's years 1 to 9999 (their smallest and largest
+    value are converted, as `render` would convert each), and text that is not UTF-8
+    (pyarrow does not check it on reading).
+    """
+    pyarrow = importlib.import_module("pyarrow")
+    compute = importlib.import_module("pyarrow.compute")
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = field.type
+        try:
+            if types.is_date32(kind) or types.is_timestamp(kind):
+                extremes = compute.min_max(column)
+                extremes["min"].as_py(), extremes["max"].as_py()
+            elif types.is_string(kind) or types.is_large_string(kind):
+                for chunk in column.chunks:
+                    chunk.validate(full=True)
+        except (OverflowError, ValueError, pyarrow.ArrowException) as exc:
+            raise _Fallback from exc
+
+
+def _render(
+    polars: ModuleType, table: Any, json_columns: frozenset[str], types: Any
+) -> list[bytes]:
+    """Render with polars: timestamps to text, stretches encoded at once, lines joined.
+
+    Columns are renamed by position first, so no name is read as a pattern; each keeps
+    its own name in the JSON through an alias.
+    """
+    schema = table.schema
+    frame = polars.from_arrow(table.rename_columns([f"c{i}" for i in range(len(schema))]))
+    frame = frame.with_columns(
+        polars.col(f"c{i}").dt.to_string(_STAMP).str.replace(".000000Z", "Z", literal=True)
+        for i, field in enumerate(schema)
         if types.is_timestamp(field.type)
     )
-    texts = {
-        field.name
-        for field in table.schema
-        if field.name in json_columns
-        and (types.is_string(field.type) or types.is_large_string(field.type))
-    }
     pieces: list[Any] = []
-    stretch: list[str] = []
+    stretch: list[Any] = []
 
     def close_stretch() -> None:
         if stretch:
@@ -86,25 +153,28 @@ def render_batch(table: Any, json_columns: frozenset[str], types: Any) -> list[b
             pieces.append(encoded.str.strip_prefix("{").str.strip_suffix("}"))
             stretch.clear()
 
-    for field in table.schema:
-        if field.name not in texts:
+    for i, field in enumerate(schema):
+        text = types.is_string(field.type) or types.is_large_string(field.type)
+        if not (text and field.name in json_columns):
             if pieces and not stretch:
                 pieces.append(polars.lit(","))
-            stretch.append(field.name)
+            stretch.append(polars.col(f"c{i}").alias(field.name))
             continue
         close_stretch()
         separator = "," if pieces else ""
         pieces.append(polars.lit(separator + orjson.dumps(field.name).decode() + ":"))
-        rendered = [_json_text_value(value) for value in frame.get_column(field.name).to_list()]
-        pieces.append(polars.lit(polars.Series(field.name, rendered, dtype=polars.String)))
+        values = frame.get_column(f"c{i}").to_list()
+        rendered = ["null" if value is None else _json_text_value(value) for value in values]
+        pieces.append(polars.lit(polars.Series(f"j{i}", rendered, dtype=polars.String)))
     close_stretch()
     line = polars.concat_str([polars.lit("{"), *pieces, polars.lit("}")])
     lines: list[bytes] = frame.select(line.cast(polars.Binary)).to_series().to_list()
     return lines
 
 
-def _json_text_value(value: str | None) -> str:
+def _json_text_value(value: str) -> str:
     """One value of a JSON-text column as `render` writes it: the object, or the text."""
-    if value is None:
-        return "null"
-    return orjson.dumps(json_text(value)).decode()
+    try:
+        return orjson.dumps(json_text(value)).decode()
+    except orjson.JSONEncodeError as exc:  # too deep: `render` names the record
+        raise _Fallback from exc

@@ -23,9 +23,9 @@ from tap_exports.engine.errors import DecodeError, DownloadError
 from tap_exports.engine.files.columnar import render_batch
 from tap_exports.engine.files.render import RenderedLines
 
-# Parquet rows rendered at a time: by polars in one go where it can (`columnar`, a run of
-# lines each), else made Python objects one by one.
-_BATCH_ROWS = 4096
+# Parquet rows rendered at a time (by polars in one go where it can, `columnar`, a run of
+# lines each; else made Python objects one by one): about a run's bytes, within these.
+_BATCH_ROWS = (64, 8192)
 _SPOOL_BYTES = 1 << 20  # copied to the temporary file at a time
 _COLUMN_BUFFER_BYTES = 1 << 16  # read of each column's data at a time
 
@@ -72,7 +72,7 @@ def iter_parquet_records(
             file = parquet.ParquetFile(spool, pre_buffer=False, buffer_size=_COLUMN_BUFFER_BYTES)
             schema = file.schema_arrow
             wanted = _microsecond_timestamps(pyarrow, schema)
-            for batch in file.iter_batches(batch_size=_BATCH_ROWS):
+            for batch in file.iter_batches(batch_size=_batch_rows(file.metadata, run_bytes)):
                 table = pyarrow.Table.from_batches([batch])
                 if wanted != schema:
                     table = table.cast(wanted, safe=False)
@@ -130,6 +130,14 @@ def iter_avro_records(
         ) from None
     if lines:
         yield lines.take()
+
+
+def _batch_rows(metadata: Any, run_bytes: int) -> int:
+    """Rows of a batch holding about `run_bytes` (the file's own row size, uncompressed)."""
+    rows = metadata.num_rows
+    size = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    fewest, most = _BATCH_ROWS
+    return max(fewest, min(most, run_bytes * rows // size if size else most))
 
 
 def _microsecond_timestamps(pyarrow: ModuleType, schema: Any) -> Any:
