@@ -4,6 +4,7 @@ memory or on disk, across runs of lines and across the spill."""
 from __future__ import annotations
 
 import random
+import tempfile
 
 from tap_exports.engine.records.occurrences import Occurrences
 from tap_exports.engine.records.rowkey import RowKeys
@@ -63,3 +64,14 @@ def test_a_run_bigger_than_a_lookup_query_is_looked_up_in_parts():
     counts.copies_before(digests)
     assert counts.copies_before(digests) == [1] * 2_500
     counts.close()
+
+
+def test_the_counts_on_disk_live_in_a_temporary_folder_removed_on_close(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where TMPDIR would point
+    counts = Occurrences(memory_rows=5)
+    counts.copies_before(list(range(10)))
+    (folder,) = tmp_path.iterdir()
+    assert folder.name.startswith("tap-exports-row-keys-")
+    assert [f.name for f in folder.iterdir()] == ["counts.sqlite"]
+    counts.close()
+    assert list(tmp_path.iterdir()) == []

@@ -6,24 +6,29 @@ before: a dict of every digest costs about 80 bytes a row, 0.8 GB for a window o
 million rows, which a container with a 512 MB limit does not survive.
 
 So the counts live in a dict up to `memory_rows` distinct digests. Past that, they are
-moved (sorted) into a table of a private temporary SQLite database, which the standard
-library ships and which looks digests up in C, with its page cache capped; the dict then
-starts again. A bitmap of the digests on disk (8 MB, one bit per CRC-32 half of a digest,
-set and read with C-level iteration) tells which digests of a run may be there: only
-those are looked up, in queries of up to a thousand, so a run of new rows (the rule)
-rarely asks the disk anything. Memory stays flat whatever a window holds, and a window
-under the bound never touches the disk. The counts are exact either way, so a row's key
-does not depend on where its digest's count was kept: a window read again gives every row
-the key it had.
-SQLite deletes the database when it is closed (or when the process ends).
+moved (sorted) into a table of a SQLite database in a temporary folder (a file, so on
+disk whatever SQLite's build does with temporary databases), which the standard library
+ships and which looks digests up in C, with its page cache capped; the dict then starts
+again. A bitmap of the digests on disk (8 MB, one bit per CRC-32 half of a digest, set
+and read with C-level iteration) tells which digests of a run may be there: only those
+are looked up, in queries of up to a thousand, so a run of new rows (the rule) rarely
+asks the disk anything. Memory stays flat whatever a window holds, and a window under
+the bound never touches the disk. The counts are exact either way, so a row's key does
+not depend on where its digest's count was kept: a window read again gives every row the
+key it had. The folder is removed when the export has been read (or when the process
+ends); a disk that fills up stops the run with a line naming the folder.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Sequence
 from itertools import compress, repeat
 from operator import and_, rshift
+
+from tap_exports.engine.errors import DecodeError
 
 # Distinct digests kept in memory before they move to disk: ~80 bytes each, so ~8 MB.
 MEMORY_ROWS = 100_000
@@ -34,7 +39,7 @@ _SIGN = 1 << 63
 # half (`rowkey` puts it in the high 32 bits); the Adler-32 half is poorly spread.
 _BITS = 26
 _MASK = (1 << _BITS) - 1
-# A private on-disk database that SQLite deletes on close; it caches at most 4 MB.
+# The database's settings: no journal (it is thrown away), and at most 4 MB of cache.
 _SETUP = (
     "PRAGMA journal_mode = OFF",
     "PRAGMA synchronous = OFF",
@@ -60,6 +65,7 @@ class Occurrences:
         self._memory_rows = memory_rows
         self._recent: dict[int, int] = {}
         self._disk: sqlite3.Connection | None = None
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._on_disk = bytearray()  # the bitmap, made at the first spill
 
     @property
@@ -100,6 +106,9 @@ class Occurrences:
         if self._disk is not None:
             self._disk.close()
             self._disk = None
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
 
     def _stored(self, digests: Sequence[int]) -> dict[int, int]:
         """The counts on disk of those of `digests` that are there."""
@@ -126,8 +135,10 @@ class Occurrences:
     def _spill(self) -> None:
         """Move the counts in memory to disk, merged with those already there."""
         if self._disk is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="tap-exports-row-keys-")
+            path = os.path.join(self._folder.name, "counts.sqlite")
             # Used by one thread at a time, not always the one that opened it.
-            self._disk = sqlite3.connect("", check_same_thread=False, isolation_level=None)
+            self._disk = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             for statement in _SETUP:
                 self._disk.execute(statement)
             self._on_disk = bytearray(1 << (_BITS - 3))
@@ -137,6 +148,13 @@ class Occurrences:
             bitmap[bit >> 3] |= 1 << (bit & 7)
         # In the table's order (signed), without a list of pairs beside the dict.
         ordered = sorted(recent, key=_signed)
-        self._disk.execute("BEGIN")
-        self._disk.executemany(_MERGE, ((_signed(d), recent[d]) for d in ordered))
-        self._disk.execute("COMMIT")
+        try:
+            self._disk.execute("BEGIN")
+            self._disk.executemany(_MERGE, ((_signed(d), recent[d]) for d in ordered))
+            self._disk.execute("COMMIT")
+        except sqlite3.Error as exc:
+            folder = self._folder.name if self._folder else "?"
+            raise DecodeError(
+                f"row keys: cannot keep the counts of identical rows in {folder} (about 15 "
+                f"bytes a row of the window): {exc}; free space there or point TMPDIR elsewhere"
+            ) from None
