@@ -47,9 +47,14 @@ print(json.dumps({
 """
 
 
+def _environment() -> dict[str, str]:
+    """The environment Meltano runs in: ours, with its usage statistics off."""
+    return {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
 def _meltano(*args: str, quiet: bool = False) -> None:
     """Run Meltano in the project; its output goes to a log file if `quiet`."""
-    environment = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    environment = _environment()
     if not quiet:
         done = subprocess.run(["meltano", *args], cwd=ROOT, env=environment, check=False)
         if done.returncode != 0:
@@ -149,7 +154,7 @@ def run(base: int) -> int:
 
 def reset() -> int:
     """Forget the demo's state and database."""
-    environment = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    environment = _environment()
     for provider in demo_providers():
         # No state yet is fine: there is nothing to forget.
         subprocess.run(

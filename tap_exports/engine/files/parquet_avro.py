@@ -25,7 +25,7 @@ from tap_exports.engine.files.render import RenderedLines
 
 # Parquet rows rendered at a time (by polars in one go where it can, `columnar`, a run of
 # lines each; else made Python objects one by one): about a run's bytes, within these.
-# Runs of more than 2,048 rows made the whole tap slower (benchmarks/userpilot_backfill.py).
+# Runs of more than 2,048 rows made the whole tap slower (docs/performance.md, Parquet).
 _BATCH_ROWS = (64, 2048)
 _SPOOL_BYTES = 1 << 20  # copied to the temporary file at a time
 _COLUMN_BUFFER_BYTES = 1 << 16  # read of each column's data at a time
