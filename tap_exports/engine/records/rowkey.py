@@ -12,8 +12,8 @@ downstream, so the tap adds a key an upserting target can merge on:
   `-1`, ... in whatever order they come: identical rows are interchangeable, so the
   set of keys delivered is the same every time and none of them is lost to a merge;
 - the counts cover the whole export (all its files). They are kept in memory up to a
-  bound (about 20 MB) and on disk past it (`occurrences`), so a window of any size
-  keys its rows in flat memory, and with the same keys either way.
+  bound (about 17 MB with the bitmap) and on disk past it (`occurrences`), so a window
+  of any size keys its rows in flat memory, and with the same keys either way.
 
 The key depends on the file format the rows were exported in (CSV renders a row
 differently from NDJSON): changing the format setting changes every row's key. Streams
@@ -29,23 +29,26 @@ from itertools import repeat
 from operator import getitem, lshift, or_
 from typing import cast
 
-from tap_exports.engine.records.occurrences import MEMORY_ROWS, Occurrences
+from tap_exports.engine.records.occurrences import MEMORY_ROWS, MEMORY_RUNS, Occurrences
 
-# What a line starts with when its object may be empty: it needs no comma after the key.
-_MAYBE_EMPTY = (b"{}", b"{ ", b"{\t", b"{\r", b"{\n")
+# How a plain object line starts: a key right after the brace (so the key goes in with a
+# comma after it). Others (an empty object, white space, not an object) go one by one.
+_PLAIN = b'{"'
 _REST = slice(1, None)
 
 
 class RowKeys:
     """Adds a key field to each line of one export, counting identical lines across files."""
 
-    def __init__(self, field: str, *, memory_rows: int = MEMORY_ROWS) -> None:
+    def __init__(
+        self, field: str, *, memory_rows: int = MEMORY_ROWS, memory_runs: int = MEMORY_RUNS
+    ) -> None:
         """Write the key into `field`, which the stream's schema declares.
 
-        `memory_rows`: distinct rows counted in memory before the counts move to disk.
+        `memory_rows` and `memory_runs`: the bounds of the counts' tiers (`occurrences`).
         """
         self._head = b'{"' + field.encode() + b'":"'
-        self._seen = Occurrences(memory_rows=memory_rows)
+        self._seen = Occurrences(memory_rows=memory_rows, memory_runs=memory_runs)
 
     def close(self) -> None:
         """Drop the counts: the export has been read."""
@@ -58,19 +61,18 @@ class RowKeys:
         A run of plain object lines (the rule) is keyed with C-level iteration only;
         Python code runs per line only for a run holding a copy of an earlier line.
         """
-        count = len(lines)
-        starts = sum(map(bytes.startswith, lines, repeat(b"{")))
-        if starts != count or any(map(bytes.startswith, lines, repeat(_MAYBE_EMPTY))):
+        if not all(map(bytes.startswith, lines, repeat(_PLAIN))):
             return [self._one(line) for line in lines]
         digests = list(
             map(or_, map(lshift, map(zlib.crc32, lines), repeat(32)), map(zlib.adler32, lines))
         )
         copies = self._seen.copies_before(digests)
-        keys: list[bytes]
+        # Every key of the run formatted by one call (a C loop), then split apart.
         if copies is None:  # every row new: the rule
-            keys = list(map(b"%016x-0".__mod__, digests))
+            keys = (b"%016x-0\n" * len(digests) % tuple(digests)).split(b"\n")
         else:
-            keys = list(map(b"%016x-%d".__mod__, zip(digests, copies, strict=True)))
+            numbered = [n for pair in zip(digests, copies, strict=True) for n in pair]
+            keys = (b"%016x-%d\n" * len(digests) % tuple(numbered)).split(b"\n")
         rests = cast("Iterator[bytes]", map(getitem, lines, repeat(_REST)))
         return list(map(b"".join, zip(repeat(self._head), keys, repeat(b'",'), rests)))
 
