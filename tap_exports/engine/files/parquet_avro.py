@@ -13,6 +13,7 @@ record of the file.
 from __future__ import annotations
 
 import importlib
+import io
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,13 +21,25 @@ from types import ModuleType
 from typing import IO, Any
 
 from tap_exports.engine.errors import DecodeError, DownloadError
-from tap_exports.engine.files.columnar import render_batch
+from tap_exports.engine.files.avro_blocks import AvroBlocks
+from tap_exports.engine.files.columnar import avro_batch, render_batch
 from tap_exports.engine.files.render import RenderedLines
 
 # Parquet rows rendered at a time (by polars in one go where it can, `columnar`, a run of
 # lines each; else made Python objects one by one): about a run's bytes, within these.
 # Runs of more than 2,048 rows made the whole tap slower (docs/performance.md, Parquet).
 _BATCH_ROWS = (64, 2048)
+# Avro types polars reads as fastavro does (`_plain_avro`).
+_PLAIN_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "string"})
+_PLAIN_LOGICAL = frozenset(
+    {
+        ("date", "int"),
+        ("timestamp-millis", "long"),
+        ("timestamp-micros", "long"),
+        ("local-timestamp-millis", "long"),
+        ("local-timestamp-micros", "long"),
+    }
+)
 _SPOOL_BYTES = 1 << 20  # copied to the temporary file at a time
 _COLUMN_BUFFER_BYTES = 1 << 16  # read of each column's data at a time
 
@@ -107,30 +120,67 @@ def iter_avro_records(
 ) -> Iterator[list[bytes]]:
     """Yield the records of an Avro object container file as JSON lines, a run at a time.
 
-    fastavro reads the stream block by block, so memory holds one Avro block and one
-    run of about `run_bytes`. `json_columns` hold JSON text (see `render`).
+    The file is read a group of whole blocks at a time (`avro_blocks`), so memory holds
+    one group and one run of about `run_bytes`. polars reads a group and renders it
+    (`columnar`) when the writer's schema has only types it reads as fastavro does
+    (`_plain_avro`); otherwise, or when polars answers None, fastavro reads the group
+    record by record. `json_columns` hold JSON text (see `render`).
 
     Raises:
         DownloadError: the file is cut short or corrupt (a block or sync marker missing).
         DecodeError: fastavro is not installed, or a value cannot be rendered.
     """
     fastavro = import_extra("fastavro", extra="avro", kind="Avro", source=source)
+    blocks = AvroBlocks(stream, source=source)
+    by_polars = _plain_avro(blocks.schema)
     number = 0
     lines = RenderedLines(source, json_columns)
-    try:
-        for record in fastavro.reader(stream):
-            number += 1
-            lines.add(record, number)
-            if len(lines) >= run_bytes:
+    for count, group in blocks.groups(_BATCH_ROWS[1]):
+        rendered = avro_batch(group, json_columns) if by_polars else None
+        if rendered is not None:
+            if lines:
                 yield lines.take()
-    except (EOFError, ValueError) as exc:
-        # fastavro's words for a cut or damaged file (a short block, no sync marker).
-        raise DownloadError(
-            f"{source}: the Avro file ends early or is corrupt after record {number}; "
-            f"truncated download? ({exc})"
-        ) from None
+            number += count
+            yield rendered
+            continue
+        try:
+            for record in fastavro.reader(io.BytesIO(group)):
+                number += 1
+                lines.add(record, number)
+                if len(lines) >= run_bytes:
+                    yield lines.take()
+        except (EOFError, ValueError) as exc:
+            # fastavro's words for a damaged block (a short block, a bad deflate stream).
+            raise DownloadError(
+                f"{source}: the Avro file is corrupt after record {number}; "
+                f"damaged download? ({exc})"
+            ) from None
     if lines:
         yield lines.take()
+
+
+def _plain_avro(schema: Any) -> bool:
+    """Whether polars reads every field of this writer's schema as fastavro does.
+
+    Text, integers, booleans, dates and timestamps (UTC or local, milli- or microseconds),
+    each alone or with null in a union. Anything else (floats, bytes, enums, nested or
+    repeated values, decimals, UUIDs) is read by fastavro, whose values `render` knows.
+    """
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return False
+    return all(_plain_avro_type(field.get("type")) for field in schema.get("fields", ()))
+
+
+def _plain_avro_type(kind: Any) -> bool:
+    if isinstance(kind, list):  # a union: null and at most one other type
+        others = [k for k in kind if k != "null"]
+        return len(others) <= 1 and all(_plain_avro_type(k) for k in others)
+    if isinstance(kind, dict):
+        logical, base = kind.get("logicalType"), kind.get("type")
+        if logical is None:
+            return isinstance(base, str) and _plain_avro_type(base)
+        return (logical, base) in _PLAIN_LOGICAL
+    return kind in _PLAIN_PRIMITIVES
 
 
 def _batch_rows(metadata: Any, run_bytes: int) -> int:
