@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import itertools
+import math
 
 import orjson
 import pytest
@@ -225,3 +226,29 @@ def test_many_rows_come_in_several_runs_in_order():
     assert ids == list(range(10_000))
     for before, after in itertools.pairwise(runs):
         assert after.first_line == before.first_line + len(before.lines)
+
+
+def test_columns_read_at_once_give_what_each_cell_read_alone_gives():
+    """Batches of rows are converted a column at a time; the same values, cell for cell."""
+    cells = {
+        ("integer",): ["7", "-12", "+3", "", "18446744073709551615", "18446744073709551616",
+                       "1.5", "x", "1\n2", "٣"],
+        ("integer", "null"): ["1", "", "-9223372036854775808", "0"],
+        ("number", "null"): ["1", "2.5", "", "99999999999999999999", "nan", "-.5", "1e3"],
+        ("integer", "string"): ["12", "twelve", ""],
+        ("string", "null"): ["a", "", "b\nc", "é"],
+        ("string",): ["", "a"],
+        ("boolean", "null"): ["true", "0", "", "yes"],
+        ("object", "null"): ['{"a": 1}', "", "[1]", "{bad"],
+    }  # fmt: skip
+    columns = {f"c{i}": types for i, types in enumerate(cells)}
+    rows = [[choices[n % len(choices)] for choices in cells.values()] for n in range(2_000)]
+
+    def rendered(rows: list[list[str]]) -> list[bytes]:
+        data = write_csv([list(columns), *rows])
+        runs = iter_line_runs(io.BytesIO(data), source="x", formats=CSV, columns=columns)
+        return [line for run in runs for line in run.lines]
+
+    period = math.lcm(*map(len, cells.values()))  # the rows repeat after this many
+    alone = [line for row in rows[:period] for line in rendered([row])]
+    assert rendered(rows) == (alone * (2_000 // period + 1))[:2_000]

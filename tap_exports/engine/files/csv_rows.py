@@ -32,7 +32,9 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from itertools import repeat
 from typing import IO, Any
 
 import orjson
@@ -43,6 +45,10 @@ from tap_exports.engine.files.render import RenderedLines
 ColumnTypes = Mapping[str, tuple[str, ...]]  # JSON-schema type names per column
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
+# A column's cells joined by line breaks: each an integer or empty (`_integers`).
+_INTEGERS = re.compile(r"(?:[-+]?[0-9]+)?(?:\n(?:[-+]?[0-9]+)?)*")
+_NULL_IF_EMPTY = {"": None}
+_BATCH_ROWS = 512  # rows converted a column at a time
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _INT_RANGE = range(-(2**63), 2**64)  # what orjson can write
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
@@ -50,6 +56,7 @@ _MISSING = object()  # a parser's "the cell is not of my type"
 _TRUNCATED = "unexpected end of data"  # the csv module's words for an unclosed quote
 
 Parser = Callable[[str], Any]
+ColumnParser = Callable[[Sequence[str]], Sequence[Any]]
 
 
 def column_types(schema: Mapping[str, Any]) -> ColumnTypes:
@@ -86,14 +93,14 @@ def iter_csv_records(
         if header is None:
             return
         known = columns or {}
-        converters = [_converter(known.get(name, ())) for name in header]
+        rows = _Rows(header, [_column(known.get(name, ())) for name in header], lines)
         width = len(header)
         short: list[str] | None = None  # a short row, held until another row follows
         for row in reader:
             if not row:  # a blank line
                 continue
             if short is not None:
-                lines.add(_record(header, converters, short + [""] * (width - len(short))), number)
+                rows.add(short + [""] * (width - len(short)))
                 short = None
             number += 1
             if len(row) > width:
@@ -104,7 +111,7 @@ def iter_csv_records(
             if len(row) < width:
                 short = row
                 continue
-            lines.add(_record(header, converters, row), number)
+            rows.add(row)
             if len(lines) >= run_bytes:
                 yield lines.take()
         if short is not None:
@@ -112,6 +119,7 @@ def iter_csv_records(
                 f"{source}: the last record ({number}) has {len(short)} of {width} cells: "
                 "the file was cut short"
             )
+        rows.flush()
         if lines:
             yield lines.take()
     except csv.Error as exc:
@@ -127,18 +135,79 @@ def iter_csv_records(
         raise DecodeError(f"{source}, record {number + 1}: not UTF-8 text ({exc})") from None
 
 
-def _record(header: list[str], converters: list[Parser], row: list[str]) -> dict[str, Any]:
-    return {
-        name: convert(cell) for name, convert, cell in zip(header, converters, row, strict=True)
-    }
+class _Rows:
+    """Rows gathered and converted a column at a time, then rendered as records.
+
+    Calling a converter per cell cost more than reading the CSV; a column's cells are
+    converted together instead (`_column`), with C-level iteration for text and integer
+    columns, and the records are zipped from the converted columns.
+    """
+
+    def __init__(
+        self, header: list[str], columns: list[ColumnParser], lines: RenderedLines
+    ) -> None:
+        self._header = header
+        self._columns = columns
+        self._lines = lines
+        self._rows: list[list[str]] = []
+        self._rendered = 0  # records rendered so far
+
+    def add(self, row: list[str]) -> None:
+        """Gather a full-width row; a batch of them is rendered into the lines."""
+        self._rows.append(row)
+        if len(self._rows) == _BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Render the rows gathered (records are numbered from the file's first)."""
+        if not self._rows:
+            return
+        cells = zip(*self._rows, strict=True)
+        converted = [column(cells) for column, cells in zip(self._columns, cells, strict=True)]
+        records = map(dict, map(zip, repeat(self._header), zip(*converted, strict=True)))
+        for number, record in enumerate(records, self._rendered + 1):
+            self._lines.add(record, number)
+        self._rendered += len(self._rows)
+        self._rows = []
 
 
-def _converter(types: tuple[str, ...]) -> Parser:
-    """How to read a cell of a column allowing `types` (built once per column)."""
+def _column(types: tuple[str, ...]) -> ColumnParser:
+    """How to read the cells of a column allowing `types` (built once per column)."""
     empty = "" if "string" in types and "null" not in types else None
     parsers = tuple(parse for name, parse in _PARSERS if name in types)
     if not parsers:
-        return lambda cell: cell if cell else empty
+        if empty is None:
+            return _empty_is_null
+        return list
+    convert = _converter(empty, parsers)
+    if parsers[0] in (_integer, _number):
+        return partial(_integers, empty=empty, convert=convert)
+    return partial(_each, convert=convert)
+
+
+def _empty_is_null(cells: Sequence[str]) -> list[Any]:
+    return list(map(_NULL_IF_EMPTY.get, cells, cells))
+
+
+def _each(cells: Sequence[str], *, convert: Parser) -> list[Any]:
+    return list(map(convert, cells))
+
+
+def _integers(cells: Sequence[str], *, empty: Any, convert: Parser) -> list[Any]:
+    """A column of integers (or empty cells) read at once; any other goes cell by cell."""
+    joined = "\n".join(cells)
+    if joined.count("\n") == len(cells) - 1 and _INTEGERS.fullmatch(joined):
+        values = list(map(int, filter(None, cells)))
+        if not values or (min(values) in _INT_RANGE and max(values) in _INT_RANGE):
+            if len(values) == len(cells):
+                return values
+            numbers = iter(values)
+            return [next(numbers) if cell else empty for cell in cells]
+    return list(map(convert, cells))
+
+
+def _converter(empty: Any, parsers: tuple[Parser, ...]) -> Parser:
+    """How to read one cell: the first of `parsers` that fits; `empty` for an empty cell."""
 
     def convert(cell: str) -> Any:
         if not cell:
