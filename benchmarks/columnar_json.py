@@ -1,4 +1,4 @@
-"""Parquet and Avro to JSON lines: the tap's converter against batch converters in C/Rust.
+"""Parquet, Avro and CSV to JSON lines: the tap's converters against batch converters in Rust.
 
 Issue "Userpilot at volume" asks for Parquet and Avro at least as fast as NDJSON, which
 means rendering a batch of rows at a time outside Python's per-row loop. This measures
@@ -6,7 +6,8 @@ the candidates on the same file before one is chosen, on one Userpilot part of -
 events as the sandbox writes them (uncompressed Parquet and Avro, a gzip-free NDJSON of
 the same rows for the floor):
 - floor: the NDJSON bytes split into lines (what the NDJSON path starts from);
-- tap: `engine/files/parquet_avro.py` (pyarrow or fastavro rows, orjson per record);
+- tap: the tap's own readers with the events stream's column types, as a sync reads a
+  file (`engine/files/parquet_avro.py`, `csv_rows.py`; `metadata` read as JSON text);
 - polars: the file read into a DataFrame, written 10,000 rows at a time as NDJSON;
 - pyarrow batches -> polars: the tap's streaming read, each batch written by polars;
 - duckdb: `to_json` of each row of the Parquet file, fetched.
@@ -22,11 +23,15 @@ import argparse
 import io
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import IO
 
+from tap_exports.engine.files.csv_rows import column_types, iter_csv_records
 from tap_exports.engine.files.parquet_avro import iter_avro_records, iter_parquet_records
+from tap_exports.engine.files.render import json_text_columns
+from tap_exports.providers.userpilot import USERPILOT
 from tap_exports.sandbox.userpilot.data import UserpilotData, generate
 from tap_exports.sandbox.userpilot.files import render
 
@@ -34,11 +39,19 @@ _SLICE = 10_000
 
 
 def tap(kind: str) -> Callable[[Path], int]:
-    read = iter_parquet_records if kind == "parquet" else iter_avro_records
+    (events,) = (spec for spec in USERPILOT.streams if spec.name == "events")
+    columns = column_types(events.schema)
+    json_columns = json_text_columns(columns)
+
+    def runs(file: IO[bytes], source: str) -> Iterator[list[bytes]]:
+        if kind == "csv":
+            return iter_csv_records(file, source=source, columns=columns, run_bytes=1 << 20)
+        read = iter_parquet_records if kind == "parquet" else iter_avro_records
+        return read(file, source=source, run_bytes=1 << 20, json_columns=json_columns)
 
     def convert(path: Path) -> int:
         with path.open("rb") as file:
-            return sum(len(run) for run in read(file, source=path.name, run_bytes=1 << 20))
+            return sum(len(run) for run in runs(file, path.name))
 
     return convert
 
@@ -85,11 +98,12 @@ def main() -> None:
     rows = generate(UserpilotData(start=date(2025, 3, 1), days=1, events_per_day=args.rows), "X")
     with tempfile.TemporaryDirectory() as folder:
         paths = {}
-        for kind in ("ndjson", "parquet", "avro"):
+        for kind in ("ndjson", "csv", "parquet", "avro"):
             paths[kind] = Path(folder) / f"part.{kind}"
             paths[kind].write_bytes(render(rows, kind, gzipped=False, name=kind).content)
         converters: list[tuple[str, str, Callable[[Path], int]]] = [
             ("floor: NDJSON split", "ndjson", lambda p: p.read_bytes().count(b"\n")),
+            ("tap", "csv", tap("csv")),
             ("tap", "parquet", tap("parquet")),
             ("tap", "avro", tap("avro")),
             ("polars", "parquet", polars_whole("parquet")),

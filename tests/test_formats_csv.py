@@ -240,6 +240,9 @@ def test_columns_read_at_once_give_what_each_cell_read_alone_gives():
         ("string",): ["", "a"],
         ("boolean", "null"): ["true", "0", "", "yes"],
         ("object", "null"): ['{"a": 1}', "", "[1]", "{bad"],
+        ("object", "array", "null"): ['{"a": [1]}', "[1]", ""],
+        ("array", "null"): ["[1, 2]", "[]", "", '"x"'],
+        ("object",): ['{"b": {"c": null}}', '{ "d" : 2 }', ""],
     }  # fmt: skip
     columns = {f"c{i}": types for i, types in enumerate(cells)}
     rows = [[choices[n % len(choices)] for choices in cells.values()] for n in range(2_000)]

@@ -27,6 +27,7 @@ stops the run with a line naming the folder.
 
 from __future__ import annotations
 
+import heapq
 import os
 import sqlite3
 import tempfile
@@ -223,8 +224,9 @@ class Occurrences:
             on_disk.mark(run.digests)
         try:
             self._disk.execute("BEGIN")
-            for run in runs:
-                self._disk.executemany(_MERGE, run.pairs())
+            # The runs merged into one ordered pass over the table: inserted one after
+            # the other, each would walk the whole table again.
+            self._disk.executemany(_MERGE, heapq.merge(*(run.pairs() for run in runs)))
             self._disk.execute("COMMIT")
         except sqlite3.Error as exc:
             folder = self._folder.name if self._folder else "?"
