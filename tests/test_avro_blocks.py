@@ -89,7 +89,7 @@ def test_groups_of_blocks_read_by_polars_are_the_lines_fastavro_gives(codec, see
     data = avro_file(PLAIN, records(5_000, seed), codec=codec, sync_interval=3_000)
     blocks = AvroBlocks(io.BytesIO(data), source="x")
     assert _plain_avro(blocks.schema)
-    assert all(avro_batch(group, frozenset({"metadata"})) for _, group in blocks.groups(1_000))
+    assert all(avro_batch(group, frozenset({"metadata"}), n) for n, group in blocks.groups(1_000))
     assert read(data) == by_fastavro(data)
 
 
@@ -154,6 +154,24 @@ def test_a_header_whose_metadata_comes_in_a_sized_block_is_read():
     assert read(rebuilt) == by_fastavro(data)
 
 
+def more_records_than_its_block_holds(data: bytes) -> bytes:
+    """The first block claims five more records than its bytes hold (polars reads past it)."""
+    blocks = AvroBlocks(io.BytesIO(data), source="x")
+    rest = io.BytesIO(data[len(blocks.header) :])
+    count, size = (_read_long(rest) for _ in range(2))
+    return blocks.header + long_bytes(count + 5) + long_bytes(size) + rest.read()
+
+
+def _read_long(stream: io.BytesIO) -> int:
+    value = shift = 0
+    while True:
+        byte = stream.read(1)[0]
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return (value >> 1) ^ -(value & 1)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -161,9 +179,30 @@ def test_a_header_whose_metadata_comes_in_a_sized_block_is_read():
         (lambda data: data[:-20], r"export 9: the Avro file ends early inside a block after"),
         (lambda data: data[:-1] + bytes([data[-1] ^ 1]), r"export 9: the Avro file is corrupt"),
         (lambda data: b"PAR1" + data[4:], r"export 9: not an Avro object container file"),
+        (more_records_than_its_block_holds, r"export 9: the Avro file is corrupt after record"),
+        (lambda data: data[:4] + long_bytes(1) + long_bytes(-3), r"export 9: .* header is corrupt"),
+        (lambda data: data[:4] + b"\xff" * 11, r"export 9: the Avro file's header is corrupt"),
+        # The schema's text damaged, its length kept: not JSON any more.
+        (lambda data: data.replace(b'"record"', b'"rec\x00rd"', 1), r"header is corrupt"),
     ],
 )
 def test_a_file_cut_short_or_damaged_is_a_failed_download(damage, message):
     data = avro_file(PLAIN, records(2_000), sync_interval=2_000)
     with pytest.raises(DownloadError, match=message):
         read(damage(data))
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "record", "name": "Empty", "fields": []},
+        {**PLAIN, "fields": [*PLAIN["fields"], {"name": "n", "type": "long", "default": 0}]},
+        {**PLAIN, "fields": [*PLAIN["fields"], {"name": "nothing", "type": "null"}]},
+        {**PLAIN, "fields": [*PLAIN["fields"], {"name": "nulls", "type": ["null"]}]},
+    ],
+)
+def test_schemas_polars_reads_otherwise_or_not_at_all_go_to_fastavro(schema):
+    assert not _plain_avro(schema)
+    if not schema["fields"]:  # three empty records are three lines `{}`
+        data = avro_file(schema, [{}, {}, {}])
+        assert read(data) == by_fastavro(data) == [b"{}"] * 3

@@ -23,10 +23,15 @@ from tap_exports.engine.errors import DownloadError
 _MAGIC = b"Obj\x01"
 _SYNC_BYTES = 16
 _READ_BYTES = 1 << 16  # read from the stream at a time
+_LONG_BYTES = 10
 
 
 class _Short(Exception):
     """The stream ended before the bytes asked for."""
+
+
+class _Corrupt(Exception):
+    """The bytes cannot be the framing of an Avro file (a negative size, a varint too long)."""
 
 
 class _Bytes:
@@ -43,6 +48,8 @@ class _Bytes:
 
     def take(self, count: int) -> bytes:
         """The next `count` bytes; `_Short` if the stream ends first."""
+        if count < 0:
+            raise _Corrupt
         if not self._fill(count):
             raise _Short
         piece = self._data[self._at : self._at + count]
@@ -57,6 +64,8 @@ class _Bytes:
             raw.append(byte)
             if not byte & 0x80:
                 break
+            if len(raw) == _LONG_BYTES:  # a long has at most 64 bits: 10 bytes of 7
+                raise _Corrupt
         value = 0
         for shift, byte in enumerate(raw):
             value |= (byte & 0x7F) << (7 * shift)
@@ -91,18 +100,18 @@ class AvroBlocks:
             pieces.append(magic)
             self.metadata = self._metadata(pieces)
             self._sync = self._bytes.take(_SYNC_BYTES)
+            text = self.metadata.get("avro.schema")
+            self.schema: Any = None if text is None else json.loads(text)
         except _Short:
             raise DownloadError(
                 f"{source}: the Avro file ends early inside its header; truncated download?"
             ) from None
+        except (_Corrupt, ValueError):  # a negative length, a schema that is not JSON
+            raise DownloadError(
+                f"{source}: the Avro file's header is corrupt; damaged download?"
+            ) from None
         pieces.append(self._sync)
         self.header = b"".join(pieces)
-
-    @property
-    def schema(self) -> Any:
-        """The writer's schema, as JSON (None if the header has none)."""
-        text = self.metadata.get("avro.schema")
-        return None if text is None else json.loads(text)
 
     def groups(self, rows: int) -> Iterator[tuple[int, bytes]]:
         """(records, a whole Avro file) for groups of blocks of at least `rows` records.
@@ -118,11 +127,11 @@ class AvroBlocks:
             while not self._bytes.at_end():
                 count, count_bytes = self._bytes.long()
                 size, size_bytes = self._bytes.long()
-                if count < 0 or size < 0:
-                    raise self._corrupt(done + records)
+                if count < 0:
+                    raise _Corrupt
                 group += (count_bytes, size_bytes, self._bytes.take(size))
                 if self._bytes.take(_SYNC_BYTES) != self._sync:
-                    raise self._corrupt(done + records)
+                    raise self._corrupt(done + records, "a block without its sync marker")
                 group.append(self._sync)
                 records += count
                 if records >= rows:
@@ -133,6 +142,8 @@ class AvroBlocks:
                 f"{self._source}: the Avro file ends early inside a block after record "
                 f"{done + records}; truncated download?"
             ) from None
+        except _Corrupt:
+            raise self._corrupt(done + records, "a negative record count or size") from None
         if records:
             yield records, b"".join(group)
 
@@ -157,8 +168,8 @@ class AvroBlocks:
         pieces += (raw, value)
         return value
 
-    def _corrupt(self, records: int) -> DownloadError:
+    def _corrupt(self, records: int, what: str) -> DownloadError:
         return DownloadError(
-            f"{self._source}: the Avro file is corrupt after record {records} (a block "
-            "without its sync marker); truncated or damaged download?"
+            f"{self._source}: the Avro file is corrupt after record {records} ({what}); "
+            "truncated or damaged download?"
         )

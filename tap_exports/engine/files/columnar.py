@@ -110,20 +110,70 @@ def render_batch(table: Any, json_columns: frozenset[str], types: Any) -> list[b
         return None
 
 
-def avro_batch(avro_file: bytes, json_columns: frozenset[str]) -> list[bytes] | None:
-    """The JSON lines of a (small) Avro file's records read by polars, or None.
+def avro_batch(avro_file: bytes, json_columns: frozenset[str], records: int) -> list[bytes] | None:
+    """The JSON lines of a (small) Avro file of `records` records read by polars, or None.
 
-    None when polars is not installed, cannot read the file (fastavro then reads it and
-    names what is wrong) or `render_batch` says None.
+    None when polars is not installed or reads Avro otherwise than fastavro (`_avro_polars`),
+    cannot read the file (fastavro then reads it and names what is wrong), reads another
+    number of records, or `render_batch` says None.
     """
-    polars = _polars()
+    polars = _avro_polars()
     if polars is None:
         return None
+    lines = _avro_lines(polars, avro_file, json_columns)
+    return lines if lines is not None and len(lines) == records else None
+
+
+def _avro_lines(polars: ModuleType, avro_file: bytes, json_columns: frozenset[str]) -> Any:
     try:
         table = polars.read_avro(io.BytesIO(avro_file)).to_arrow()
-    except polars.exceptions.PolarsError:
+    except BaseException as exc:  # polars panics on some damaged files (a pyo3 BaseException)
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
         return None
     return render_batch(table, json_columns, importlib.import_module("pyarrow").types)
+
+
+@cache
+def _avro_polars() -> ModuleType | None:
+    """polars, if it reads a check file of every type `parquet_avro` gives it as fastavro does."""
+    polars = _polars()
+    try:
+        fastavro = importlib.import_module("fastavro")
+    except ImportError:
+        return None
+    if polars is None:
+        return None
+    micros, millis = "timestamp-micros", "timestamp-millis"
+    fields = [
+        ("count", "long", 2**63 - 1),
+        ("small", "int", -(2**31)),
+        ("text", "string", 'a"\\\n\u2028é😀'),
+        ("flag", "boolean", True),
+        ("at", _logical(micros), datetime(1969, 12, 31, 23, 59, 59, 1, UTC)),
+        ("at_ms", _logical(millis), datetime(2025, 3, 1, 0, 0, 0, 5000, UTC)),
+        ("local", _logical(f"local-{micros}"), datetime(2025, 3, 1, 1)),
+        ("local_ms", _logical(f"local-{millis}"), datetime(2025, 3, 1)),
+        ("day", _logical("date", "int"), date(9999, 12, 31)),
+        ("json", "string", '{"a": [1, 2.5, "x"]}'),
+    ]
+    schema = {
+        "type": "record",
+        "name": "Check",
+        "fields": [{"name": name, "type": [kind, "null"]} for name, kind, _ in fields],
+    }
+    records = [{name: value for name, _, value in fields}, dict.fromkeys(n for n, _, _ in fields)]
+    sink = io.BytesIO()
+    fastavro.writer(sink, fastavro.parse_schema(schema), records)
+    rows = RenderedLines("check", frozenset({"json"}))
+    for number, record in enumerate(fastavro.reader(io.BytesIO(sink.getvalue())), 1):
+        rows.add(record, number)
+    same = _avro_lines(polars, sink.getvalue(), frozenset({"json"})) == rows.take()
+    return polars if same else None
+
+
+def _logical(logical: str, base: str = "long") -> dict[str, str]:
+    return {"type": base, "logicalType": logical}
 
 
 def _check_values(table: Any, types: Any) -> None:

@@ -30,7 +30,7 @@ from tap_exports.engine.files.render import RenderedLines
 # Runs of more than 2,048 rows made the whole tap slower (docs/performance.md, Parquet).
 _BATCH_ROWS = (64, 2048)
 # Avro types polars reads as fastavro does (`_plain_avro`).
-_PLAIN_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "string"})
+_PLAIN_PRIMITIVES = frozenset({"boolean", "int", "long", "string"})
 _PLAIN_LOGICAL = frozenset(
     {
         ("date", "int"),
@@ -136,7 +136,8 @@ def iter_avro_records(
     number = 0
     lines = RenderedLines(source, json_columns)
     for count, group in blocks.groups(_BATCH_ROWS[1]):
-        rendered = avro_batch(group, json_columns) if by_polars else None
+        rendered = avro_batch(group, json_columns, count) if by_polars else None
+        by_polars = rendered is not None  # a group polars did not take: the rest to fastavro
         if rendered is not None:
             if lines:
                 yield lines.take()
@@ -163,18 +164,26 @@ def _plain_avro(schema: Any) -> bool:
     """Whether polars reads every field of this writer's schema as fastavro does.
 
     Text, integers, booleans, dates and timestamps (UTC or local, milli- or microseconds),
-    each alone or with null in a union. Anything else (floats, bytes, enums, nested or
-    repeated values, decimals, UUIDs) is read by fastavro, whose values `render` knows.
+    each alone or with null in a union, in a record of at least one field, none with a
+    default other than null (polars refuses those). Anything else (floats, bytes, enums,
+    nested or repeated values, decimals, UUIDs) is read by fastavro, whose values `render`
+    knows.
     """
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return False
-    return all(_plain_avro_type(field.get("type")) for field in schema.get("fields", ()))
+    fields = schema.get("fields") or ()
+    return bool(fields) and all(
+        isinstance(field, dict)
+        and field.get("default") is None
+        and _plain_avro_type(field.get("type"))
+        for field in fields
+    )
 
 
 def _plain_avro_type(kind: Any) -> bool:
-    if isinstance(kind, list):  # a union: null and at most one other type
+    if isinstance(kind, list):  # a union: null and one other type
         others = [k for k in kind if k != "null"]
-        return len(others) <= 1 and all(_plain_avro_type(k) for k in others)
+        return len(others) == 1 and _plain_avro_type(others[0])
     if isinstance(kind, dict):
         logical, base = kind.get("logicalType"), kind.get("type")
         if logical is None:

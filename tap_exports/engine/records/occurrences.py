@@ -9,16 +9,16 @@ live in three tiers, each denser than the one before:
 - a dict, up to `memory_rows` distinct digests (about 4 MB): counted as rows come;
 - past that, the dict becomes a run: its digests sorted in an array (8 bytes each,
   searched in C by `bisect`), the few counts above one beside it; up to `memory_runs`
-  runs are kept (about 5 MB), so a window of up to 650,000 rows is keyed in memory, at
-  the cost of a sort per run;
+  runs are kept (about 5 MB), so a window of up to 650,000 distinct rows is keyed in
+  memory, at the cost of a sort per run;
 - past those, the runs move into a table of a SQLite database in a temporary folder
   (a file, so on disk whatever SQLite's build does with temporary databases), which the
   standard library ships and which looks digests up in C, with its page cache capped.
   An insert costs about a microsecond a row, which is why the runs come first.
 
-A bitmap of the digests in runs or on disk (8 MB, one bit per CRC-32 half of a digest,
-set and read with C-level iteration) tells which digests of a run of lines may be there:
-only those are searched, so a run of new rows (the rule) rarely leaves the dict. The
+A bitmap per tier (2 MB for the runs, 8 MB for the disk; one bit per value of the low
+bits of a digest's CRC-32 half) tells which digests of a run of lines may be there: only
+those are searched, so a run of new rows (the rule) rarely leaves the dict. The
 counts are exact in every tier, so a row's key does not depend on where its digest's
 count was kept: a window read again gives every row the key it had. The folder is
 removed when the export has been read (or when the process ends); a disk that fills up
@@ -42,7 +42,7 @@ from tap_exports.engine.errors import DecodeError
 # Distinct digests kept in the dict before they become a run: ~80 bytes each, so ~4 MB.
 MEMORY_ROWS = 50_000
 # Runs kept in memory before they move to disk: 8 bytes a digest, so ~5 MB. Together
-# with the bitmap and SQLite's cache, the tap's peak stays under 100 MB at 10 million
+# with the bitmaps and SQLite's cache, the tap's peak stays under 100 MB at 10 million
 # rows (docs/performance.md).
 MEMORY_RUNS = 12
 # Digests per lookup query (SQLite allows 32,766 parameters; a statement is cached per size).

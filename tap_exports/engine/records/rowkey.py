@@ -12,8 +12,8 @@ downstream, so the tap adds a key an upserting target can merge on:
   `-1`, ... in whatever order they come: identical rows are interchangeable, so the
   set of keys delivered is the same every time and none of them is lost to a merge;
 - the counts cover the whole export (all its files). They are kept in memory up to a
-  bound (about 17 MB with the bitmap) and on disk past it (`occurrences`), so a window
-  of any size keys its rows in flat memory, and with the same keys either way.
+  bound (about 11 MB) and partly on disk past it (`occurrences`), so a window of any
+  size keys its rows in flat memory, and with the same keys either way.
 
 The key depends on the file format the rows were exported in (CSV renders a row
 differently from NDJSON): changing the format setting changes every row's key. Streams
