@@ -286,7 +286,7 @@ class LineSorter:
         decided for the whole run with one decode and one regular expression.
         """
         self.dropped = False
-        joined = b"[" + b",".join(lines) + b"]"
+        joined = b"".join((b"[", b",".join(lines), b"]"))  # one copy fewer than with +
         forward: Sequence[bytes] = lines
         try:
             rows = self._many.decode(joined)

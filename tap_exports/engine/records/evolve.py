@@ -123,7 +123,7 @@ def lines_with_new_keys(lines: list[bytes], known: frozenset[str]) -> list[bytes
     parsed again and again; any line that is not one record keeps every line in.
     """
     try:
-        rows = _TOP_LEVEL_KEYS.decode(b"[" + b",".join(lines) + b"]")
+        rows = _TOP_LEVEL_KEYS.decode(b"".join((b"[", b",".join(lines), b"]")))
     except msgspec.DecodeError:
         return lines
     if len(rows) != len(lines):
