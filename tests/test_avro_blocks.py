@@ -14,7 +14,7 @@ from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.files.avro_blocks import AvroBlocks
 from tap_exports.engine.files.columnar import avro_batch
 from tap_exports.engine.files.parquet_avro import _plain_avro, iter_avro_records
-from tap_exports.engine.files.render import RenderedLines
+from tests.typed_files import avro_file, rendered
 
 pytest.importorskip("polars")
 
@@ -60,17 +60,8 @@ def records(count: int, seed: int = 3) -> list[dict[str, object]]:
     ]
 
 
-def avro_file(schema: dict, rows: list[dict[str, object]], **options: object) -> bytes:
-    sink = io.BytesIO()
-    fastavro.writer(sink, fastavro.parse_schema(schema), rows, **options)
-    return sink.getvalue()
-
-
 def by_fastavro(data: bytes) -> list[bytes]:
-    lines = RenderedLines("test", frozenset({"metadata"}))
-    for number, record in enumerate(fastavro.reader(io.BytesIO(data)), 1):
-        lines.add(record, number)
-    return lines.take()
+    return rendered(fastavro.reader(io.BytesIO(data)), frozenset({"metadata"}))
 
 
 def read(data: bytes) -> list[bytes]:

@@ -9,7 +9,7 @@ import pyarrow
 import pytest
 
 from tap_exports.engine.files.columnar import render_batch
-from tap_exports.engine.files.render import RenderedLines
+from tests.typed_files import rendered
 
 pytest.importorskip("polars")
 
@@ -25,10 +25,7 @@ _JSON_TEXTS = [
 
 
 def by_render(table: pyarrow.Table, json_columns: frozenset[str]) -> list[bytes]:
-    lines = RenderedLines("test", json_columns)
-    for number, record in enumerate(table.to_pylist(), 1):
-        lines.add(record, number)
-    return lines.take()
+    return rendered(table.to_pylist(), json_columns)
 
 
 def random_table(rows: int, seed: int) -> pyarrow.Table:

@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
-import fastavro
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,6 +18,7 @@ import pytest
 from tap_exports.engine.errors import DecodeError, DownloadError
 from tap_exports.engine.files.decode import FileFormats, iter_line_runs, iter_records
 from tap_exports.engine.files.parquet_avro import import_extra
+from tests.typed_files import avro_file
 
 PARQUET = FileFormats(formats=frozenset({"parquet"}))
 AVRO = FileFormats(formats=frozenset({"avro"}))
@@ -32,12 +32,6 @@ def lines(data: bytes, formats: FileFormats) -> list[bytes]:
 def parquet_file(table: pa.Table, **options) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, **options)
-    return sink.getvalue()
-
-
-def avro_file(schema: dict, records: list[dict], **options) -> bytes:
-    sink = io.BytesIO()
-    fastavro.writer(sink, fastavro.parse_schema(schema), records, **options)
     return sink.getvalue()
 
 

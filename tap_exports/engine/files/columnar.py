@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import io
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import cache
 from types import ModuleType
@@ -36,6 +37,7 @@ from tap_exports.engine.files.render import RenderedLines, json_text
 # orjson's datetime: seconds, then `.ffffff` when not zero, then `Z` (see `render`).
 _STAMP = "%Y-%m-%dT%H:%M:%S%.6fZ"
 _UTC = frozenset({"UTC", "Etc/UTC", "+00:00"})
+_CHECK_JSON = frozenset({"json"})  # the check batches' JSON-text column
 
 
 class _Fallback(Exception):
@@ -63,11 +65,8 @@ def _polars() -> ModuleType | None:
             "json": ['{"a": [1, 2.5, "x"]}', "no"],
         }
     )
-    rows = RenderedLines("check", frozenset({"json"}))
-    for number, record in enumerate(check.to_pylist(), 1):
-        rows.add(record, number)
     try:
-        same = _render(polars, check, frozenset({"json"}), pyarrow.types) == rows.take()
+        same = _render(polars, check, _CHECK_JSON, pyarrow.types) == _by_render(check.to_pylist())
     except Exception:
         return None
     return polars if same else None
@@ -165,11 +164,16 @@ def _avro_polars() -> ModuleType | None:
     records = [{name: value for name, _, value in fields}, dict.fromkeys(n for n, _, _ in fields)]
     sink = io.BytesIO()
     fastavro.writer(sink, fastavro.parse_schema(schema), records)
-    rows = RenderedLines("check", frozenset({"json"}))
-    for number, record in enumerate(fastavro.reader(io.BytesIO(sink.getvalue())), 1):
-        rows.add(record, number)
-    same = _avro_lines(polars, sink.getvalue(), frozenset({"json"})) == rows.take()
-    return polars if same else None
+    by_render = _by_render(fastavro.reader(io.BytesIO(sink.getvalue())))
+    return polars if _avro_lines(polars, sink.getvalue(), _CHECK_JSON) == by_render else None
+
+
+def _by_render(records: Iterable[Any]) -> list[bytes]:
+    """The check records' lines as `render` writes them, row by row."""
+    lines = RenderedLines("check", _CHECK_JSON)
+    for number, record in enumerate(records, 1):
+        lines.add(record, number)
+    return lines.take()
 
 
 def _logical(logical: str, base: str = "long") -> dict[str, str]:

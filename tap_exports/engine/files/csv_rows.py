@@ -162,8 +162,8 @@ class _Rows:
         """Render the rows gathered (records are numbered from the file's first)."""
         if not self._rows:
             return
-        cells = zip(*self._rows, strict=True)
-        converted = [column(cells) for column, cells in zip(self._columns, cells, strict=True)]
+        by_column = zip(*self._rows, strict=True)
+        converted = [read(cells) for read, cells in zip(self._columns, by_column, strict=True)]
         records = map(dict, map(zip, repeat(self._header), zip(*converted, strict=True)))
         for number, record in enumerate(records, self._rendered + 1):
             self._lines.add(record, number)

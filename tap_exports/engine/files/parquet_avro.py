@@ -16,7 +16,7 @@ import importlib
 import io
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import IO, Any
 
@@ -75,8 +75,7 @@ def iter_parquet_records(
     """
     pyarrow = import_extra("pyarrow", extra="parquet", kind="Parquet", source=source)
     parquet = import_extra("pyarrow.parquet", extra="parquet", kind="Parquet", source=source)
-    number = 0
-    lines = RenderedLines(source, json_columns)
+    runs = _Runs(RenderedLines(source, json_columns), run_bytes)
     with tempfile.TemporaryFile() as spool:
         shutil.copyfileobj(stream, spool, _SPOOL_BYTES)
         spool.seek(0)
@@ -92,27 +91,19 @@ def iter_parquet_records(
                     table = table.cast(wanted, safe=False)
                 rendered = render_batch(table, json_columns, pyarrow.types)
                 if rendered is None:
-                    for record in table.to_pylist():
-                        number += 1
-                        lines.add(record, number)
-                        if len(lines) >= run_bytes:
-                            yield lines.take()
-                elif rendered:  # a run of its own, after what was gathered before it
-                    if lines:
-                        yield lines.take()
-                    number += len(rendered)
-                    yield rendered
+                    yield from runs.records(table.to_pylist())
+                else:
+                    yield from runs.rendered(rendered)
         except pyarrow.ArrowException as exc:
             raise DownloadError(
-                f"{source}: not a whole Parquet file after record {number}; "
+                f"{source}: not a whole Parquet file after record {runs.number}; "
                 f"truncated download? ({exc})"
             ) from None
         except ValueError as exc:  # pyarrow's words for a value Python cannot hold
             raise DecodeError(
-                f"{source}: a value after record {number} has no Python equivalent ({exc})"
+                f"{source}: a value after record {runs.number} has no Python equivalent ({exc})"
             ) from None
-    if lines:
-        yield lines.take()
+    yield from runs.rest()
 
 
 def iter_avro_records(
@@ -133,31 +124,55 @@ def iter_avro_records(
     fastavro = import_extra("fastavro", extra="avro", kind="Avro", source=source)
     blocks = AvroBlocks(stream, source=source)
     by_polars = _plain_avro(blocks.schema)
-    number = 0
-    lines = RenderedLines(source, json_columns)
+    runs = _Runs(RenderedLines(source, json_columns), run_bytes)
     for count, group in blocks.groups(_BATCH_ROWS[1]):
         rendered = avro_batch(group, json_columns, count) if by_polars else None
         by_polars = rendered is not None  # a group polars did not take: the rest to fastavro
         if rendered is not None:
-            if lines:
-                yield lines.take()
-            number += count
-            yield rendered
+            yield from runs.rendered(rendered)
             continue
         try:
-            for record in fastavro.reader(io.BytesIO(group)):
-                number += 1
-                lines.add(record, number)
-                if len(lines) >= run_bytes:
-                    yield lines.take()
+            yield from runs.records(fastavro.reader(io.BytesIO(group)))
         except (EOFError, ValueError) as exc:
             # fastavro's words for a damaged block (a short block, a bad deflate stream).
             raise DownloadError(
-                f"{source}: the Avro file is corrupt after record {number}; "
+                f"{source}: the Avro file is corrupt after record {runs.number}; "
                 f"damaged download? ({exc})"
             ) from None
-    if lines:
-        yield lines.take()
+    yield from runs.rest()
+
+
+class _Runs:
+    """A typed file's records as runs of lines, for Parquet and Avro alike.
+
+    Records rendered one by one are gathered into runs of about `run_bytes`; a batch
+    polars rendered is a run of its own.
+    """
+
+    def __init__(self, lines: RenderedLines, run_bytes: int) -> None:
+        self._lines = lines
+        self._run_bytes = run_bytes
+        self.number = 0  # records handed on so far (errors name the record after them)
+
+    def records(self, records: Iterable[Any]) -> Iterator[list[bytes]]:
+        """Render `records` one by one; a run whenever one is full."""
+        for record in records:
+            self.number += 1
+            self._lines.add(record, self.number)
+            if len(self._lines) >= self._run_bytes:
+                yield self._lines.take()
+
+    def rendered(self, lines: list[bytes]) -> Iterator[list[bytes]]:
+        """A rendered batch, after what was gathered before it."""
+        if lines:
+            yield from self.rest()
+            self.number += len(lines)
+            yield lines
+
+    def rest(self) -> Iterator[list[bytes]]:
+        """What is gathered, as a run."""
+        if self._lines:
+            yield self._lines.take()
 
 
 def _plain_avro(schema: Any) -> bool:
