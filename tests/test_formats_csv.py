@@ -156,6 +156,20 @@ def test_a_bad_integer_kept_as_text_is_named_by_the_record_check():
         )
 
 
+@pytest.mark.parametrize("huge", ["9" * 5000, "-" + "1" * 4400, "0" * 4400 + "7"])
+def test_an_integer_longer_than_python_converts_stays_text_for_the_record_check(huge):
+    """More than 4,300 digits: Python's int() refuses them; no int64 either, so text."""
+    columns = {"id": ("integer",), "count": ("integer", "null")}
+    data = write_csv([["id", "count"], ["1", "2"], ["2", huge], ["3", ""]])
+    assert csv_records(data, columns) == [
+        {"id": 1, "count": 2},
+        {"id": 2, "count": huge},
+        {"id": 3, "count": None},
+    ]
+    [record] = csv_records(write_csv([["id"], [huge]]), {"id": ("integer",)})
+    assert record == {"id": huge}
+
+
 def test_columns_not_in_the_schema_stay_text():
     assert csv_records(b"id,extra\n1,42\n") == [{"id": 1, "extra": "42"}]
 

@@ -197,7 +197,10 @@ def _integers(cells: Sequence[str], *, empty: Any, convert: Parser) -> list[Any]
     """A column of integers (or empty cells) read at once; any other goes cell by cell."""
     joined = "\n".join(cells)
     if joined.count("\n") == len(cells) - 1 and _INTEGERS.fullmatch(joined):
-        values = list(map(int, filter(None, cells)))
+        try:
+            values = list(map(int, filter(None, cells)))
+        except ValueError:  # digits beyond Python's limit (4,300): read cell by cell
+            return list(map(convert, cells))
         if not values or (min(values) in _INT_RANGE and max(values) in _INT_RANGE):
             if len(values) == len(cells):
                 return values
@@ -223,7 +226,10 @@ def _converter(empty: Any, parsers: tuple[Parser, ...]) -> Parser:
 
 def _integer(cell: str) -> Any:
     if _INTEGER.fullmatch(cell):
-        value = int(cell)
+        try:
+            value = int(cell)
+        except ValueError:  # more digits than Python converts (4,300): no int64 anyway
+            return _MISSING
         if value in _INT_RANGE:
             return value
     return _MISSING
