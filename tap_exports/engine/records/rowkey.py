@@ -24,17 +24,14 @@ to share both the instant and the 64-bit hash to collide.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 from itertools import repeat
-from operator import getitem, lshift, or_
-from typing import cast
+from operator import lshift, or_
 
 from tap_exports.engine.records.occurrences import MEMORY_ROWS, MEMORY_RUNS, Occurrences
 
 # How a plain object line starts: a key right after the brace (so the key goes in with a
 # comma after it). Others (an empty object, white space, not an object) go one by one.
 _PLAIN = b'{"'
-_REST = slice(1, None)
 
 
 class RowKeys:
@@ -48,6 +45,10 @@ class RowKeys:
         `memory_rows` and `memory_runs`: the bounds of the counts' tiers (`occurrences`).
         """
         self._head = b'{"' + field.encode() + b'":"'
+        # A run's new line starts, formatted at once (`add`): first copies, numbered copies.
+        escaped = self._head.replace(b"%", b"%%")
+        self._firsts = escaped + b'%016x-0","\n'
+        self._numbered = escaped + b'%016x-%d","\n'
         self._seen = Occurrences(memory_rows=memory_rows, memory_runs=memory_runs)
 
     def close(self) -> None:
@@ -67,14 +68,14 @@ class RowKeys:
             map(or_, map(lshift, map(zlib.crc32, lines), repeat(32)), map(zlib.adler32, lines))
         )
         copies = self._seen.copies_before(digests)
-        # Every key of the run formatted by one call (a C loop), then split apart.
+        # Every line's new start (`{"<field>":"<key>","`) formatted by one call (a C
+        # loop), then split apart; each line's `{"` replaced by it: one copy a line.
         if copies is None:  # every row new: the rule
-            keys = (b"%016x-0\n" * len(digests) % tuple(digests)).split(b"\n")
+            starts = (self._firsts * len(digests) % tuple(digests)).split(b"\n")
         else:
             numbered = [n for pair in zip(digests, copies, strict=True) for n in pair]
-            keys = (b"%016x-%d\n" * len(digests) % tuple(numbered)).split(b"\n")
-        rests = cast("Iterator[bytes]", map(getitem, lines, repeat(_REST)))
-        return list(map(b"".join, zip(repeat(self._head), keys, repeat(b'",'), rests)))
+            starts = (self._numbered * len(digests) % tuple(numbered)).split(b"\n")
+        return list(map(bytes.replace, lines, repeat(_PLAIN), starts, repeat(1)))
 
     def _counted(self, digest: int) -> bytes:
         """The key of a line with this digest: the digest and the copies before it."""
