@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 import orjson
 
+from tap_exports.engine import compression
 from tap_exports.engine.errors import DecodeError, DownloadError
 from tap_exports.engine.files.csv_rows import ColumnTypes, column_types, iter_csv_records
 from tap_exports.engine.files.download import NETWORK_ERRORS
@@ -128,7 +128,7 @@ def iter_line_runs(
             _Prefixed(head, raw), buffer_size=_READ_BUFFER
         )
         if head == GZIP_MAGIC:
-            stream = gzip.GzipFile(fileobj=stream)
+            stream = compression.GzipFile(fileobj=stream)
             compressed = True
         elif formats.always_gzip:
             raise DownloadError(
@@ -148,7 +148,7 @@ def iter_line_runs(
         raise DownloadError(
             f"{source}: the file ends{inside} after {unit} {reached} (truncated download)"
         ) from None
-    except (gzip.BadGzipFile, zlib.error) as exc:
+    except compression.CORRUPT as exc:
         raise DownloadError(f"{source}: corrupt gzip data after {unit} {reached} ({exc})") from None
     except NETWORK_ERRORS as exc:
         raise DownloadError(

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from tap_exports.engine import compression
 from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.files.decode import GZIP_MAGIC
 from tap_exports.engine.planning.coverage import Coverage
@@ -107,7 +107,7 @@ class FileCheck:
         self._undeclared = exact is None
         self._learn = learn
         self._stamps = Stamps(key, bounds, coverage)
-        self._inflate = zlib.decompressobj(wbits=31)
+        self._inflate = compression.decompressobj(wbits=31)
         self._head = b""
         self._not_gzip = False
         self._partial = b""
@@ -131,7 +131,7 @@ class FileCheck:
                 return
         try:
             inflated = self._inflated(compressed)
-        except zlib.error as exc:
+        except compression.CORRUPT as exc:
             raise DownloadError(f"the file is corrupt: {exc}") from None
         if self._refusal is None:
             self._lines(inflated)
@@ -154,7 +154,7 @@ class FileCheck:
         out = [self._inflate.decompress(compressed)]
         while self._inflate.eof and self._inflate.unused_data:
             rest = self._inflate.unused_data
-            self._inflate = zlib.decompressobj(wbits=31)
+            self._inflate = compression.decompressobj(wbits=31)
             out.append(self._inflate.decompress(rest))
         return b"".join(out)
 

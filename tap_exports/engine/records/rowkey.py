@@ -23,10 +23,10 @@ to share both the instant and the 64-bit hash to collide.
 
 from __future__ import annotations
 
-import zlib
 from itertools import repeat
 from operator import lshift, or_
 
+from tap_exports.engine.compression import adler32, crc32
 from tap_exports.engine.records.occurrences import MEMORY_ROWS, MEMORY_RUNS, Occurrences
 
 # How a plain object line starts: a key right after the brace (so the key goes in with a
@@ -64,9 +64,7 @@ class RowKeys:
         """
         if not all(map(bytes.startswith, lines, repeat(_PLAIN))):
             return [self._one(line) for line in lines]
-        digests = list(
-            map(or_, map(lshift, map(zlib.crc32, lines), repeat(32)), map(zlib.adler32, lines))
-        )
+        digests = list(map(or_, map(lshift, map(crc32, lines), repeat(32)), map(adler32, lines)))
         copies = self._seen.copies_before(digests)
         # Every line's new start (`{"<field>":"<key>","`) formatted by one call (a C
         # loop), then split apart; each line's `{"` replaced by it: one copy a line.
@@ -88,7 +86,7 @@ class RowKeys:
             line = line.lstrip()
             if not line.startswith(b"{"):
                 return line
-        key = self._counted(zlib.crc32(line) << 32 | zlib.adler32(line))
+        key = self._counted(crc32(line) << 32 | adler32(line))
         rest = line[1:]
         empty = rest.lstrip().startswith(b"}")
         return self._head + key + (b'"' if empty else b'",') + rest
