@@ -3,9 +3,10 @@
 Issue "Userpilot at volume" asks Userpilot NDJSON to run at 0.9 of Cometly's path per byte,
 row key included; without the key the two paths cost about the same per byte, so the
 ratio is set by what the key costs a row. This times `RowKeys.add` on --rows Userpilot
-events as the sandbox writes them (about 690 bytes a line), in runs of the reader's size
-(`decode._RUN_BYTES`), and each of its steps alone on the same runs:
-- checksums: CRC-32 and Adler-32 of each line, made one 64-bit digest (the key's hash);
+events as the sandbox writes them (about 550 bytes a line before the key), in runs of the
+reader's size (`decode._RUN_BYTES`), and each of its steps alone on the same runs:
+- checksums: CRC-32 and Adler-32 of each line, made one 64-bit digest (the key's hash),
+  from the library the tap uses (`engine/compression.py`: zlib-ng if installed, printed);
 - counts: how many copies of each digest came before (`occurrences`), with the tap's
   bounds (a dict of 50,000, then sorted runs, then disk) and with every count in one dict;
 - starts: each line's new start (`{"_row_key":"<key>","`), formatted by one call a run;
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import time
-import zlib
 from collections.abc import Callable
 from datetime import date
 from itertools import repeat
 from operator import lshift, or_
 
+from tap_exports.engine.compression import GzipFile, adler32, crc32
 from tap_exports.engine.files.decode import _RUN_BYTES
 from tap_exports.engine.records.occurrences import MEMORY_ROWS, Occurrences
 from tap_exports.engine.records.rowkey import RowKeys
@@ -35,7 +36,7 @@ _FIRSTS = b'{"_row_key":"%016x-0","\n'
 
 
 def digests_of(lines: list[bytes]) -> list[int]:
-    return list(map(or_, map(lshift, map(zlib.crc32, lines), repeat(32)), map(zlib.adler32, lines)))
+    return list(map(or_, map(lshift, map(crc32, lines), repeat(32)), map(adler32, lines)))
 
 
 def counted(runs: list[list[int]], memory_rows: int) -> None:
@@ -80,8 +81,10 @@ def main() -> None:
         ("RowKeys.add, the tap's bounds", lambda: keyed(runs, MEMORY_ROWS)),
         ("RowKeys.add, all in one dict", lambda: keyed(runs, everything)),
     ]
+    library = "zlib-ng" if GzipFile.__module__.startswith("zlib_ng") else "the standard library"
     print(
-        f"{len(lines):,} Userpilot lines of {size} bytes, runs of {per_run}, best of {args.repeat}:"
+        f"{len(lines):,} Userpilot lines of {size} bytes, runs of {per_run}, checksums by "
+        f"{library}, best of {args.repeat}:"
     )
     for label, step in steps:
         best = float("inf")

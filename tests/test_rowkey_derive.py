@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 
 from tap_exports.engine.planning.slices import Window
 from tap_exports.engine.records.derive import DerivedRows, LatestRows, join_lines
@@ -39,6 +40,18 @@ def test_empty_objects_padded_lines_and_non_objects() -> None:
     assert set(orjson.loads(empty)) == {"k"}
     assert orjson.loads(padded)["a"] == 1
     assert garbage == b"not json"  # left for the decoder to report
+
+
+def test_a_key_field_with_percent_signs_is_written_as_named() -> None:
+    (keyed, again) = RowKeys("%d_%s%%").add([ROW, ROW])
+    assert keyed.startswith(b'{"%d_%s%%":"') and keyed.endswith(ROW[1:])
+    assert orjson.loads(again)["%d_%s%%"].endswith("-1")
+
+
+@pytest.mark.parametrize("field", ["a\nb", 'a"b', "a\\b", "\x00"])
+def test_a_key_field_json_would_escape_is_refused(field: str) -> None:
+    with pytest.raises(ValueError, match="without escapes"):
+        RowKeys(field)
 
 
 def pick(row: dict[str, Any]) -> dict[str, Any] | None:

@@ -107,7 +107,7 @@ class FileCheck:
         self._undeclared = exact is None
         self._learn = learn
         self._stamps = Stamps(key, bounds, coverage)
-        self._inflate = compression.decompressobj(wbits=31)
+        self._inflate = compression.gzip_inflater()
         self._head = b""
         self._not_gzip = False
         self._partial = b""
@@ -154,7 +154,7 @@ class FileCheck:
         out = [self._inflate.decompress(compressed)]
         while self._inflate.eof and self._inflate.unused_data:
             rest = self._inflate.unused_data
-            self._inflate = compression.decompressobj(wbits=31)
+            self._inflate = compression.gzip_inflater()
             out.append(self._inflate.decompress(rest))
         return b"".join(out)
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 from itertools import repeat
 from operator import lshift, or_
 
+import orjson
+
 from tap_exports.engine.compression import adler32, crc32
 from tap_exports.engine.records.occurrences import MEMORY_ROWS, MEMORY_RUNS, Occurrences
 
@@ -44,7 +46,11 @@ class RowKeys:
 
         `memory_rows` and `memory_runs`: the bounds of the counts' tiers (`occurrences`).
         """
-        self._head = b'{"' + field.encode() + b'":"'
+        name = field.encode()
+        if orjson.dumps(field) != b'"' + name + b'"':
+            # It goes into every line as it is, and a run's starts are split at line breaks.
+            raise ValueError(f"row key field {field!r}: a name JSON writes without escapes")
+        self._head = b'{"' + name + b'":"'
         # A run's new line starts, formatted at once (`add`): first copies, numbered copies.
         escaped = self._head.replace(b"%", b"%%")
         self._firsts = escaped + b'%016x-0","\n'
