@@ -159,6 +159,17 @@ def test_a_file_cut_short_or_corrupt_is_a_failed_download():
         check([], data=bytes(corrupt))
 
 
+@pytest.mark.parametrize("chunk", [1, 5, 10**6])
+def test_zero_padding_between_and_after_members_is_skipped_as_gzip_skips_it(chunk: int):
+    declared = [GOOD[0], GOOD[2]]
+    first, second = (gzip.compress(line + b"\n") for line in declared)
+    padded = first + b"\0" * 7 + second + b"\0" * 512
+    assert gzip.decompress(padded) == b"".join(line + b"\n" for line in declared)
+    assert check([], data=padded, chunk=chunk) == check(declared) == Verdict(2)
+    with pytest.raises(DownloadError, match="cut short"):
+        check([], data=first + b"\0" * 7 + second[:-2], chunk=chunk)
+
+
 def test_untyped_fields_pass_and_without_a_decoder_only_the_gzip_is_checked():
     schema = {"properties": {"id": {"type": "integer"}, "at": {"type": "string"}, "v": {}}}
     row = row_type(schema, primary_keys=("id",), replication_key="at", exact=False)

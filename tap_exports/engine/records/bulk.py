@@ -150,10 +150,14 @@ class FileCheck:
         return Verdict(self._records, self._outside, self._refusal, self._undeclared)
 
     def _inflated(self, compressed: bytes) -> bytes:
-        """Decompress, following gzip members one after the other (as `gzip` does)."""
+        """Decompress, following gzip members one after the other (as `gzip` does).
+
+        Zero bytes after a member are padding, skipped as `gzip` skips them (some
+        writers pad files to a block size): until a byte that is not zero comes, the
+        ended member's decompressor keeps them (its `unused_data`).
+        """
         out = [self._inflate.decompress(compressed)]
-        while self._inflate.eof and self._inflate.unused_data:
-            rest = self._inflate.unused_data
+        while self._inflate.eof and (rest := self._inflate.unused_data.lstrip(b"\0")):
             self._inflate = compression.gzip_inflater()
             out.append(self._inflate.decompress(rest))
         return b"".join(out)
