@@ -1,7 +1,7 @@
 """gzip and CRC-32/Adler-32: zlib-ng's when it is installed, else the standard library's.
 
 Inflating gzip files is a tenth or more of a sync's CPU, and the two checksums of every
-line are about a third of what a Userpilot row key costs (`rowkey`). zlib-ng, a zlib
+line are about a third of what a row key costs (`rowkey`). zlib-ng, a zlib
 rewritten for today's CPUs (the `speed` extra: `pip install 'tap-exports[speed]'`),
 inflates about 2.8 times and checksums about 2 times as fast on the benchmarks' machine
 (docs/performance.md). It is optional because it is a compiled library that not every

@@ -41,7 +41,7 @@ from tap_exports.engine.errors import DownloadError
 from tap_exports.engine.files.decode import GZIP_MAGIC
 from tap_exports.engine.planning.coverage import Coverage
 from tap_exports.engine.planning.slices import StampBounds
-from tap_exports.engine.records.rows import RowTypes
+from tap_exports.engine.records.rows import RowTypes, json_array
 from tap_exports.engine.records.stamps import Stamps
 
 _LINE_IN_ERROR = re.compile(r"at `\$\[(\d+)\]")
@@ -290,7 +290,7 @@ class LineSorter:
         decided for the whole run with one decode and one regular expression.
         """
         self.dropped = False
-        joined = b"".join((b"[", b",".join(lines), b"]"))  # one copy fewer than with +
+        joined = json_array(lines)
         forward: Sequence[bytes] = lines
         try:
             rows = self._many.decode(joined)

@@ -28,6 +28,7 @@ import msgspec
 import orjson
 
 from tap_exports.engine.records.infer import JsonSchema, infer_property, widened
+from tap_exports.engine.records.rows import json_array
 
 # The stream state key holding the fields declared by earlier runs: name -> schema.
 DECLARED = "declared_fields"
@@ -123,7 +124,7 @@ def lines_with_new_keys(lines: list[bytes], known: frozenset[str]) -> list[bytes
     parsed again and again; any line that is not one record keeps every line in.
     """
     try:
-        rows = _TOP_LEVEL_KEYS.decode(b"".join((b"[", b",".join(lines), b"]")))
+        rows = _TOP_LEVEL_KEYS.decode(json_array(lines))
     except msgspec.DecodeError:
         return lines
     if len(rows) != len(lines):
